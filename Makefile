@@ -1,0 +1,42 @@
+# Every target that runs code depends on `venv` and `protos`, so any of them works as the very
+# first command on a fresh clone with only python3 and make installed. Stamp files keep re-runs cheap.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+STUBS  := decision/v1/.generated
+
+.PHONY: venv protos run test lint bench clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+protos: $(STUBS)
+
+$(STUBS): $(INSTALLED) $(PROTOS)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos \
+	    --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+	touch $@
+
+run: venv protos
+	$(BIN)/python -m facade devstack
+
+test: venv protos
+	$(BIN)/python -m pytest
+
+lint: venv protos
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: venv protos
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info bench/results
+	rm -f decision/v1/*_pb2.py decision/v1/*_pb2.pyi decision/v1/*_pb2_grpc.py $(STUBS)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

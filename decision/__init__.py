@@ -1,0 +1,1 @@
+"""The decision service: routing rules for Genesys Cloud callbacks, served over gRPC."""

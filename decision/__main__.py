@@ -1,0 +1,5 @@
+import sys
+
+from decision.cli import main
+
+sys.exit(main())

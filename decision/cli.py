@@ -1,0 +1,165 @@
+"""`python -m decision`: serve the rules, check them, test them, explain one decision."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from google.protobuf.json_format import MessageToDict
+
+from decision.cases import contact_from_mapping, request_from_webhook, run_cases
+from decision.engine import RulesError
+from decision.rules_file import read_rules
+from decision.server import ServerSettings, serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = ServerSettings(listen=args.listen, rules=args.rules, grace_seconds=args.grace)
+    try:
+        asyncio.run(serve(settings))
+    except RulesError as error:
+        print(f"decision: rules not loaded:\n{error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        rules = read_rules(args.rules)
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        return 1
+    for warning in rules.warnings:
+        print(f"{args.rules}: warning: {warning}")
+    print(f"{args.rules}: ok, {len(rules.rules)} rules, version {rules.version}")
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    try:
+        rules = read_rules(args.rules)
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        return 1
+    results = run_cases(rules, args.cases)
+    for result in results:
+        print(f"{'PASS' if result.failure is None else 'FAIL'}: {result.name}")
+        if result.failure:
+            print(f"    {result.failure}")
+    failed = sum(r.failure is not None for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    status = 1 if failed or not results else 0
+    if args.coverage or args.threshold is not None:
+        matched = {name for r in results for name in r.matched_rules}
+        uncovered = [rule.name for rule in rules.rules if rule.name not in matched]
+        covered = 100.0 * (len(rules.rules) - len(uncovered)) / max(len(rules.rules), 1)
+        print(f"coverage: {covered:.1f}% of rules matched by some case")
+        for name in uncovered:
+            print(f"    never matched: {name}")
+        if args.threshold is not None and covered < args.threshold:
+            print(f"coverage below the threshold of {args.threshold}%")
+            status = 1
+    return status
+
+
+def _explain(args: argparse.Namespace) -> int:
+    try:
+        rules = read_rules(args.rules)
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        return 1
+    payload = {
+        "phoneNumber": args.phone,
+        "countryCode": args.country_code,
+        "widgetId": args.widget,
+        "queueId": args.queue,
+        "scriptId": args.script,
+        "scheduleGroupId": args.schedule_group,
+    }
+    payload = {k: v for k, v in payload.items() if v is not None}
+    payload.update(dict(item.split("=", 1) for item in args.attribute))
+    contact = None
+    if args.contact:
+        contact = contact_from_mapping(dict(item.split("=", 1) for item in args.contact))
+    at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    decision, traces = rules.explain(request_from_webhook(payload), at, contact)
+    number = decision.number
+    print(f"rules {rules.source} version {rules.version}")
+    print("facts")
+    facts = {
+        "e164": number.e164 or "(not parsed)",
+        "region": number.region or "(unknown)",
+        "calling code": number.calling_code or "(unknown)",
+        "number type": number.number_type,
+        "valid": number.valid,
+        "time zone": f"{decision.time_zone} ({decision.time_zone_source})",
+        "local time": decision.local_time.isoformat(),
+        "contact": "known" if contact else "unknown",
+    }
+    for key, value in facts.items():
+        print(f"  {key:<13} {value}")
+    print("rules")
+    width = max((len(t.name) for t in traces), default=0)
+    for trace in traces:
+        if trace.skipped:
+            fate = "not tried: an earlier rule decided"
+        elif trace.matched:
+            fate = "MATCHED"
+        else:
+            fate = f"not matched: {trace.failed} failed"
+        print(f"  {trace.name:<{width}}  {fate}")
+    print("patch")
+    print(json.dumps(MessageToDict(decision.patch), indent=2))
+    for note in decision.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m decision", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the gRPC decision service")
+    serve_cmd.add_argument("--listen", default="127.0.0.1:50051", help="host:port (port 0: any)")
+    serve_cmd.add_argument("--rules", default="examples/rules.toml", help="rules file (TOML)")
+    serve_cmd.add_argument("--grace", type=float, default=5.0,
+                           help="seconds in-flight calls get to finish on SIGTERM")
+    serve_cmd.set_defaults(run=_serve)
+
+    check_cmd = commands.add_parser("check", help="validate a rules file")
+    check_cmd.add_argument("rules")
+    check_cmd.set_defaults(run=_check)
+
+    test_cmd = commands.add_parser("test", help="run routing test cases against a rules file")
+    test_cmd.add_argument("rules")
+    test_cmd.add_argument("cases")
+    test_cmd.add_argument("--coverage", action="store_true", help="list rules no case matched")
+    test_cmd.add_argument("--threshold", type=float, help="fail below this %% of rules covered")
+    test_cmd.set_defaults(run=_test)
+
+    explain_cmd = commands.add_parser("explain", help="show how one request would be decided")
+    explain_cmd.add_argument("rules")
+    explain_cmd.add_argument("--phone", required=True)
+    explain_cmd.add_argument("--country-code")
+    explain_cmd.add_argument("--widget")
+    explain_cmd.add_argument("--queue")
+    explain_cmd.add_argument("--script")
+    explain_cmd.add_argument("--schedule-group")
+    explain_cmd.add_argument("--attribute", action="append", default=[], metavar="KEY=VALUE")
+    explain_cmd.add_argument("--contact", action="append", default=[], metavar="FIELD=VALUE",
+                             help="pretend the caller is a known contact (tier=vip, name=...)")
+    explain_cmd.add_argument("--at", help="ISO 8601 moment, e.g. 2026-11-24T18:00:00Z")
+    explain_cmd.set_defaults(run=_explain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.run(args)

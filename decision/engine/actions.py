@@ -1,0 +1,233 @@
+"""Compiled `then` actions and the draft they fill in, which becomes a CallbackPatch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from decision.engine.names import Names
+from decision.engine.subject import Subject
+from decision.engine.windows import WeeklyWindow
+from decision.v1.decision_pb2 import AgentRef, CallbackPatch
+
+AGENT_OWNED_FLAG = "AGENT_OWNED_CALLBACK"
+
+# Slot (rules-file action) -> CallbackPatch field, for plain values.
+TOP_LEVEL_FIELDS = {
+    "script": "script_id",
+    "callback_user_name": "callback_user_name",
+    "caller_id": "caller_id",
+    "caller_id_name": "caller_id_name",
+    "validate_callback_numbers": "validate_callback_numbers",
+    "customer_first_callback_delivery_mode": "customer_first_callback_delivery_mode",
+}
+ROUTING_FIELDS = {
+    "language": "language_id",
+    "priority": "priority",
+    "label": "label",
+    "skill_expression": "skill_expression",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ContactField:
+    """`@contact.<field>`: a value copied from the caller's directory entry."""
+
+    field: str
+
+    def read(self, subject: Subject) -> str | None:
+        return subject.contact.field(self.field) if subject.contact else None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactList:
+    """`@contact` (preferred agents) or `@contact.skills`."""
+
+    field: str
+
+    def read(self, subject: Subject) -> tuple[str, ...]:
+        return getattr(subject.contact, self.field) if subject.contact else ()
+
+
+@dataclass(frozen=True, slots=True)
+class NextOpening:
+    window: WeeklyWindow
+    zone: ZoneInfo | None
+
+    def time(self, subject: Subject) -> datetime | None:
+        zone = self.zone or ZoneInfo(subject.caller_zone()[0])
+        return self.window.next_opening(subject.now, zone)
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    delay: timedelta
+
+    def time(self, subject: Subject) -> datetime | None:
+        return subject.now + self.delay
+
+
+class PatchDraft:
+    """Collects what matched rules decide. Scalars: the first to set one keeps it. Lists: union
+    in order. Data: per key, the first to set it keeps it."""
+
+    __slots__ = ("data", "lists", "notes", "scalars")
+
+    def __init__(self) -> None:
+        self.scalars: dict[str, object] = {}
+        self.lists: dict[str, dict[str, None]] = {"skills": {}, "preferred_agents": {}}
+        self.data: dict[str, str] = {}
+        self.notes: list[str] = []
+
+    def build(self, subject: Subject, horizon: timedelta) -> CallbackPatch:
+        patch = CallbackPatch()
+        values = self.scalars
+        queue = values.get("queue")
+        if queue:
+            patch.queue_id = queue
+        for slot, name in TOP_LEVEL_FIELDS.items():
+            if slot in values:
+                setattr(patch, name, values[slot])
+        self._build_routing(patch, subject, queue)
+        if self.data:
+            patch.data.update(self.data)
+        if values.get("normalize_number"):
+            if subject.number.valid:
+                patch.callback_numbers.append(subject.number.e164)
+                patch.country_code = f"+{subject.number.calling_code}"
+            else:
+                self.notes.append("normalize_number skipped: the number is not valid")
+        schedule = values.get("schedule")
+        if schedule is not None:
+            self._build_schedule(patch, subject, schedule, horizon)
+        return patch
+
+    def _build_routing(self, patch: CallbackPatch, subject: Subject, queue: object) -> None:
+        routing = patch.routing_data
+        touched = False
+        for slot, name in ROUTING_FIELDS.items():
+            if slot in self.scalars:
+                setattr(routing, name, self.scalars[slot])
+                touched = True
+        if self.lists["skills"]:
+            routing.skill_ids.extend(self.lists["skills"])
+            touched = True
+        if self.lists["preferred_agents"]:
+            routing.preferred_agent_ids.extend(self.lists["preferred_agents"])
+            touched = True
+        owner = self.scalars.get("agent_owned")
+        if owner:
+            routing.scored_agents.add(agent=AgentRef(id=owner), score=100)
+            routing.routing_flags.append(AGENT_OWNED_FLAG)
+            touched = True
+        if not touched:
+            return
+        # Genesys requires routingData.queueId, and TrueEngage may replace the object whole.
+        routing_queue = queue or subject.request.queue_id
+        if routing_queue:
+            routing.queue_id = routing_queue
+        else:
+            patch.ClearField("routing_data")
+            self.notes.append("routingData dropped: no queue decided and none in the request")
+
+    def _build_schedule(
+        self, patch: CallbackPatch, subject: Subject, schedule: NextOpening | Delay, horizon: timedelta
+    ) -> None:
+        at = schedule.time(subject)
+        if at is None:
+            self.notes.append("schedule: the window is open now, so the callback is not delayed")
+            return
+        if at - subject.now > horizon:
+            self.notes.append(f"schedule dropped: {at.isoformat()} is beyond the horizon")
+            return
+        # Whole seconds: Genesys shows the time to agents, and sub-second precision means nothing.
+        whole = at.replace(microsecond=0) + (timedelta(seconds=1) if at.microsecond else timedelta())
+        patch.callback_scheduled_time.FromDatetime(whole)
+
+
+class Action:
+    """One `then` key; `apply` writes into the draft what this rule decides."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def apply(self, draft: PatchDraft, subject: Subject) -> None:
+        raise NotImplementedError
+
+
+class SetValue(Action):
+    """A scalar. A contact reference that finds nothing leaves the slot free for later rules."""
+
+    __slots__ = ("kind", "names", "value")
+
+    def __init__(self, key: str, value: object, names: Names | None = None, kind: str = "") -> None:
+        super().__init__(key)
+        self.value = value
+        self.names = names
+        self.kind = kind
+
+    def apply(self, draft: PatchDraft, subject: Subject) -> None:
+        if self.key in draft.scalars:
+            return
+        value = self.value
+        if isinstance(value, ContactField | ContactList):
+            value = _resolve_from_contact(self, value, draft, subject)
+        if value is not None:
+            draft.scalars[self.key] = value
+
+class AddToList(Action):
+    """Skills or preferred agents: literal ids and contact references, unioned in order."""
+
+    __slots__ = ("items", "kind", "names")
+
+    def __init__(self, key: str, items: tuple[object, ...], names: Names, kind: str) -> None:
+        super().__init__(key)
+        self.items = items
+        self.names = names
+        self.kind = kind
+
+    def apply(self, draft: PatchDraft, subject: Subject) -> None:
+        target = draft.lists[self.key]
+        for item in self.items:
+            if isinstance(item, ContactList):
+                for name in item.read(subject):
+                    resolved = self.names.resolve(self.kind, name)
+                    if resolved:
+                        target[resolved] = None
+                    else:
+                        draft.notes.append(f"{self.key}: unknown {self.kind[:-1]} {name!r} in contact")
+            else:
+                target[item] = None
+
+
+class SetData(Action):
+    __slots__ = ("items",)
+
+    def __init__(self, key: str, items: dict[str, object]) -> None:
+        super().__init__(key)
+        self.items = items
+
+    def apply(self, draft: PatchDraft, subject: Subject) -> None:
+        for name, value in self.items.items():
+            if name in draft.data:
+                continue
+            text = value.read(subject) if isinstance(value, ContactField) else value
+            if text is not None:
+                draft.data[name] = text
+
+
+def _resolve_from_contact(
+    action: SetValue, ref: ContactField | ContactList, draft: PatchDraft, subject: Subject
+) -> str | None:
+    value = ref.read(subject)
+    if isinstance(ref, ContactList):  # agent_owned = "@contact": the contact's first agent
+        value = value[0] if value else None
+    if value is None or not action.kind or action.names is None:
+        return value
+    resolved = action.names.resolve(action.kind, value)
+    if resolved is None:
+        draft.notes.append(f"{action.key}: unknown {action.kind[:-1]} {value!r} in contact")
+    return resolved

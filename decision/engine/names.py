@@ -1,0 +1,25 @@
+"""Human names for Genesys ids (`[names.*]` in the rules file)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+GENESYS_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+KINDS = ("queues", "skills", "languages", "agents", "scripts")
+
+
+def is_genesys_id(value: str) -> bool:
+    return bool(GENESYS_ID.match(value))
+
+
+class Names:
+    """Resolves "support-uk" to its queue id; a value that already is an id passes through."""
+
+    def __init__(self, tables: Mapping[str, Mapping[str, str]]) -> None:
+        self._tables = {kind: dict(tables.get(kind, {})) for kind in KINDS}
+
+    def resolve(self, kind: str, value: str) -> str | None:
+        if is_genesys_id(value):
+            return value
+        return self._tables[kind].get(value)

@@ -1,0 +1,67 @@
+"""Facts about a caller's phone number, derived with libphonenumber and cached."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import timezone as number_timezones
+
+NUMBER_TYPE_NAMES: dict[int, str] = {
+    value: name.lower()
+    for name, value in vars(phonenumbers.PhoneNumberType).items()
+    if name.isupper() and isinstance(value, int)
+}
+_UNKNOWN_ZONE = "Etc/Unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class NumberFacts:
+    """What libphonenumber tells about one number; e164 is empty when it could not be parsed."""
+
+    e164: str = ""
+    region: str = ""
+    calling_code: int = 0
+    number_type: str = "unknown"
+    valid: bool = False
+    time_zones: tuple[str, ...] = ()
+
+
+def calling_code_of(country_code: str) -> int | None:
+    """"+44", "44", "0044" and " +44 " all mean 44; anything else means no calling code."""
+    digits = country_code.strip().removeprefix("+")
+    if digits.startswith("00"):
+        digits = digits[2:]
+    if not digits.isdigit() or len(digits) > 3:
+        return None
+    return int(digits) or None
+
+
+@functools.lru_cache(maxsize=16384)
+def number_facts(phone_number: str, country_code: str, default_region: str = "") -> NumberFacts:
+    """Parses a number as a visitor typed it: national (with or without trunk prefix) in the
+    region of `country_code`, or international ("+44...", "0044...")."""
+    text = phone_number.strip()
+    if text.startswith("00"):
+        # Widgets in NANP countries have "011" as their exit code, so libphonenumber would not
+        # read "00" there; nobody dials a national number starting with "00" either.
+        text = "+" + text[2:]
+    calling_code = calling_code_of(country_code)
+    region = default_region or None
+    if calling_code is not None:
+        code_region = phonenumbers.region_code_for_country_code(calling_code)
+        region = None if code_region == phonenumbers.UNKNOWN_REGION else code_region
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return NumberFacts(calling_code=calling_code or 0)
+    zones = tuple(z for z in number_timezones.time_zones_for_number(number) if z != _UNKNOWN_ZONE)
+    return NumberFacts(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        region=phonenumbers.region_code_for_number(number) or "",
+        calling_code=number.country_code,
+        number_type=NUMBER_TYPE_NAMES.get(phonenumbers.number_type(number), "unknown"),
+        valid=phonenumbers.is_valid_number(number),
+        time_zones=zones,
+    )

@@ -1,0 +1,51 @@
+"""What a decision is asked about: the callback request and, when known, the caller's contact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+# TrueEngage's webhook field -> our request field. The facade and the case files both speak the
+# webhook's names; everything else a payload carries becomes an attribute.
+WEBHOOK_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "phoneNumber": "phone_number",
+        "countryCode": "country_code",
+        "scriptId": "script_id",
+        "queueId": "queue_id",
+        "scheduleGroupId": "schedule_group_id",
+        "widgetId": "widget_id",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """The callback TrueEngage is about to create, as the rules see it."""
+
+    phone_number: str = ""
+    country_code: str = ""
+    script_id: str = ""
+    queue_id: str = ""
+    schedule_group_id: str = ""
+    widget_id: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A known caller from the contact directory. Agents and skills are Genesys ids or names."""
+
+    name: str = ""
+    tier: str = ""
+    language: str = ""
+    preferred_agents: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    def field(self, key: str) -> str | None:
+        """`contact.<key>` as rules read it: a named field or a free-form attribute."""
+        if key in ("name", "tier", "language"):
+            return getattr(self, key) or None
+        return self.attributes.get(key)

@@ -1,0 +1,165 @@
+"""A loaded rule set and the decision it makes for one callback request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import chain
+
+from decision.engine.actions import Action, PatchDraft
+from decision.engine.conditions import Condition, OneOf
+from decision.engine.numbers import NumberFacts, number_facts
+from decision.engine.request import CallbackRequest, Contact
+from decision.engine.subject import FACT_READERS, Subject
+from decision.v1.decision_pb2 import CallbackPatch
+
+# Exact-match conditions a rule can be indexed by, most selective first.
+INDEX_KEYS = ("widget_id", "queue_id", "script_id", "schedule_group_id", "region", "country_code",
+              "number_type")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    conditions: tuple[Condition, ...]
+    actions: tuple[Action, ...]
+    keep_going: bool = False
+
+    def first_failure(self, subject: Subject) -> Condition | None:
+        for condition in self.conditions:
+            if not condition.test(subject):
+                return condition
+        return None
+
+    def index_key(self) -> OneOf | None:
+        exact = {c.key: c for c in self.conditions if isinstance(c, OneOf)}
+        return next((exact[k] for k in INDEX_KEYS if k in exact), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    patch: CallbackPatch
+    matched_rules: list[str]
+    number: NumberFacts
+    time_zone: str
+    time_zone_source: str
+    local_time: datetime
+    notes: list[str]
+    rules_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTrace:
+    """What happened to one rule, for `explain`: matched, or the first condition that failed,
+    or never tried because an earlier rule decided."""
+
+    name: str
+    matched: bool
+    failed: str | None = None
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    source: str
+    version: str
+    rules: tuple[Rule, ...]
+    defaults: tuple[Action, ...]
+    default_zone: str
+    default_region: str
+    horizon: timedelta
+    warnings: tuple[str, ...] = ()
+    # key -> fact value -> positions of the rules indexed under it; plus the rules indexed nowhere.
+    _index: dict[str, dict[object, list[int]]] = field(default_factory=dict, repr=False)
+    _always: tuple[int, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def build(cls, **kwargs: object) -> RuleSet:
+        """A rule set with its index: each rule sits under one exact-match condition, so a
+        decision only looks at rules that can match (the cost does not grow with the file)."""
+        rules: tuple[Rule, ...] = kwargs["rules"]  # type: ignore[assignment]
+        index: dict[str, dict[object, list[int]]] = {}
+        always: list[int] = []
+        for position, rule in enumerate(rules):
+            condition = rule.index_key()
+            if condition is None:
+                always.append(position)
+                continue
+            table = index.setdefault(condition.key, {})
+            for value in condition.values:
+                table.setdefault(value, []).append(position)
+        return cls(**kwargs, _index=index, _always=tuple(always))  # type: ignore[arg-type]
+
+    def candidates(self, subject: Subject) -> list[int]:
+        """Positions of the rules that may match, in file order."""
+        found = [self._always]
+        for key, table in self._index.items():
+            hit = table.get(FACT_READERS[key](subject))
+            if hit:
+                found.append(hit)
+        if len(found) == 1:
+            return list(self._always)
+        return sorted(chain.from_iterable(found))
+
+    def subject(
+        self, request: CallbackRequest, now: datetime, contact: Contact | None = None
+    ) -> Subject:
+        number = number_facts(request.phone_number, request.country_code, self.default_region)
+        return Subject(request, number, contact, now, self.default_zone)
+
+    def decide(
+        self, request: CallbackRequest, now: datetime, contact: Contact | None = None
+    ) -> Decision:
+        """Rules top to bottom; the first match decides unless it says `continue = true`."""
+        subject = self.subject(request, now, contact)
+        draft = PatchDraft()
+        matched: list[str] = []
+        rules = self.rules
+        for position in self.candidates(subject):
+            rule = rules[position]
+            if rule.first_failure(subject) is None:
+                matched.append(rule.name)
+                for action in rule.actions:
+                    action.apply(draft, subject)
+                if not rule.keep_going:
+                    break
+        return self._finish(subject, draft, matched)
+
+    def explain(
+        self, request: CallbackRequest, now: datetime, contact: Contact | None = None
+    ) -> tuple[Decision, list[RuleTrace]]:
+        """The same decision as `decide`, with every rule's fate; slower (no index)."""
+        subject = self.subject(request, now, contact)
+        draft = PatchDraft()
+        matched: list[str] = []
+        traces: list[RuleTrace] = []
+        decided = False
+        for rule in self.rules:
+            if decided:
+                traces.append(RuleTrace(rule.name, matched=False, skipped=True))
+                continue
+            failed = rule.first_failure(subject)
+            traces.append(RuleTrace(rule.name, failed is None, failed.key if failed else None))
+            if failed is None:
+                matched.append(rule.name)
+                for action in rule.actions:
+                    action.apply(draft, subject)
+                decided = not rule.keep_going
+        return self._finish(subject, draft, matched), traces
+
+    def _finish(self, subject: Subject, draft: PatchDraft, matched: list[str]) -> Decision:
+        # Defaults only fill what no matched rule set.
+        for action in self.defaults:
+            action.apply(draft, subject)
+        patch = draft.build(subject, self.horizon)
+        zone, source = subject.caller_zone()
+        return Decision(
+            patch=patch,
+            matched_rules=matched,
+            number=subject.number,
+            time_zone=zone,
+            time_zone_source=source,
+            local_time=subject.local_time(),
+            notes=draft.notes,
+            rules_version=self.version,
+        )

@@ -1,0 +1,93 @@
+"""The facts one decision looks at: request, number, contact and the caller's clock."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from decision.engine.numbers import NumberFacts, calling_code_of
+from decision.engine.request import CallbackRequest, Contact
+
+ZONE_FROM_NUMBER = "number"
+ZONE_DEFAULT_DISAGREE = "default: zones disagree"
+ZONE_DEFAULT_UNKNOWN = "default: unknown zone"
+
+
+@functools.lru_cache(maxsize=4096)
+def _caller_zone(zones: tuple[str, ...], default: str, quarter_hour: int) -> tuple[str, str]:
+    # Keyed by the quarter hour: UTC offsets only change on DST transitions, which fall on
+    # whole or half hours, so the answer cannot change inside one quarter.
+    if not zones:
+        return default, ZONE_DEFAULT_UNKNOWN
+    if default in zones:
+        return default, ZONE_FROM_NUMBER
+    moment = datetime.fromtimestamp(quarter_hour * 900, tz=ZoneInfo("UTC"))
+    offsets = {moment.astimezone(ZoneInfo(z)).utcoffset() for z in zones}
+    if len(offsets) == 1:
+        return zones[0], ZONE_FROM_NUMBER
+    return default, ZONE_DEFAULT_DISAGREE
+
+
+class Subject:
+    """Everything conditions and actions may read; derived values are computed once, lazily."""
+
+    __slots__ = ("_bucket", "_local", "_zone", "contact", "default_zone", "now", "number", "request")
+
+    def __init__(
+        self,
+        request: CallbackRequest,
+        number: NumberFacts,
+        contact: Contact | None,
+        now: datetime,
+        default_zone: str,
+    ) -> None:
+        self.request = request
+        self.number = number
+        self.contact = contact
+        self.now = now
+        self.default_zone = default_zone
+        self._zone: tuple[str, str] | None = None
+        self._local: datetime | None = None
+        self._bucket: float | None = None
+
+    def caller_zone(self) -> tuple[str, str]:
+        """(IANA zone, why that zone) of the caller at this moment."""
+        if self._zone is None:
+            quarter = int(self.now.timestamp()) // 900
+            self._zone = _caller_zone(self.number.time_zones, self.default_zone, quarter)
+        return self._zone
+
+    def local_time(self, zone: ZoneInfo | None = None) -> datetime:
+        """Wall-clock time of the caller, or in `zone` when a rule names one."""
+        if zone is not None:
+            return self.now.astimezone(zone)
+        if self._local is None:
+            self._local = self.now.astimezone(ZoneInfo(self.caller_zone()[0]))
+        return self._local
+
+    def bucket(self) -> float:
+        """A stable 0..100 position of this caller for percentage splits."""
+        if self._bucket is None:
+            key = self.number.e164 or self.request.phone_number.strip()
+            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+            self._bucket = int.from_bytes(digest, "big") % 10000 / 100
+        return self._bucket
+
+    def calling_code(self) -> int:
+        return self.number.calling_code or calling_code_of(self.request.country_code) or 0
+
+
+# How each exact-match condition reads the subject. Keys are the rule file's condition names.
+FACT_READERS: dict[str, Callable[[Subject], object]] = {
+    "region": lambda s: s.number.region,
+    "country_code": Subject.calling_code,
+    "number_type": lambda s: s.number.number_type,
+    "valid": lambda s: s.number.valid,
+    "widget_id": lambda s: s.request.widget_id,
+    "queue_id": lambda s: s.request.queue_id,
+    "script_id": lambda s: s.request.script_id,
+    "schedule_group_id": lambda s: s.request.schedule_group_id,
+}

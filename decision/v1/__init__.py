@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC modules of decision.v1 (built by `make protos`, not committed)."""

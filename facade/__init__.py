@@ -1,0 +1,1 @@
+"""The public facade: answers TrueEngage's custom callback webhook over HTTP."""

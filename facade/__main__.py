@@ -1,0 +1,5 @@
+import sys
+
+from facade.cli import main
+
+sys.exit(main())

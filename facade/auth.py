@@ -1,0 +1,50 @@
+"""API keys for the webhook: several at once (for rotation), compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from tornado.httputil import HTTPHeaders
+
+
+class ApiKeys:
+    def __init__(self, keys: Iterable[str], header: str = "X-API-Key") -> None:
+        self.header = header
+        self.replace(keys)
+
+    def replace(self, keys: Iterable[str]) -> None:
+        """Swaps the whole set at once (key rotation)."""
+        cleaned = [k.strip() for k in keys if k.strip()]
+        if not cleaned:
+            raise ValueError("no API key configured")
+        self._keys = tuple(k.encode() for k in cleaned)
+
+    def presented(self, headers: HTTPHeaders) -> bytes | None:
+        """The key the request carries: the configured header, or `Authorization: Bearer`."""
+        value = headers.get(self.header)
+        if value is None:
+            scheme, _, token = headers.get("Authorization", "").partition(" ")
+            value = token if scheme.lower() == "bearer" else None
+        return value.strip().encode() if value else None
+
+    def allows(self, headers: HTTPHeaders) -> bool:
+        given = self.presented(headers)
+        if given is None:
+            return False
+        # Compare with every key, without stopping at a match, so timing says nothing about
+        # which key (or how much of one) matched.
+        matched = False
+        for key in self._keys:
+            matched |= hmac.compare_digest(key, given)
+        return matched
+
+
+def keys_from_text(text: str) -> list[str]:
+    """Keys separated by commas or newlines; blank lines and lines starting with # are ignored."""
+    keys: list[str] = []
+    for line in text.replace(",", "\n").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keys.append(line)
+    return keys

@@ -1,0 +1,110 @@
+"""`make run`: both services on this machine with the example rules and a dev API key."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_READY = re.compile(r"serving on (?:http://)?([\w.\-:\[\]]+?):(\d+)")
+
+
+class ServiceProcess:
+    """A service started as `python -m <module> ...`, ready once it prints its "serving on"
+    line (which also tells the port when it was asked for port 0)."""
+
+    def __init__(
+        self, module: str, args: Sequence[str], env: Mapping[str, str] | None = None,
+        timeout: float = 20.0,
+    ) -> None:
+        self.command = [sys.executable, "-m", module, *args]
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.port = self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{' '.join(self.command)} exited with {self.process.wait()}")
+            match = _READY.search(line)
+            if match:
+                return int(match[2])
+        self.process.kill()
+        raise RuntimeError(f"{' '.join(self.command)} not ready after {timeout}s")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Signals the process and waits for it; kills it if it does not exit in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_devstack(facade_port: int, decision_port: int, rules: str) -> int:
+    # Explicit handlers: a shell that starts us in the background would leave SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    key = os.environ.get("FACADE_API_KEYS", "").split(",")[0].strip()
+    if not key:
+        key = "dev-" + secrets.token_urlsafe(18)
+    decision = ServiceProcess(
+        "decision", ["serve", "--listen", f"127.0.0.1:{decision_port}", "--rules", rules]
+    )
+    try:
+        facade = ServiceProcess(
+            "facade",
+            ["serve", "--listen", f"127.0.0.1:{facade_port}",
+             "--decision", f"127.0.0.1:{decision.port}"],
+            env={"FACADE_API_KEYS": os.environ.get("FACADE_API_KEYS") or key},
+        )
+    except Exception:
+        decision.stop()
+        raise
+    url = f"http://127.0.0.1:{facade.port}/trueengage/callback"
+    print(
+        f"""
+callback-router is up.
+  webhook:   {url}
+  API key:   {key}
+  decision:  127.0.0.1:{decision.port} (gRPC), rules {Path(rules).resolve()}
+
+Try it:
+  curl -s {url} \\
+    -H 'X-API-Key: {key}' -H 'Content-Type: application/json' \\
+    -d '{{"phoneNumber":"07400123456","countryCode":"+44","queueId":"","widgetId":"123"}}'
+
+Ctrl-C stops both.""",
+        flush=True,
+    )
+    try:
+        while decision.process.poll() is None and facade.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        codes = facade.stop(), decision.stop()
+    print(f"stopped (facade exit {codes[0]}, decision exit {codes[1]})")
+    return 0 if codes == (0, 0) else 1

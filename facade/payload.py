@@ -1,0 +1,86 @@
+"""Reads TrueEngage's webhook body into a DecideRequest, refusing anything malformed with the
+name of the field at fault."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from decision.engine import WEBHOOK_FIELDS
+from decision.v1.decision_pb2 import DecideRequest
+
+# Longest accepted value per known field; Genesys ids are 36 characters.
+FIELD_LIMITS = {
+    "phoneNumber": 32,
+    "countryCode": 8,
+    "scriptId": 64,
+    "queueId": 64,
+    "scheduleGroupId": 64,
+    "widgetId": 64,
+}
+# Fields a sender could plausibly type as JSON numbers ("widgetId": 123); ids are never numbers.
+NUMERIC_FIELDS = frozenset({"phoneNumber", "countryCode", "widgetId"})
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_KEY = 64
+MAX_ATTRIBUTE_VALUE = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class PayloadError(ValueError):
+    """A body we refuse with 400; `field` names the culprit when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _known_field(key: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and key in NUMERIC_FIELDS:
+        value = str(value)
+    if not isinstance(value, str):
+        raise PayloadError(f"{key} must be a string", key)
+    if len(value) > FIELD_LIMITS[key]:
+        raise PayloadError(f"{key} is longer than {FIELD_LIMITS[key]} characters", key)
+    if _CONTROL.search(value):
+        raise PayloadError(f"{key} contains control characters", key)
+    return value
+
+
+def _attribute(key: str, value: Any) -> str | None:
+    """Extra fields are tolerated (TrueEngage may add some) and passed on as strings."""
+    if value is None or len(key) > MAX_ATTRIBUTE_KEY or _CONTROL.search(key):
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if len(text) > MAX_ATTRIBUTE_VALUE or _CONTROL.search(text):
+        return None
+    return text
+
+
+def parse_payload(body: bytes) -> DecideRequest:
+    """The webhook body as a DecideRequest; raises PayloadError for a body we cannot accept."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError("body is not valid UTF-8") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PayloadError(
+            f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except RecursionError:
+        raise PayloadError("JSON is nested too deeply") from None
+    if not isinstance(document, dict):
+        raise PayloadError("expected a JSON object")
+    request = DecideRequest()
+    attributes = request.attributes
+    for key, value in document.items():
+        if key in WEBHOOK_FIELDS:
+            if value is not None:  # null means "not given"
+                setattr(request, WEBHOOK_FIELDS[key], _known_field(key, value))
+        elif len(attributes) < MAX_ATTRIBUTES:
+            text = _attribute(key, value)
+            if text is not None:
+                attributes[key] = text
+    return request
