@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the gRPC decision service")
     serve_cmd.add_argument("--listen", default="127.0.0.1:50051", help="host:port (port 0: any)")
     serve_cmd.add_argument("--rules", default="examples/rules.toml", help="rules file (TOML)")
-    serve_cmd.add_argument("--grace", type=float, default=5.0,
-                           help="seconds in-flight calls get to finish on SIGTERM")
+    serve_cmd.add_argument(
+        "--grace", type=float, default=5.0, help="seconds in-flight calls get to finish on SIGTERM"
+    )
     serve_cmd.set_defaults(run=_serve)
 
     check_cmd = commands.add_parser("check", help="validate a rules file")
@@ -152,8 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("--script")
     explain_cmd.add_argument("--schedule-group")
     explain_cmd.add_argument("--attribute", action="append", default=[], metavar="KEY=VALUE")
-    explain_cmd.add_argument("--contact", action="append", default=[], metavar="FIELD=VALUE",
-                             help="pretend the caller is a known contact (tier=vip, name=...)")
+    explain_cmd.add_argument(
+        "--contact",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="pretend the caller is a known contact (tier=vip, name=...)",
+    )
     explain_cmd.add_argument("--at", help="ISO 8601 moment, e.g. 2026-11-24T18:00:00Z")
     explain_cmd.set_defaults(run=_explain)
     return parser

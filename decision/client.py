@@ -117,7 +117,9 @@ class BlockingDecisionClient:
         request_id: str | None = None,
     ) -> decision_pb2.DecideResponse:
         """Raises grpc.RpcError on failure."""
-        return self._decide(request, timeout=timeout or self.timeout, metadata=_metadata(request_id))
+        return self._decide(
+            request, timeout=timeout or self.timeout, metadata=_metadata(request_id)
+        )
 
     def close(self) -> None:
         self._channel.close()

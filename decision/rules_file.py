@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from decision.engine import RuleSet, RulesError, parse_rules
+from decision.engine import RulesError, RuleSet, parse_rules
 
 log = logging.getLogger("decision.rules")
 

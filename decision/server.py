@@ -44,7 +44,7 @@ async def serve(settings: ServerSettings) -> None:
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    host, _, port = settings.listen.rpartition(":")
+    host = settings.listen.rpartition(":")[0]
     bound = server.add_insecure_port(settings.listen)
     if not bound:
         raise SystemExit(f"decision: cannot listen on {settings.listen}")

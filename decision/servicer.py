@@ -52,7 +52,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self.rules = rules
         self.clock = clock
 
-    async def Decide(  # noqa: N802 - the gRPC method name
+    async def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.DecideResponse:
         now = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else self.clock()

@@ -37,7 +37,11 @@ def make_app(decider: FailOpenDecider, keys: ApiKeys, max_body: int) -> tornado.
     """The facade's routes around its collaborators, so tests can build one on a test port."""
     return tornado.web.Application(
         [
-            (CALLBACK_PATH, CallbackHandler, {"keys": keys, "decider": decider, "max_body": max_body}),
+            (
+                CALLBACK_PATH,
+                CallbackHandler,
+                {"keys": keys, "decider": decider, "max_body": max_body},
+            ),
             ("/healthz", LiveHandler),
             ("/readyz", ReadyHandler, {"decider": decider}),
         ],
@@ -64,8 +68,10 @@ async def serve(settings: FacadeSettings) -> None:
     sockets = tornado.netutil.bind_sockets(int(port), host or None)
     server.add_sockets(sockets)
     bound = sockets[0].getsockname()[1]
-    print(f"facade: serving on http://{host}:{bound}{CALLBACK_PATH} decision {settings.decision}",
-          flush=True)
+    print(
+        f"facade: serving on http://{host}:{bound}{CALLBACK_PATH} decision {settings.decision}",
+        flush=True,
+    )
 
     await wait_for_exit_signal()
     server.stop()  # stop accepting; requests already read go on

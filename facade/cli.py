@@ -45,16 +45,34 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve POST /trueengage/callback (keys from FACADE_API_KEYS)"
     )
     serve_cmd.add_argument("--listen", default=defaults.listen, help="host:port (port 0: any)")
-    serve_cmd.add_argument("--decision", default=defaults.decision,
-                           help="decision service target: host:port, dns:///name:port, ipv4:a:p,b:p")
-    serve_cmd.add_argument("--deadline-ms", type=float, default=defaults.deadline * 1000,
-                           help="answer {} when the decision takes longer than this")
-    serve_cmd.add_argument("--max-body", type=int, default=defaults.max_body,
-                           help="largest accepted body in bytes (413 beyond)")
-    serve_cmd.add_argument("--api-key-header", default=defaults.api_key_header,
-                           help="header carrying the API key (Authorization: Bearer always works)")
-    serve_cmd.add_argument("--grace", type=float, default=defaults.grace_seconds,
-                           help="seconds in-flight requests get to finish on SIGTERM")
+    serve_cmd.add_argument(
+        "--decision",
+        default=defaults.decision,
+        help="decision service target: host:port, dns:///name:port, ipv4:a:p,b:p",
+    )
+    serve_cmd.add_argument(
+        "--deadline-ms",
+        type=float,
+        default=defaults.deadline * 1000,
+        help="answer {} when the decision takes longer than this",
+    )
+    serve_cmd.add_argument(
+        "--max-body",
+        type=int,
+        default=defaults.max_body,
+        help="largest accepted body in bytes (413 beyond)",
+    )
+    serve_cmd.add_argument(
+        "--api-key-header",
+        default=defaults.api_key_header,
+        help="header carrying the API key (Authorization: Bearer always works)",
+    )
+    serve_cmd.add_argument(
+        "--grace",
+        type=float,
+        default=defaults.grace_seconds,
+        help="seconds in-flight requests get to finish on SIGTERM",
+    )
     serve_cmd.set_defaults(run=_serve)
 
     dev_cmd = commands.add_parser("devstack", help="run decision + facade locally (make run)")

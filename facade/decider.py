@@ -32,11 +32,16 @@ class FailOpenDecider:
         self._idle.clear()
         started = time.monotonic()
         try:
-            response = await self.client.decide(request, timeout=self.deadline, request_id=request_id)
+            response = await self.client.decide(
+                request, timeout=self.deadline, request_id=request_id
+            )
         except grpc.aio.AioRpcError as error:
             log.warning(
                 "fail-open: request %s answered {} after %.0f ms: %s %s",
-                request_id, (time.monotonic() - started) * 1000, error.code().name, error.details(),
+                request_id,
+                (time.monotonic() - started) * 1000,
+                error.code().name,
+                error.details(),
             )
             return {}
         finally:

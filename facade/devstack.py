@@ -20,7 +20,10 @@ class ServiceProcess:
     line (which also tells the port when it was asked for port 0)."""
 
     def __init__(
-        self, module: str, args: Sequence[str], env: Mapping[str, str] | None = None,
+        self,
+        module: str,
+        args: Sequence[str],
+        env: Mapping[str, str] | None = None,
         timeout: float = 20.0,
     ) -> None:
         self.command = [sys.executable, "-m", module, *args]
@@ -76,8 +79,13 @@ def run_devstack(facade_port: int, decision_port: int, rules: str) -> int:
     try:
         facade = ServiceProcess(
             "facade",
-            ["serve", "--listen", f"127.0.0.1:{facade_port}",
-             "--decision", f"127.0.0.1:{decision.port}"],
+            [
+                "serve",
+                "--listen",
+                f"127.0.0.1:{facade_port}",
+                "--decision",
+                f"127.0.0.1:{decision.port}",
+            ],
             env={"FACADE_API_KEYS": os.environ.get("FACADE_API_KEYS") or key},
         )
     except Exception:

@@ -15,6 +15,15 @@ from facade.devstack import ServiceProcess
 
 EXAMPLE_RULES = Path(__file__).resolve().parent.parent / "examples" / "rules.toml"
 API_KEY = "test-key-0123456789"
+# What TrueEngage sends, for a UK mobile visitor.
+SEED = {
+    "phoneNumber": "07400123456",
+    "scriptId": "xxx",
+    "queueId": "xxx",
+    "scheduleGroupId": "xxx",
+    "widgetId": "123",
+    "countryCode": "+44",
+}
 
 
 @dataclass
@@ -33,8 +42,12 @@ class Webhook:
         self.key = key
 
     def request(
-        self, method: str, path: str, body: bytes | str | None = None,
-        headers: dict[str, str] | None = None, timeout: float = 10.0,
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
     ) -> Reply:
         import time
 
@@ -59,15 +72,27 @@ class Webhook:
 
 
 def start_decision(rules: Path | str, port: int = 0) -> ServiceProcess:
-    return ServiceProcess("decision", ["serve", "--listen", f"127.0.0.1:{port}", "--rules", str(rules),
-                                       "--grace", "2"])
+    return ServiceProcess(
+        "decision",
+        ["serve", "--listen", f"127.0.0.1:{port}", "--rules", str(rules), "--grace", "2"],
+    )
 
 
 def start_facade(decision_target: str, deadline_ms: int = 300, *extra: str) -> ServiceProcess:
     return ServiceProcess(
         "facade",
-        ["serve", "--listen", "127.0.0.1:0", "--decision", decision_target,
-         "--deadline-ms", str(deadline_ms), "--grace", "2", *extra],
+        [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--decision",
+            decision_target,
+            "--deadline-ms",
+            str(deadline_ms),
+            "--grace",
+            "2",
+            *extra,
+        ],
         env={"FACADE_API_KEYS": f"{API_KEY},second-key-abcdef"},
     )
 

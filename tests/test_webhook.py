@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import SEED
+
 UK_MOBILE_ANSWER = {
     "queueId": "5a9d0c4e-1b2f-4c3d-8e5f-000000000001",
     "routingData": {
         "queueId": "5a9d0c4e-1b2f-4c3d-8e5f-000000000001",
         "languageId": "9e2d4c61-dddd-4eee-8fff-000000000001",
-        "skillIds": ["0b6f7a10-aaaa-4bbb-8ccc-000000000001", "0b6f7a10-aaaa-4bbb-8ccc-000000000003"],
+        "skillIds": [
+            "0b6f7a10-aaaa-4bbb-8ccc-000000000001",
+            "0b6f7a10-aaaa-4bbb-8ccc-000000000003",
+        ],
     },
     "callbackNumbers": ["+447400123456"],
     "countryCode": "+44",
     "validateCallbackNumbers": True,
     "data": {"routed_by": "callback-router"},
 }
-SEED = {"phoneNumber": "07400123456", "scriptId": "xxx", "queueId": "xxx",
-        "scheduleGroupId": "xxx", "widgetId": "123", "countryCode": "+44"}
 
 
 def test_uk_mobile_gets_the_uk_queue_and_skills(webhook):
@@ -82,8 +85,11 @@ def test_wrong_bearer_scheme_is_401(webhook):
 @pytest.mark.parametrize(
     ("body", "error", "field"),
     [
-        ("{not json", "malformed JSON: Expecting property name enclosed in double quotes "
-                      "at line 1 column 2", None),
+        (
+            "{not json",
+            "malformed JSON: Expecting property name enclosed in double quotes at line 1 column 2",
+            None,
+        ),
         ("", "malformed JSON: Expecting value at line 1 column 1", None),
         ("[1, 2]", "expected a JSON object", None),
         ('"text"', "expected a JSON object", None),
@@ -91,10 +97,16 @@ def test_wrong_bearer_scheme_is_401(webhook):
         ('{"queueId": 42}', "queueId must be a string", "queueId"),
         ('{"widgetId": true}', "widgetId must be a string", "widgetId"),
         ('{"scriptId": {"a": 1}}', "scriptId must be a string", "scriptId"),
-        ('{"phoneNumber": "' + "1" * 33 + '"}', "phoneNumber is longer than 32 characters",
-         "phoneNumber"),
-        ('{"phoneNumber": "0740\\u0000123"}', "phoneNumber contains control characters",
-         "phoneNumber"),
+        (
+            '{"phoneNumber": "' + "1" * 33 + '"}',
+            "phoneNumber is longer than 32 characters",
+            "phoneNumber",
+        ),
+        (
+            '{"phoneNumber": "0740\\u0000123"}',
+            "phoneNumber contains control characters",
+            "phoneNumber",
+        ),
         (b'{"phoneNumber": "\xff\xfe"}', "body is not valid UTF-8", None),
         ("[" * 100_00 + "]" * 100_00, "JSON is nested too deeply", None),
     ],
@@ -124,17 +136,29 @@ def test_oversize_chunked_body_is_413(webhook):
 
     connection = http.client.HTTPConnection("127.0.0.1", webhook.port, timeout=10)
     chunks = (b"x" * 8192 for _ in range(10))
-    connection.request("POST", "/trueengage/callback", body=chunks, encode_chunked=True,
-                       headers={"X-API-Key": webhook.key, "Content-Type": "application/json",
-                                "Transfer-Encoding": "chunked"})
+    connection.request(
+        "POST",
+        "/trueengage/callback",
+        body=chunks,
+        encode_chunked=True,
+        headers={
+            "X-API-Key": webhook.key,
+            "Content-Type": "application/json",
+            "Transfer-Encoding": "chunked",
+        },
+    )
     response = connection.getresponse()
     assert response.status == 413
     connection.close()
 
 
 def test_non_json_content_type_is_415(webhook):
-    reply = webhook.request("POST", "/trueengage/callback", "phoneNumber=1",
-                            {"X-API-Key": webhook.key, "Content-Type": "application/x-www-form-urlencoded"})
+    reply = webhook.request(
+        "POST",
+        "/trueengage/callback",
+        "phoneNumber=1",
+        {"X-API-Key": webhook.key, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert reply.status == 415
     assert reply.body == {"error": "Content-Type must be application/json"}
 

@@ -132,7 +132,11 @@ class PatchDraft:
             self.notes.append("routingData dropped: no queue decided and none in the request")
 
     def _build_schedule(
-        self, patch: CallbackPatch, subject: Subject, schedule: NextOpening | Delay, horizon: timedelta
+        self,
+        patch: CallbackPatch,
+        subject: Subject,
+        schedule: NextOpening | Delay,
+        horizon: timedelta,
     ) -> None:
         at = schedule.time(subject)
         if at is None:
@@ -142,7 +146,9 @@ class PatchDraft:
             self.notes.append(f"schedule dropped: {at.isoformat()} is beyond the horizon")
             return
         # Whole seconds: Genesys shows the time to agents, and sub-second precision means nothing.
-        whole = at.replace(microsecond=0) + (timedelta(seconds=1) if at.microsecond else timedelta())
+        whole = at.replace(microsecond=0) + (
+            timedelta(seconds=1) if at.microsecond else timedelta()
+        )
         patch.callback_scheduled_time.FromDatetime(whole)
 
 
@@ -178,6 +184,7 @@ class SetValue(Action):
         if value is not None:
             draft.scalars[self.key] = value
 
+
 class AddToList(Action):
     """Skills or preferred agents: literal ids and contact references, unioned in order."""
 
@@ -198,7 +205,9 @@ class AddToList(Action):
                     if resolved:
                         target[resolved] = None
                     else:
-                        draft.notes.append(f"{self.key}: unknown {self.kind[:-1]} {name!r} in contact")
+                        draft.notes.append(
+                            f"{self.key}: unknown {self.kind[:-1]} {name!r} in contact"
+                        )
             else:
                 target[item] = None
 

@@ -154,7 +154,7 @@ class _Compiler:
         for item in items:
             code = calling_code_of(str(item)) if isinstance(item, str | int) else None
             if code is None or code not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-                self.problem(where, f"unknown calling code {item!r} (like \"+44\" or 44)")
+                self.problem(where, f'unknown calling code {item!r} (like "+44" or 44)')
             else:
                 codes.add(code)
         return OneOf(key, FACT_READERS[key], frozenset(codes))
@@ -170,7 +170,7 @@ class _Compiler:
         if values is None:
             return None
         if not all(re.fullmatch(r"\+[1-9]\d{0,14}", v) for v in values):
-            self.problem(where, "expected E.164 prefixes like \"+4420\"")
+            self.problem(where, 'expected E.164 prefixes like "+4420"')
         return Prefix(key, tuple(values))
 
     def percent(self, where: str, key: str, value: Any) -> Condition | None:
@@ -182,14 +182,16 @@ class _Compiler:
     def local_time(self, where: str, key: str, value: Any) -> Condition | None:
         spec = {"in": value} if isinstance(value, str | list) else value
         if not isinstance(spec, dict):
-            self.problem(where, "expected { in = \"mon-fri 09:00-17:00\" } or { not_in = ... }")
+            self.problem(where, 'expected { in = "mon-fri 09:00-17:00" } or { not_in = ... }')
             return None
         unknown = set(spec) - {"in", "not_in", "timezone"}
         if unknown or len({"in", "not_in"} & set(spec)) != 1:
             self.problem(where, "expected exactly one of in / not_in, and optionally timezone")
             return None
         inside = "in" in spec
-        window = self.window(f"{where}.{'in' if inside else 'not_in'}", spec.get("in", spec.get("not_in")))
+        window = self.window(
+            f"{where}.{'in' if inside else 'not_in'}", spec.get("in", spec.get("not_in"))
+        )
         zone = self.zone(f"{where}.timezone", spec["timezone"]) if "timezone" in spec else None
         if window is None:
             return None
@@ -255,8 +257,12 @@ class _Compiler:
                 compiled.append(action)
         return compiled
 
-    _ID_KINDS = {"queue": "queues", "script": "scripts", "language": "languages",
-                 "agent_owned": "agents"}
+    _ID_KINDS = {
+        "queue": "queues",
+        "script": "scripts",
+        "language": "languages",
+        "agent_owned": "agents",
+    }
 
     def named_id(self, where: str, key: str, value: Any) -> act.Action | None:
         kind = self._ID_KINDS[key]
@@ -268,7 +274,9 @@ class _Compiler:
         return act.SetValue(key, resolved) if resolved else None
 
     def id_list(self, where: str, key: str, value: Any) -> act.Action | None:
-        kind, reference = ("skills", "@contact.skills") if key == "skills" else ("agents", "@contact")
+        kind, reference = (
+            ("skills", "@contact.skills") if key == "skills" else ("agents", "@contact")
+        )
         values = self.strings(where, value)
         if values is None:
             return None
@@ -301,7 +309,7 @@ class _Compiler:
 
     def caller_id(self, where: str, key: str, value: Any) -> act.Action | None:
         if not isinstance(value, str) or not E164.match(value):
-            self.problem(where, "expected an E.164 number like \"+442071234567\"")
+            self.problem(where, 'expected an E.164 number like "+442071234567"')
             return None
         return act.SetValue(key, value)
 
@@ -330,9 +338,11 @@ class _Compiler:
     def schedule(self, where: str, key: str, value: Any) -> act.Action | None:
         if isinstance(value, dict):
             if set(value) - {"next", "timezone"} or "next" not in value:
-                self.problem(where, "expected { next = \"<window>\", timezone = \"...\" }")
+                self.problem(where, 'expected { next = "<window>", timezone = "..." }')
                 return None
-            zone = self.zone(f"{where}.timezone", value["timezone"]) if "timezone" in value else None
+            zone = (
+                self.zone(f"{where}.timezone", value["timezone"]) if "timezone" in value else None
+            )
             window = self.window(f"{where}.next", value["next"])
             return act.SetValue(key, act.NextOpening(window, zone)) if window else None
         if isinstance(value, str) and value.startswith("next "):
@@ -340,7 +350,7 @@ class _Compiler:
             return act.SetValue(key, act.NextOpening(window, None)) if window else None
         match = _DELAY.match(value) if isinstance(value, str) else None
         if match is None:
-            self.problem(where, "expected \"next <window>\" or a delay like \"+30m\", \"+2h\", \"+1d\"")
+            self.problem(where, 'expected "next <window>" or a delay like "+30m", "+2h", "+1d"')
             return None
         delay = timedelta(**{_DELAY_UNITS[match[2]]: int(match[1])})
         return act.SetValue(key, act.Delay(delay))
@@ -386,7 +396,7 @@ def _names(compiler: _Compiler, raw: Any) -> Names:
         if kind not in KINDS:
             compiler.problem(f"names.{kind}", f"unknown kind of name (known: {', '.join(KINDS)})")
         elif not isinstance(table, dict):
-            compiler.problem(f"names.{kind}", "expected name = \"<id>\" pairs")
+            compiler.problem(f"names.{kind}", 'expected name = "<id>" pairs')
         else:
             for name, value in table.items():
                 if not isinstance(value, str) or not is_genesys_id(value):
@@ -436,7 +446,9 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         compiler.problem("defaults.region", f"unknown region {region!r}")
     horizon = raw_defaults.get("schedule_horizon_days", DEFAULT_HORIZON_DAYS)
     if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= 366:
-        compiler.problem("defaults.schedule_horizon_days", "expected a whole number of days, 1..366")
+        compiler.problem(
+            "defaults.schedule_horizon_days", "expected a whole number of days, 1..366"
+        )
         horizon = DEFAULT_HORIZON_DAYS
     defaults = compiler.actions("defaults", raw_defaults, skip=_DEFAULTS_SETTINGS)
 
@@ -458,7 +470,9 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
             compiler.problem(where, "duplicate rule name")
         seen.add(str(name))
         for key in set(raw) - {"name", "when", "then", "continue", "description"}:
-            compiler.problem(f"{where}: {key}", "unknown key (known: name, description, when, then, continue)")
+            compiler.problem(
+                f"{where}: {key}", "unknown key (known: name, description, when, then, continue)"
+            )
         if "then" not in raw:
             compiler.problem(where, "needs a `then` table of actions")
         keep_going = raw.get("continue", False)
@@ -467,7 +481,9 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         conditions = compiler.conditions(f"{where}: when", raw.get("when", {}))
         actions = compiler.actions(f"{where}: then", raw.get("then", {}))
         then = raw.get("then") if isinstance(raw.get("then"), dict) else {}
-        rules.append((Rule(str(name), tuple(conditions), tuple(actions), keep_going is True), set(then)))
+        rules.append(
+            (Rule(str(name), tuple(conditions), tuple(actions), keep_going is True), set(then))
+        )
 
     if compiler.problems:
         raise RulesError(source, compiler.problems)

@@ -29,7 +29,7 @@ class NumberFacts:
 
 
 def calling_code_of(country_code: str) -> int | None:
-    """"+44", "44", "0044" and " +44 " all mean 44; anything else means no calling code."""
+    """ "+44", "44", "0044" and " +44 " all mean 44; anything else means no calling code."""
     digits = country_code.strip().removeprefix("+")
     if digits.startswith("00"):
         digits = digits[2:]

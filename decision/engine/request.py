@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 # TrueEngage's webhook field -> our request field. The facade and the case files both speak the
 # webhook's names; everything else a payload carries becomes an attribute.

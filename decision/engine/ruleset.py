@@ -14,8 +14,15 @@ from decision.engine.subject import FACT_READERS, Subject
 from decision.v1.decision_pb2 import CallbackPatch
 
 # Exact-match conditions a rule can be indexed by, most selective first.
-INDEX_KEYS = ("widget_id", "queue_id", "script_id", "schedule_group_id", "region", "country_code",
-              "number_type")
+INDEX_KEYS = (
+    "widget_id",
+    "queue_id",
+    "script_id",
+    "schedule_group_id",
+    "region",
+    "country_code",
+    "number_type",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,16 @@ def _caller_zone(zones: tuple[str, ...], default: str, quarter_hour: int) -> tup
 class Subject:
     """Everything conditions and actions may read; derived values are computed once, lazily."""
 
-    __slots__ = ("_bucket", "_local", "_zone", "contact", "default_zone", "now", "number", "request")
+    __slots__ = (
+        "_bucket",
+        "_local",
+        "_zone",
+        "contact",
+        "default_zone",
+        "now",
+        "number",
+        "request",
+    )
 
     def __init__(
         self,

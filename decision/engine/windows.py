@@ -64,7 +64,7 @@ class WeeklyWindow:
                     raise WindowError(f"{part!r}: {word!r} is not a time range like 09:00-17:00")
                 start = _minutes(match[1], match[2], part)
                 end = _minutes(match[3], match[4], part)
-                if start == end or start == _MINUTES_PER_DAY:
+                if start in (end, _MINUTES_PER_DAY):
                     raise WindowError(f"{part!r}: {word!r} is empty")
                 length = (end - start) % _MINUTES_PER_DAY
                 for day in days:

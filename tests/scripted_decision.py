@@ -1,0 +1,45 @@
+"""A real gRPC DecisionService on a loopback port whose answers a test scripts: slow, failing,
+or returning what our own engine would refuse to (TrueEngage's data keys)."""
+
+from __future__ import annotations
+
+import time
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from decision.v1 import decision_pb2, decision_pb2_grpc
+
+
+class ScriptedDecision(decision_pb2_grpc.DecisionServiceServicer):
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.status: grpc.StatusCode | None = None
+        self.patch = decision_pb2.CallbackPatch()
+        self.requests: list[decision_pb2.DecideRequest] = []
+        self.metadata: list[dict[str, str]] = []
+
+    def Decide(self, request, context):
+        self.requests.append(request)
+        self.metadata.append(dict(context.invocation_metadata()))
+        if self.delay:
+            time.sleep(self.delay)
+        if self.status is not None:
+            context.abort(self.status, "scripted failure")
+        return decision_pb2.DecideResponse(patch=self.patch)
+
+
+class ScriptedServer:
+    def __init__(self) -> None:
+        self.servicer = ScriptedDecision()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.servicer, self.server)
+        health_servicer = health.HealthServicer()
+        health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop(grace=None)
