@@ -18,7 +18,12 @@ from decision.server import ServerSettings, serve
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = ServerSettings(listen=args.listen, rules=args.rules, grace_seconds=args.grace)
+    settings = ServerSettings(
+        listen=args.listen,
+        rules=args.rules,
+        grace_seconds=args.grace,
+        watch_interval=args.watch_interval,
+    )
     try:
         asyncio.run(serve(settings))
     except RulesError as error:
@@ -130,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--rules", default="examples/rules.toml", help="rules file (TOML)")
     serve_cmd.add_argument(
         "--grace", type=float, default=5.0, help="seconds in-flight calls get to finish on SIGTERM"
+    )
+    serve_cmd.add_argument(
+        "--watch-interval",
+        type=float,
+        default=1.0,
+        help="seconds between checks of the rules file for changes",
     )
     serve_cmd.set_defaults(run=_serve)
 

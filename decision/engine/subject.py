@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from decision.engine.numbers import NumberFacts, calling_code_of
@@ -22,13 +22,12 @@ def _caller_zone(zones: tuple[str, ...], default: str, quarter_hour: int) -> tup
     # whole or half hours, so the answer cannot change inside one quarter.
     if not zones:
         return default, ZONE_DEFAULT_UNKNOWN
-    if default in zones:
-        return default, ZONE_FROM_NUMBER
-    moment = datetime.fromtimestamp(quarter_hour * 900, tz=ZoneInfo("UTC"))
-    offsets = {moment.astimezone(ZoneInfo(z)).utcoffset() for z in zones}
-    if len(offsets) == 1:
-        return zones[0], ZONE_FROM_NUMBER
-    return default, ZONE_DEFAULT_DISAGREE
+    moment = datetime.fromtimestamp(quarter_hour * 900, tz=UTC)
+    if len({moment.astimezone(ZoneInfo(z)).utcoffset() for z in zones}) > 1:
+        return default, ZONE_DEFAULT_DISAGREE
+    # All agree: prefer the operator's own zone when it is one of them (Europe/London rather
+    # than Europe/Guernsey for a UK number).
+    return (default if default in zones else zones[0]), ZONE_FROM_NUMBER
 
 
 class Subject:

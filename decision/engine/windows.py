@@ -66,7 +66,8 @@ class WeeklyWindow:
                 end = _minutes(match[3], match[4], part)
                 if start in (end, _MINUTES_PER_DAY):
                     raise WindowError(f"{part!r}: {word!r} is empty")
-                length = (end - start) % _MINUTES_PER_DAY
+                # An end before the start runs past midnight into the next day.
+                length = end - start if end > start else end + _MINUTES_PER_DAY - start
                 for day in days:
                     begin = day * _MINUTES_PER_DAY + start
                     stop = begin + length
