@@ -21,10 +21,22 @@ from facade.devstack import ServiceProcess
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "examples" / "rules.toml"
 KEY = "bench-key"
-BODY = {"phoneNumber": "07400123456", "scriptId": "xxx", "queueId": "xxx",
-        "scheduleGroupId": "xxx", "widgetId": "123", "countryCode": "+44"}
-MESSAGE = DecideRequest(phone_number="07400123456", country_code="+44", widget_id="123",
-                        queue_id="xxx", script_id="xxx", schedule_group_id="xxx")
+BODY = {
+    "phoneNumber": "07400123456",
+    "scriptId": "xxx",
+    "queueId": "xxx",
+    "scheduleGroupId": "xxx",
+    "widgetId": "123",
+    "countryCode": "+44",
+}
+MESSAGE = DecideRequest(
+    phone_number="07400123456",
+    country_code="+44",
+    widget_id="123",
+    queue_id="xxx",
+    script_id="xxx",
+    schedule_group_id="xxx",
+)
 DECIDE = "decision.v1.DecisionService/Decide"
 CONNECTIONS = 16
 
@@ -53,23 +65,45 @@ def main() -> int:
     seconds = float(os.environ.get("BENCH_SECONDS", "5"))
     rows: list[dict] = []
 
-    def row(name: str, result: LoadResult | dict, baseline: LoadResult | None = None,
-            target: str = "", ratio_of: str = "rps") -> None:
-        entry = {"scenario": name, **(result.as_dict() if isinstance(result, LoadResult) else result)}
+    def row(
+        name: str,
+        result: LoadResult | dict,
+        baseline: LoadResult | None = None,
+        target: str = "",
+        ratio_of: str = "rps",
+    ) -> None:
+        entry = {
+            "scenario": name,
+            **(result.as_dict() if isinstance(result, LoadResult) else result),
+        }
         if baseline is not None:
-            entry["ratio"] = round(getattr(result, "requests_per_second") / baseline.requests_per_second, 3)
+            entry["ratio"] = round(
+                result.requests_per_second / baseline.requests_per_second, 3
+            )
         entry["target"] = target
         rows.append(entry)
         print(f"  done: {name}", file=sys.stderr, flush=True)
 
     # gRPC: our decision service against the no-op grpc.aio server (b).
     with running("bench.baselines", "grpc") as noop:
-        grpc_baseline = h2load(f"127.0.0.1:{noop.port}", DECIDE, MESSAGE.SerializeToString(),
-                               seconds, clients=2, streams=16)
+        grpc_baseline = h2load(
+            f"127.0.0.1:{noop.port}",
+            DECIDE,
+            MESSAGE.SerializeToString(),
+            seconds,
+            clients=2,
+            streams=16,
+        )
     row("baseline (b): no-op grpc.aio Decide", grpc_baseline)
     with running("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES)) as dec:
-        decision_alone = h2load(f"127.0.0.1:{dec.port}", DECIDE, MESSAGE.SerializeToString(),
-                                seconds, clients=2, streams=16)
+        decision_alone = h2load(
+            f"127.0.0.1:{dec.port}",
+            DECIDE,
+            MESSAGE.SerializeToString(),
+            seconds,
+            clients=2,
+            streams=16,
+        )
         decision_rss = peak_rss_mib(dec)
     row("decision service alone (example rules)", decision_alone, grpc_baseline, ">= 0.75 x (b)")
 
@@ -78,39 +112,75 @@ def main() -> int:
     with running("bench.baselines", "tornado") as bare:
         bare_result = wrk(url_of(bare), BODY, KEY, seconds, CONNECTIONS)
     row("baseline (a): bare Tornado, fixed JSON", bare_result)
-    with running("bench.baselines", "grpc") as noop, running(
-        "bench.baselines", "proxy", "--decision", f"127.0.0.1:{noop.port}"
-    ) as proxy:
+    with (
+        running("bench.baselines", "grpc") as noop,
+        running("bench.baselines", "proxy", "--decision", f"127.0.0.1:{noop.port}") as proxy,
+    ):
         proxy_result = wrk(url_of(proxy), BODY, KEY, seconds, CONNECTIONS)
     row("baseline (c): bare Tornado -> no-op gRPC -> JSON", proxy_result)
-    with running("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES)) as dec, \
-            running("facade", "serve", "--listen", "127.0.0.1:0", "--decision",
-                    f"127.0.0.1:{dec.port}", env={"FACADE_API_KEYS": KEY}) as fac:
+    with (
+        running("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES)) as dec,
+        running(
+            "facade",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--decision",
+            f"127.0.0.1:{dec.port}",
+            env={"FACADE_API_KEYS": KEY},
+        ) as fac,
+    ):
         end_to_end = wrk(url_of(fac), BODY, KEY, seconds, CONNECTIONS)
         row("facade end to end (example rules)", end_to_end, proxy_result, ">= 0.85 x (c)")
         fixed_rate = wrk(url_of(fac), BODY, KEY, seconds, connections=10, rate=500)
         row("facade end to end at ~500 req/s", fixed_rate, target="p99 < 10 ms")
         facade_rss = peak_rss_mib(fac)
-    rows.append({"scenario": "peak memory (VmHWM)", "decision_mib": decision_rss,
-                 "facade_mib": facade_rss, "target": ""})
+    rows.append(
+        {
+            "scenario": "peak memory (VmHWM)",
+            "decision_mib": decision_rss,
+            "facade_mib": facade_rss,
+            "target": "",
+        }
+    )
 
     engine = engine_scenarios()
     base = engine["engine, 10 rules"]["median_us"]
     for name, result in engine.items():
-        rows.append({"scenario": name, **result, "ratio": round(result["median_us"] / base, 2),
-                     "target": "median < 50 us" if "1,000" in name else ""})
+        rows.append(
+            {
+                "scenario": name,
+                **result,
+                "ratio": round(result["median_us"] / base, 2),
+                "target": "median < 50 us" if "1,000" in name else "",
+            }
+        )
     cache = number_cache_scenario()
     first = cache["number facts, first parse"]["median_us"]
     for name, result in cache.items():
-        rows.append({"scenario": name, **result, "ratio": round(result["median_us"] / first, 4),
-                     "target": ""})
+        rows.append(
+            {
+                "scenario": name,
+                **result,
+                "ratio": round(result["median_us"] / first, 4),
+                "target": "",
+            }
+        )
 
     print_table(rows)
     out = ROOT / "bench" / "results" / "latest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"when": datetime.now(UTC).isoformat(), "seconds": seconds,
-                               "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                               "rows": rows}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(),
+                "seconds": seconds,
+                "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwritten to {out.relative_to(ROOT)}")
     return 0
 
@@ -122,7 +192,9 @@ def print_table(rows: list[dict]) -> None:
     print("  ".join(c.ljust(widths[c]) for c in columns))
     for r in rows:
         if "decision_mib" in r:
-            print(f"{r['scenario']}: decision {r['decision_mib']} MiB, facade {r['facade_mib']} MiB")
+            print(
+                f"{r['scenario']}: decision {r['decision_mib']} MiB, facade {r['facade_mib']} MiB"
+            )
             continue
         print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
 

@@ -44,7 +44,7 @@ class LeanProxy(tornado.web.RequestHandler):
 
 
 class NoOpDecision(decision_pb2_grpc.DecisionServiceServicer):
-    async def Decide(self, request, context):  # noqa: N802 - the gRPC method name
+    async def Decide(self, request, context):
         return decision_pb2.DecideResponse()
 
 
@@ -68,8 +68,9 @@ async def _serve_grpc(listen: str) -> None:
 
 async def _main(args: argparse.Namespace) -> None:
     if args.name == "tornado":
-        await _serve_http(tornado.web.Application([("/trueengage/callback", FixedAnswer)]),
-                          args.listen)
+        await _serve_http(
+            tornado.web.Application([("/trueengage/callback", FixedAnswer)]), args.listen
+        )
     elif args.name == "grpc":
         await _serve_grpc(args.listen)
     else:

@@ -9,8 +9,28 @@ from datetime import UTC, datetime
 
 from decision.engine import CallbackRequest, RuleSet, number_facts, parse_rules
 
-REGIONS = ["GB", "US", "CA", "FR", "DE", "ES", "IT", "NL", "BE", "IE",
-           "SE", "NO", "DK", "FI", "PL", "PT", "AT", "CH", "AU", "NZ"]
+REGIONS = [
+    "GB",
+    "US",
+    "CA",
+    "FR",
+    "DE",
+    "ES",
+    "IT",
+    "NL",
+    "BE",
+    "IE",
+    "SE",
+    "NO",
+    "DK",
+    "FI",
+    "PL",
+    "PT",
+    "AT",
+    "CH",
+    "AU",
+    "NZ",
+]
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
@@ -19,8 +39,13 @@ def generated_rules(count: int) -> str:
     region with office hours, and a percentage catch-all at the end."""
     lines = ["version = 1", "[names.queues]"]
     lines += [f'q{i} = "5a9d0c4e-1b2f-4c3d-8e5f-{i:012d}"' for i in range(10)]
-    lines += ["[names.skills]", 'english = "0b6f7a10-aaaa-4bbb-8ccc-000000000001"',
-              "[defaults]", 'timezone = "Europe/London"', 'data = { routed_by = "bench" }']
+    lines += [
+        "[names.skills]",
+        'english = "0b6f7a10-aaaa-4bbb-8ccc-000000000001"',
+        "[defaults]",
+        'timezone = "Europe/London"',
+        'data = { routed_by = "bench" }',
+    ]
     for i in range(count - 1):
         kind = i % 10
         if kind < 8:
@@ -30,15 +55,24 @@ def generated_rules(count: int) -> str:
         else:
             region = REGIONS[(i // 10) % len(REGIONS)]
             when = f'{{ region = "{region}", local_time = {{ in = "mon-fri 09:00-17:00" }}, widget_id = "r{i}" }}'
-        lines += ["[[rules]]", f'name = "rule-{i}"', f"when = {when}",
-                  f'then = {{ queue = "q{i % 10}", skills = ["english"], priority = {i % 100} }}']
-    lines += ["[[rules]]", 'name = "catch-all"', "when = { percent = 50 }",
-              'then = { queue = "q0" }']
+        lines += [
+            "[[rules]]",
+            f'name = "rule-{i}"',
+            f"when = {when}",
+            f'then = {{ queue = "q{i % 10}", skills = ["english"], priority = {i % 100} }}',
+        ]
+    lines += [
+        "[[rules]]",
+        'name = "catch-all"',
+        "when = { percent = 50 }",
+        'then = { queue = "q0" }',
+    ]
     return "\n".join(lines) + "\n"
 
 
-def _time_decisions(ruleset: RuleSet, request: CallbackRequest, rounds: int,
-                    explain: bool = False) -> list[float]:
+def _time_decisions(
+    ruleset: RuleSet, request: CallbackRequest, rounds: int, explain: bool = False
+) -> list[float]:
     decide = ruleset.explain if explain else ruleset.decide
     for _ in range(200):  # warm caches and the allocator
         decide(request, NOW)
@@ -52,8 +86,10 @@ def _time_decisions(ruleset: RuleSet, request: CallbackRequest, rounds: int,
 
 
 def _summary(samples: list[float]) -> dict[str, float]:
-    return {"median_us": round(statistics.median(samples), 2),
-            "p99_us": round(samples[int(len(samples) * 0.99)], 2)}
+    return {
+        "median_us": round(statistics.median(samples), 2),
+        "p99_us": round(samples[int(len(samples) * 0.99)], 2),
+    }
 
 
 def engine_scenarios(rounds: int = 20_000) -> dict[str, dict[str, float]]:
@@ -61,8 +97,9 @@ def engine_scenarios(rounds: int = 20_000) -> dict[str, dict[str, float]]:
     for count in (10, 1_000, 10_000):
         ruleset = parse_rules(generated_rules(count), f"generated-{count}")
         # A widget in the middle of the file, so a linear scan would pay for half of it.
-        request = CallbackRequest(phone_number="07400123456", country_code="+44",
-                                  widget_id=f"w{(count // 2) // 10 * 10}")
+        request = CallbackRequest(
+            phone_number="07400123456", country_code="+44", widget_id=f"w{(count // 2) // 10 * 10}"
+        )
         assert ruleset.decide(request, NOW).matched_rules, "bench request must match a rule"
         results[f"engine, {count:,} rules"] = _summary(_time_decisions(ruleset, request, rounds))
         if count == 10_000:
@@ -82,5 +119,7 @@ def number_cache_scenario(rounds: int = 5_000) -> dict[str, dict[str, float]]:
     for number in numbers:
         number_facts(number, "+44")
     again = (time.perf_counter_ns() - started) / 1000 / rounds
-    return {"number facts, first parse": {"median_us": round(first, 2)},
-            "number facts, same number again": {"median_us": round(again, 2)}}
+    return {
+        "number facts, first parse": {"median_us": round(first, 2)},
+        "number facts, same number again": {"median_us": round(again, 2)},
+    }

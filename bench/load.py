@@ -63,14 +63,18 @@ def wrk(
     delay = ""
     if rate:
         delay = f"delay = function() return {connections * 1000 / rate:.3f} end"
-    script = _WRK_SCRIPT.format(body=_lua_string(json.dumps(body)), key=_lua_string(key),
-                                delay=delay)
+    script = _WRK_SCRIPT.format(
+        body=_lua_string(json.dumps(body)), key=_lua_string(key), delay=delay
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
         out = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", handle.name, url],
-            capture_output=True, text=True, check=True, timeout=seconds + 30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 30,
         ).stdout
     finally:
         Path(handle.name).unlink()
@@ -86,18 +90,39 @@ def grpc_frame(message: bytes) -> bytes:
     return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
-def h2load(target: str, method: str, message: bytes, seconds: float, clients: int,
-           streams: int) -> LoadResult:
+def h2load(
+    target: str, method: str, message: bytes, seconds: float, clients: int, streams: int
+) -> LoadResult:
     """gRPC unary calls over h2c, `clients` connections with `streams` calls in flight each."""
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "request.bin"
         data.write_bytes(grpc_frame(message))
         log = Path(folder) / "requests.log"
         out = subprocess.run(
-            ["h2load", f"http://{target}/{method}", "-d", str(data), "-c", str(clients),
-             "-m", str(streams), "-t", "1", "-D", str(int(seconds)), "--log-file", str(log),
-             "-H", "content-type: application/grpc", "-H", "te: trailers"],
-            capture_output=True, text=True, check=True, timeout=seconds + 30,
+            [
+                "h2load",
+                f"http://{target}/{method}",
+                "-d",
+                str(data),
+                "-c",
+                str(clients),
+                "-m",
+                str(streams),
+                "-t",
+                "1",
+                "-D",
+                str(int(seconds)),
+                "--log-file",
+                str(log),
+                "-H",
+                "content-type: application/grpc",
+                "-H",
+                "te: trailers",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 30,
         ).stdout
         rows = [line.split("\t") for line in log.read_text().splitlines() if line]
     latencies = sorted(int(row[2]) / 1000 for row in rows)

@@ -5,25 +5,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
+import os
 import sys
 from datetime import UTC, datetime
 
 from google.protobuf.json_format import MessageToDict
 
 from decision.cases import contact_from_mapping, request_from_webhook, run_cases
+from decision.config import DecisionSettings
 from decision.engine import RulesError
+from decision.logs import configure_logging
 from decision.rules_file import read_rules
-from decision.server import ServerSettings, serve
+from decision.settings import SettingsError, resolve
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = ServerSettings(
-        listen=args.listen,
-        rules=args.rules,
-        grace_seconds=args.grace,
-        watch_interval=args.watch_interval,
-    )
+    from decision.server import serve
+
+    try:
+        settings = resolve(DecisionSettings, args, os.environ, "DECISION")
+    except SettingsError as error:
+        print(f"decision: {error}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(settings))
     except RulesError as error:
@@ -177,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        configure_logging("decision")
     return args.run(args)

@@ -46,6 +46,12 @@ CHANNEL_OPTIONS = (
 )
 
 
+def _options(server_name: str | None) -> tuple[tuple[str, object], ...]:
+    if not server_name:
+        return CHANNEL_OPTIONS
+    return (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name))
+
+
 def _metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:
     return (("x-request-id", request_id),) if request_id else ()
 
@@ -58,13 +64,17 @@ class DecisionClient:
         target: str,
         timeout: float = DEFAULT_TIMEOUT,
         credentials: grpc.ChannelCredentials | None = None,
+        server_name: str | None = None,
     ) -> None:
+        """`credentials`: TLS or mTLS (grpc.ssl_channel_credentials); `server_name`: the name
+        the service's certificate carries, when it differs from the target's host."""
         self.target = target
         self.timeout = timeout
+        options = _options(server_name)
         if credentials is None:
-            self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+            self._channel = grpc.aio.insecure_channel(target, options=options)
         else:
-            self._channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
         self._decide = decision_pb2_grpc.DecisionServiceStub(self._channel).Decide
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -101,13 +111,15 @@ class BlockingDecisionClient:
         target: str,
         timeout: float = DEFAULT_TIMEOUT,
         credentials: grpc.ChannelCredentials | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
+        options = _options(server_name)
         if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+            self._channel = grpc.insecure_channel(target, options=options)
         else:
-            self._channel = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
         self._decide = decision_pb2_grpc.DecisionServiceStub(self._channel).Decide
 
     def decide(

@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from decision import metrics
 from decision.engine import RulesError, RuleSet, parse_rules
 
 log = logging.getLogger("decision.rules")
@@ -30,8 +31,13 @@ class LiveRules:
         self.path = Path(path)
         self.current: RuleSet = read_rules(self.path)
         self._stamp = self._file_stamp()
-        for warning in self.current.warnings:
+        self._went_live(self.current)
+
+    def _went_live(self, rules: RuleSet) -> None:
+        metrics.rules_went_live(rules.version, rules.source)
+        for warning in rules.warnings:
             log.warning("rules warning: %s", warning)
+        log.info("rules version %s is live (%d rules)", rules.version, len(rules.rules))
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -46,14 +52,19 @@ class LiveRules:
         try:
             candidate = read_rules(self.path)
         except RulesError as error:
-            log.error("rules reload refused, keeping version %s:\n%s", self.current.version, error)
+            metrics.RELOADS.labels("failed").inc()
+            log.error(
+                "rules reload refused, keeping version %s: %s",
+                self.current.version,
+                "; ".join(error.problems),
+                extra={"file": str(self.path)},
+            )
             return False
+        metrics.RELOADS.labels("ok").inc()
         if candidate.version == self.current.version:
             return False
         self.current = candidate
-        for warning in candidate.warnings:
-            log.warning("rules warning: %s", warning)
-        log.info("rules version %s is live (%d rules)", candidate.version, len(candidate.rules))
+        self._went_live(candidate)
         return True
 
     async def watch(self, interval: float = 1.0) -> None:

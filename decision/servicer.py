@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
 
+from decision import metrics
 from decision.engine import CallbackRequest, Decision
+from decision.logs import mask_number
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2, decision_pb2_grpc
 
-log = logging.getLogger("decision.service")
+log = logging.getLogger("decision.access")
 
 
 def utc_now() -> datetime:
@@ -47,27 +50,69 @@ def facts_to_proto(decision: Decision) -> decision_pb2.CallerFacts:
     )
 
 
+def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
+    if request.request_id:
+        return request.request_id
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            return str(value)[:64]
+    return uuid.uuid4().hex
+
+
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
-    def __init__(self, rules: LiveRules, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        rules: LiveRules,
+        clock: Callable[[], datetime] = utc_now,
+        full_numbers: bool = False,
+        access_log: bool = True,
+    ) -> None:
         self.rules = rules
         self.clock = clock
+        self.full_numbers = full_numbers
+        self.access_log = access_log
 
     async def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.DecideResponse:
+        started = time.perf_counter()
         now = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else self.clock()
+        request_id = _request_id(request, context)
         rules = self.rules.current  # read once: a reload mid-request cannot mix two versions
         try:
             decision = rules.decide(request_from_proto(request), now)
         except Exception:
-            log.exception("decision failed (rules version %s)", rules.version)
+            metrics.ERRORS.inc()
+            log.exception(
+                "decision failed", extra={"request_id": request_id, "rules_version": rules.version}
+            )
             await context.abort(grpc.StatusCode.INTERNAL, "decision failed; see the service log")
-        return decision_pb2.DecideResponse(
+        response = decision_pb2.DecideResponse(
             patch=decision.patch,
             matched_rules=decision.matched_rules,
             facts=facts_to_proto(decision),
             rules_version=decision.rules_version,
             decision_id=uuid.uuid4().hex,
-            request_id=request.request_id or uuid.uuid4().hex,
+            request_id=request_id,
             notes=decision.notes,
         )
+        elapsed = time.perf_counter() - started
+        metrics.DECISION_SECONDS.observe(elapsed)
+        for name in decision.matched_rules or ("none",):
+            metrics.DECISIONS.labels(name).inc()
+        if self.access_log:
+            log.info(
+                "decision",
+                extra={
+                    "request_id": request_id,
+                    "decision_id": response.decision_id,
+                    "phone": mask_number(
+                        decision.number.e164 or request.phone_number, self.full_numbers
+                    ),
+                    "matched_rules": decision.matched_rules,
+                    "rules_version": decision.rules_version,
+                    "notes": decision.notes,
+                    "ms": round(elapsed * 1000, 3),
+                },
+            )
+        return response

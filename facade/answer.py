@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
 from decision.engine import PROTECTED_DATA_KEYS
 from decision.v1.decision_pb2 import CallbackPatch
+from facade.genesys_fields import enforce
 
 
-def answer_body(patch: CallbackPatch) -> dict[str, Any]:
+def answer_body(
+    patch: CallbackPatch, now: datetime, horizon: timedelta
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The patch's proto3 JSON form, which is the Genesys field layout, minus TrueEngage's own
-    data keys: whatever the decision service says, those are never ours to set."""
+    data keys (whatever the decision service says) and minus any field that breaks a Genesys
+    rule. Returns the body and the (field, reason) pairs dropped."""
     body = MessageToDict(patch)
     data = body.get("data")
     if data:
@@ -20,4 +25,4 @@ def answer_body(patch: CallbackPatch) -> dict[str, Any]:
             del data[key]
         if not data:
             del body["data"]
-    return body
+    return body, enforce(body, now, horizon)

@@ -1,81 +1,230 @@
-"""Builds the facade's Tornado application and runs its HTTP server."""
+"""Builds the facade's Tornado application and runs its HTTP server(s)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass, field
+import os
+import signal
+import socket
+import ssl
+import sys
+from datetime import timedelta
+from pathlib import Path
 
+import grpc
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
 from decision.client import DecisionClient
 from decision.graceful import wait_for_exit_signal
-from facade.auth import ApiKeys
+from decision.logs import mask_number
+from facade.auth import ApiKeys, keys_from_text
+from facade.config import FacadeSettings
 from facade.decider import FailOpenDecider
-from facade.handlers import CallbackHandler, LiveHandler, NotFoundHandler, ReadyHandler
+from facade.handlers import (
+    CallbackHandler,
+    LiveHandler,
+    MetricsHandler,
+    NotFoundHandler,
+    OpenApiHandler,
+    ReadyHandler,
+)
+from facade.network import ClientPolicy
+from facade.rate_limit import RateLimiter
 
 log = logging.getLogger("facade")
+access_log = logging.getLogger("facade.access")
 CALLBACK_PATH = "/trueengage/callback"
 
 
-@dataclass(frozen=True)
-class FacadeSettings:
-    listen: str = "0.0.0.0:8080"
-    decision: str = "127.0.0.1:50051"
-    deadline: float = 0.5
-    max_body: int = 64 * 1024
-    api_key_header: str = "X-API-Key"
-    api_keys: tuple[str, ...] = field(default=(), repr=False)  # never in a log line
-    max_header: int = 16 * 1024
-    body_timeout: float = 10.0
-    idle_timeout: float = 60.0
-    grace_seconds: float = 5.0
+def make_access_logger(full_numbers: bool, enabled: bool = True):
+    """One JSON line per request; the phone number masked unless the operator allows it."""
+
+    def log_request(handler: tornado.web.RequestHandler) -> None:
+        if not enabled:
+            return
+        fields = {
+            "request_id": getattr(handler, "request_id", None),
+            "method": handler.request.method,
+            "path": handler.request.path,
+            "status": handler.get_status(),
+            "ms": round(handler.request.request_time() * 1000, 2),
+            "client": getattr(handler, "client", handler.request.remote_ip),
+        }
+        outcome = getattr(handler, "outcome", None)
+        if outcome is not None:
+            fields.update(
+                phone=mask_number(handler.phone, full_numbers),
+                decision_id=outcome.decision_id,
+                matched_rules=outcome.matched_rules,
+                rules_version=outcome.rules_version,
+                fail_open=outcome.fail_open or None,
+            )
+        access_log.info("request", extra=fields)
+
+    return log_request
 
 
-def make_app(decider: FailOpenDecider, keys: ApiKeys, max_body: int) -> tornado.web.Application:
+def make_app(
+    decider: FailOpenDecider,
+    keys: ApiKeys,
+    policy: ClientPolicy | None = None,
+    limiter: RateLimiter | None = None,
+    max_body: int = 64 * 1024,
+    full_numbers: bool = False,
+    access_log_enabled: bool = True,
+) -> tornado.web.Application:
     """The facade's routes around its collaborators, so tests can build one on a test port."""
+    callback = {
+        "keys": keys,
+        "policy": policy or ClientPolicy(),
+        "limiter": limiter or RateLimiter(0, 1),
+        "decider": decider,
+        "max_body": max_body,
+    }
     return tornado.web.Application(
         [
-            (
-                CALLBACK_PATH,
-                CallbackHandler,
-                {"keys": keys, "decider": decider, "max_body": max_body},
-            ),
+            (CALLBACK_PATH, CallbackHandler, callback),
             ("/healthz", LiveHandler),
             ("/readyz", ReadyHandler, {"decider": decider}),
+            ("/metrics", MetricsHandler, _metrics_registry()),
+            ("/openapi.json", OpenApiHandler),
         ],
         default_handler_class=NotFoundHandler,
+        log_function=make_access_logger(full_numbers, access_log_enabled),
     )
 
 
-async def serve(settings: FacadeSettings) -> None:
+def _metrics_registry() -> dict:
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return {}
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return {"registry": registry}
+
+
+def load_keys(settings: FacadeSettings) -> list[str]:
+    keys = list(settings.api_keys)
+    if settings.api_keys_file:
+        keys += keys_from_text(Path(settings.api_keys_file).read_text(encoding="utf-8"))
+    return keys
+
+
+def decision_credentials(settings: FacadeSettings) -> grpc.ChannelCredentials | None:
+    """TLS (with --decision-tls-ca) or mTLS (plus a client certificate) to the decision service."""
+    if not settings.decision_tls_ca:
+        return None
+    read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(settings.decision_tls_ca),
+        private_key=read(settings.decision_tls_key),
+        certificate_chain=read(settings.decision_tls_cert),
+    )
+
+
+def _tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+    return context
+
+
+async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
     """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish."""
-    keys = ApiKeys(settings.api_keys, settings.api_key_header)
-    client = DecisionClient(settings.decision, timeout=settings.deadline)
-    decider = FailOpenDecider(client, settings.deadline)
+    keys = ApiKeys(load_keys(settings), settings.api_key_header)
+    client = DecisionClient(
+        settings.decision,
+        timeout=settings.deadline,
+        credentials=decision_credentials(settings),
+        server_name=settings.decision_tls_server_name or None,
+    )
+    decider = FailOpenDecider(
+        client,
+        settings.deadline,
+        settings.max_in_flight,
+        timedelta(days=settings.schedule_horizon_days),
+    )
+    app = make_app(
+        decider,
+        keys,
+        ClientPolicy(settings.allow_cidrs, settings.trusted_proxies),
+        RateLimiter(settings.rate_limit, settings.rate_burst),
+        settings.max_body,
+        settings.log_full_numbers,
+        settings.access_log,
+    )
     server = tornado.httpserver.HTTPServer(
-        make_app(decider, keys, settings.max_body),
+        app,
+        ssl_options=_tls_context(settings),
         # The handler answers 413 itself up to this hard cap; beyond it Tornado cuts the
         # connection without reading more (its own default would buffer 100 MB).
         max_body_size=max(settings.max_body * 4, 1024 * 1024),
         max_header_size=settings.max_header,
         body_timeout=settings.body_timeout,
         idle_connection_timeout=settings.idle_timeout,
-        xheaders=False,
     )
-    host, _, port = settings.listen.rpartition(":")
-    sockets = tornado.netutil.bind_sockets(int(port), host or None)
     server.add_sockets(sockets)
-    bound = sockets[0].getsockname()[1]
-    print(
-        f"facade: serving on http://{host}:{bound}{CALLBACK_PATH} decision {settings.decision}",
-        flush=True,
-    )
 
-    await wait_for_exit_signal()
+    def rotate_keys() -> None:
+        try:
+            keys.replace(load_keys(settings))
+            log.info("API keys reloaded")
+        except (OSError, ValueError) as error:
+            log.error("API keys not reloaded, keeping the old ones: %s", error)
+
+    await wait_for_exit_signal(on_reload=rotate_keys)
     server.stop()  # stop accepting; requests already read go on
-    if not await decider.drained(settings.grace_seconds):
+    if not await decider.drained(settings.grace):
         log.warning("stopping with %d decisions still in flight", decider.in_flight)
     await server.close_all_connections()
     await client.close()
+
+
+def run(settings: FacadeSettings) -> int:
+    """Binds the port once, then serves from one process or from `processes` forked workers
+    sharing it; the parent forwards SIGTERM/SIGINT/SIGHUP and exits 0 when all workers did."""
+    host, _, port = settings.listen.rpartition(":")
+    sockets = tornado.netutil.bind_sockets(int(port), host or None, backlog=1024)
+    scheme = "https" if settings.tls_cert else "http"
+    bound = sockets[0].getsockname()[1]
+    print(
+        f"facade: serving on {scheme}://{host}:{bound}{CALLBACK_PATH} "
+        f"decision {settings.decision} processes {settings.processes}",
+        flush=True,
+    )
+    if settings.processes <= 1:
+        asyncio.run(serve(settings, sockets))
+        return 0
+    workers: list[int] = []
+    for _ in range(settings.processes):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                asyncio.run(serve(settings, sockets))
+                os._exit(0)
+            except BaseException:
+                log.exception("worker failed")
+                os._exit(1)
+        workers.append(pid)
+
+    def forward(signum: int, frame: object) -> None:
+        for worker in workers:
+            try:
+                os.kill(worker, signum)
+            except ProcessLookupError:
+                pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    failed = 0
+    for worker in workers:
+        _, status = os.waitpid(worker, 0)
+        failed += os.waitstatus_to_exitcode(status) != 0
+    sys.stdout.flush()
+    return 1 if failed else 0

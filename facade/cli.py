@@ -3,31 +3,39 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 import sys
+import tempfile
 
-from facade.app import FacadeSettings, serve
-from facade.auth import keys_from_text
+from decision.logs import configure_logging
+from decision.settings import SettingsError, add_arguments, resolve
+from facade.config import FacadeSettings
 
 
 def _serve(args: argparse.Namespace) -> int:
-    keys = keys_from_text(os.environ.get("FACADE_API_KEYS", ""))
-    if not keys:
-        print("facade: refusing to start without an API key: set FACADE_API_KEYS", file=sys.stderr)
+    try:
+        settings = resolve(FacadeSettings, args, os.environ, "FACADE")
+    except SettingsError as error:
+        print(f"facade: {error}", file=sys.stderr)
         return 2
-    settings = FacadeSettings(
-        listen=args.listen,
-        decision=args.decision,
-        deadline=args.deadline_ms / 1000,
-        max_body=args.max_body,
-        api_key_header=args.api_key_header,
-        api_keys=tuple(keys),
-        grace_seconds=args.grace,
-    )
-    asyncio.run(serve(settings))
-    return 0
+    if settings.processes > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Workers share their metrics through files; prometheus_client reads this variable
+        # when it is first imported, which is below.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="facade-metrics-")
+    from facade.app import load_keys, run
+
+    try:
+        keys = load_keys(settings)
+    except OSError as error:
+        print(f"facade: cannot read the API keys file: {error}", file=sys.stderr)
+        return 2
+    if not keys:
+        print(
+            "facade: refusing to start without an API key: set FACADE_API_KEYS or --api-keys-file",
+            file=sys.stderr,
+        )
+        return 2
+    return run(settings)
 
 
 def _devstack(args: argparse.Namespace) -> int:
@@ -37,42 +45,14 @@ def _devstack(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = FacadeSettings()
     parser = argparse.ArgumentParser(prog="python -m facade", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-
     serve_cmd = commands.add_parser(
-        "serve", help="serve POST /trueengage/callback (keys from FACADE_API_KEYS)"
+        "serve",
+        help="serve POST /trueengage/callback",
+        description="Settings: flags beat FACADE_* variables beat the --config file.",
     )
-    serve_cmd.add_argument("--listen", default=defaults.listen, help="host:port (port 0: any)")
-    serve_cmd.add_argument(
-        "--decision",
-        default=defaults.decision,
-        help="decision service target: host:port, dns:///name:port, ipv4:a:p,b:p",
-    )
-    serve_cmd.add_argument(
-        "--deadline-ms",
-        type=float,
-        default=defaults.deadline * 1000,
-        help="answer {} when the decision takes longer than this",
-    )
-    serve_cmd.add_argument(
-        "--max-body",
-        type=int,
-        default=defaults.max_body,
-        help="largest accepted body in bytes (413 beyond)",
-    )
-    serve_cmd.add_argument(
-        "--api-key-header",
-        default=defaults.api_key_header,
-        help="header carrying the API key (Authorization: Bearer always works)",
-    )
-    serve_cmd.add_argument(
-        "--grace",
-        type=float,
-        default=defaults.grace_seconds,
-        help="seconds in-flight requests get to finish on SIGTERM",
-    )
+    add_arguments(serve_cmd, FacadeSettings, "FACADE")
     serve_cmd.set_defaults(run=_serve)
 
     dev_cmd = commands.add_parser("devstack", help="run decision + facade locally (make run)")
@@ -84,6 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging("facade")
     args = build_parser().parse_args(argv)
     return args.run(args)

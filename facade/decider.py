@@ -1,54 +1,102 @@
 """Asks the decision service under a deadline and fails open: no visitor loses a callback
-because routing was slow or down."""
+because routing was slow, down or overloaded."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 
 from decision.client import DecisionClient
 from decision.v1.decision_pb2 import DecideRequest
+from facade import metrics
 from facade.answer import answer_body
 
 log = logging.getLogger("facade.decider")
 
 
+@dataclass
+class Outcome:
+    """The answer and what the access log says about it."""
+
+    body: dict[str, Any]
+    decision_id: str = ""
+    matched_rules: list[str] = field(default_factory=list)
+    rules_version: str = ""
+    fail_open: str = ""  # why {} was answered without a decision, if it was
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+
 class FailOpenDecider:
     """Answers with the decided patch, or `{}` (create the callback unchanged) on any failure."""
 
-    def __init__(self, client: DecisionClient, deadline: float) -> None:
+    def __init__(
+        self, client: DecisionClient, deadline: float, max_in_flight: int, horizon: timedelta
+    ) -> None:
         self.client = client
         self.deadline = deadline
+        self.max_in_flight = max_in_flight
+        self.horizon = horizon
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def answer(self, request: DecideRequest, request_id: str) -> dict[str, Any]:
+    async def answer(self, request: DecideRequest, request_id: str) -> Outcome:
+        if self.in_flight >= self.max_in_flight:
+            # Waiting in line would outlast the deadline anyway; answering at once keeps
+            # memory flat under a flood.
+            metrics.FAIL_OPEN.labels("overloaded").inc()
+            return Outcome({}, fail_open="overloaded")
         self.in_flight += 1
         self._idle.clear()
-        started = time.monotonic()
+        started = time.perf_counter()
         try:
             response = await self.client.decide(
                 request, timeout=self.deadline, request_id=request_id
             )
         except grpc.aio.AioRpcError as error:
+            reason = error.code().name.lower()
+            metrics.FAIL_OPEN.labels(reason).inc()
             log.warning(
-                "fail-open: request %s answered {} after %.0f ms: %s %s",
-                request_id,
-                (time.monotonic() - started) * 1000,
-                error.code().name,
-                error.details(),
+                "fail-open: answered {} without a decision",
+                extra={
+                    "request_id": request_id,
+                    "reason": reason,
+                    "detail": error.details(),
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
             )
-            return {}
+            return Outcome({}, fail_open=reason)
         finally:
             self.in_flight -= 1
             if not self.in_flight:
                 self._idle.set()
-        return answer_body(response.patch)
+        metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+        body, dropped = answer_body(response.patch, datetime.now(UTC), self.horizon)
+        for name, reason in dropped:
+            metrics.DROPPED_FIELDS.labels(name).inc()
+            log.warning(
+                "answer field dropped",
+                extra={
+                    "request_id": request_id,
+                    "field": name,
+                    "reason": reason,
+                    "decision_id": response.decision_id,
+                    "rules_version": response.rules_version,
+                },
+            )
+        return Outcome(
+            body,
+            response.decision_id,
+            list(response.matched_rules),
+            response.rules_version,
+            dropped=dropped,
+        )
 
     async def drained(self, timeout: float) -> bool:
         """Waits until no decision is in flight (graceful shutdown)."""

@@ -33,7 +33,11 @@ class ServiceProcess:
             text=True,
             env={**os.environ, **(env or {})},
         )
-        self.port = self._wait_ready(timeout)
+        try:
+            self.port = self._wait_ready(timeout)
+        except Exception:
+            self.stop()
+            raise
 
     def _wait_ready(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -45,7 +49,6 @@ class ServiceProcess:
             match = _READY.search(line)
             if match:
                 return int(match[2])
-        self.process.kill()
         raise RuntimeError(f"{' '.join(self.command)} not ready after {timeout}s")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:

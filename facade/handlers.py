@@ -1,4 +1,4 @@
-"""HTTP handlers of the facade. Thin: authenticate, parse, ask, write."""
+"""HTTP handlers of the facade. Thin: check, parse, ask, write."""
 
 from __future__ import annotations
 
@@ -6,15 +6,21 @@ import json
 import re
 import uuid
 from http import HTTPStatus
+from importlib import resources
 from typing import Any
 
 import tornado.web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from facade import metrics
 from facade.auth import ApiKeys
-from facade.decider import FailOpenDecider
+from facade.decider import FailOpenDecider, Outcome
+from facade.network import ClientPolicy
 from facade.payload import PayloadError, parse_payload
+from facade.rate_limit import RateLimiter
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+OPENAPI = resources.files("facade").joinpath("openapi.json").read_bytes()
 
 
 class JsonHandler(tornado.web.RequestHandler):
@@ -47,32 +53,60 @@ class JsonHandler(tornado.web.RequestHandler):
 
 @tornado.web.stream_request_body
 class CallbackHandler(JsonHandler):
-    """POST /trueengage/callback: the webhook. The body is streamed so an oversize one is
-    refused with 413 before it is buffered, and an unauthenticated one before it is read."""
+    """POST /trueengage/callback: the webhook. Refusals come before the body is read, in the
+    order that costs a flood the least: address, rate, key, content type, declared size. The
+    body is streamed, so one larger than the limit is never buffered."""
 
     SUPPORTED_METHODS = ("POST",)
 
-    def initialize(self, keys: ApiKeys, decider: FailOpenDecider, max_body: int) -> None:
+    def initialize(
+        self,
+        keys: ApiKeys,
+        policy: ClientPolicy,
+        limiter: RateLimiter,
+        decider: FailOpenDecider,
+        max_body: int,
+    ) -> None:
         self.keys = keys
+        self.policy = policy
+        self.limiter = limiter
         self.decider = decider
         self.max_body = max_body
         self.body = bytearray()
         self.too_large = False
+        self.outcome: Outcome | None = None
+        self.phone = ""
+
+    def refuse(self, status: int, reason: str, message: str) -> None:
+        metrics.REFUSALS.labels(reason).inc()
+        self.fail(status, message)
 
     def prepare(self) -> None:
-        self.request_id = self._request_id()
+        given = self.request.headers.get("X-Request-Id", "")
+        self.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         self.set_header("X-Request-Id", self.request_id)
+        self.client = self.policy.client_address(
+            self.request.remote_ip, self.request.headers.get("X-Forwarded-For")
+        )
+        if not self.policy.allowed(self.client):
+            self.refuse(403, "address_not_allowed", "client address not allowed")
+            return
+        wait = self.limiter.retry_after(self.client)
+        if wait:
+            self.set_header("Retry-After", str(wait))
+            self.refuse(429, "rate_limited", "too many requests")
+            return
         if not self.keys.allows(self.request.headers):
             self.set_header("WWW-Authenticate", 'Bearer realm="callback-router"')
-            self.fail(401, "missing or invalid API key")
+            self.refuse(401, "unauthenticated", "missing or invalid API key")
             return
         content_type = self.request.headers.get("Content-Type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            self.fail(415, "Content-Type must be application/json")
+            self.refuse(415, "content_type", "Content-Type must be application/json")
             return
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            self.fail(413, f"body larger than {self.max_body} bytes")
+            self.refuse(413, "body_too_large", f"body larger than {self.max_body} bytes")
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished or self.too_large:
@@ -83,21 +117,26 @@ class CallbackHandler(JsonHandler):
             return
         self.body += chunk
 
-    def _request_id(self) -> str:
-        given = self.request.headers.get("X-Request-Id", "")
-        return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-
     async def post(self) -> None:
         if self.too_large:
-            self.fail(413, f"body larger than {self.max_body} bytes")
+            self.refuse(413, "body_too_large", f"body larger than {self.max_body} bytes")
             return
         try:
             request = parse_payload(bytes(self.body))
         except PayloadError as error:
+            metrics.REFUSALS.labels("invalid_payload").inc()
             self.fail(400, str(error), error.field)
             return
         request.request_id = self.request_id
-        self.write_json(await self.decider.answer(request, self.request_id))
+        self.phone = request.phone_number
+        self.outcome = await self.decider.answer(request, self.request_id)
+        if self.outcome.decision_id:
+            self.set_header("X-Decision-Id", self.outcome.decision_id)
+        self.write_json(self.outcome.body)
+
+    def on_finish(self) -> None:
+        metrics.REQUESTS.labels(str(self.get_status())).inc()
+        metrics.ANSWER_SECONDS.observe(self.request.request_time())
 
 
 class LiveHandler(JsonHandler):
@@ -122,6 +161,28 @@ class ReadyHandler(JsonHandler):
             self.write_json({"status": "ready"})
         else:
             self.write_json({"status": "decision service not serving"}, 503)
+
+
+class MetricsHandler(tornado.web.RequestHandler):
+    """GET /metrics in Prometheus' text format (all worker processes when there are several)."""
+
+    SUPPORTED_METHODS = ("GET",)
+
+    def initialize(self, registry: Any = REGISTRY) -> None:
+        self.registry = registry
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(self.registry))
+
+
+class OpenApiHandler(JsonHandler):
+    """GET /openapi.json: the facade's contract."""
+
+    SUPPORTED_METHODS = ("GET",)
+
+    def get(self) -> None:
+        self.finish(OPENAPI)
 
 
 class NotFoundHandler(JsonHandler):

@@ -12,6 +12,7 @@ from decision.v1 import decision_pb2
 from tests.conftest import EXAMPLE_RULES, SEED, Webhook, start_decision, start_facade
 from tests.scripted_decision import ScriptedServer
 
+QUEUE = "5a9d0c4e-1b2f-4c3d-8e5f-000000000001"
 DEADLINE_MS = 300
 MARGIN_S = 0.25
 
@@ -32,10 +33,10 @@ def scripted_webhook(scripted):
 
 def test_protected_data_keys_never_reach_the_answer(scripted, scripted_webhook):
     scripted.servicer.patch = decision_pb2.CallbackPatch(
-        queue_id="q", data={"visitorId": "x", "te_channel": "y", "segment": "gold"}
+        queue_id=QUEUE, data={"visitorId": "x", "te_channel": "y", "segment": "gold"}
     )
     reply = scripted_webhook.post(SEED)
-    assert reply.body == {"queueId": "q", "data": {"segment": "gold"}}
+    assert reply.body == {"queueId": QUEUE, "data": {"segment": "gold"}}
     scripted.servicer.patch = decision_pb2.CallbackPatch(data={"visitorId": "x"})
     assert scripted_webhook.post(SEED).body == {}
 

@@ -1,0 +1,21 @@
+"""The decision service's settings: flags, DECISION_* variables and an optional TOML file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from decision.settings import setting
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    listen: str = setting("127.0.0.1:50051", "gRPC address, host:port (port 0: any free port)")
+    rules: str = setting("examples/rules.toml", "rules file (TOML), watched for changes")
+    watch_interval: float = setting(1.0, "seconds between checks of the rules file")
+    grace: float = setting(5.0, "seconds in-flight calls get to finish on SIGTERM")
+    metrics_listen: str = setting("", "host:port for Prometheus metrics over HTTP (empty: off)")
+    tls_cert: str = setting("", "PEM certificate chain: serve gRPC over TLS")
+    tls_key: str = setting("", "PEM private key for --tls-cert")
+    tls_client_ca: str = setting("", "PEM CA for client certificates: require them (mTLS)")
+    log_full_numbers: bool = setting(False, "log whole phone numbers (default: last 4 digits)")
+    access_log: bool = setting(True, "one JSON line per decision on stderr")

@@ -1,0 +1,98 @@
+"""Settings for both services from a TOML file, environment variables and flags, in that order
+of precedence (a flag beats a variable beats the file beats the default).
+
+A settings class is a dataclass whose fields carry `setting(...)` metadata; each field `max_body`
+is `--max-body` on the command line, `<PREFIX>_MAX_BODY` in the environment and `max_body` in
+the file. Lists are comma-separated in flags and variables, TOML arrays in the file."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names where it came from."""
+
+
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    """A dataclass field that is also a flag, a variable and a file key."""
+    if isinstance(default, list):
+        default = tuple(default)
+    return dataclasses.field(
+        default=default, metadata={"help": help, "secret": secret}, repr=not secret
+    )
+
+
+def _kind(cls: type, field: dataclasses.Field) -> type:
+    hint = typing.get_type_hints(cls)[field.name]
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return tuple
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _convert(kind: type, value: Any, where: str) -> Any:
+    try:
+        if kind is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError
+            return lowered in ("1", "true", "yes", "on")
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str) -> None:
+    """One flag per setting; help shows the variable and the default (never a secret's)."""
+    parser.add_argument("--config", help=f"TOML settings file (or {prefix}_CONFIG)")
+    for field in dataclasses.fields(cls):
+        env = f"{prefix}_{field.name.upper()}"
+        default = "" if field.metadata["secret"] else f", default {field.default!r}"
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            dest=field.name,
+            default=None,
+            help=f"{field.metadata['help']} [{env}{default}]",
+        )
+
+
+def resolve(cls: type[T], args: argparse.Namespace, env: Mapping[str, str], prefix: str) -> T:
+    """Builds the settings: defaults, then the file, then the environment, then flags."""
+    values: dict[str, Any] = {}
+    config = getattr(args, "config", None) or env.get(f"{prefix}_CONFIG")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if config:
+        try:
+            document = tomllib.loads(Path(config).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise SettingsError(f"{config}: {error}") from None
+        for key, value in document.items():
+            if key not in fields:
+                raise SettingsError(f"{config}: unknown setting {key!r}")
+            values[key] = _convert(_kind(cls, fields[key]), value, f"{config}: {key}")
+    for name, field in fields.items():
+        variable = f"{prefix}_{name.upper()}"
+        if variable in env:
+            values[name] = _convert(_kind(cls, field), env[variable], variable)
+        flag = getattr(args, name, None)
+        if flag is not None:
+            values[name] = _convert(_kind(cls, field), flag, f"--{name.replace('_', '-')}")
+    return cls(**values)

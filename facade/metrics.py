@@ -1,0 +1,24 @@
+"""The facade's Prometheus metrics (served on GET /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+REQUESTS = Counter("facade_requests_total", "Webhook requests answered, by HTTP status", ["status"])
+ANSWER_SECONDS = Histogram(
+    "facade_answer_seconds", "Time from request to answer on the webhook", buckets=LATENCY_BUCKETS
+)
+DECISION_SECONDS = Histogram(
+    "facade_decision_seconds", "gRPC Decide latency seen by the facade", buckets=LATENCY_BUCKETS
+)
+FAIL_OPEN = Counter(
+    "facade_fail_open_total", "Answers {} given because no decision came", ["reason"]
+)
+REFUSALS = Counter("facade_refusals_total", "Requests refused before any decision", ["reason"])
+DROPPED_FIELDS = Counter(
+    "facade_answer_fields_dropped_total",
+    "Answer fields dropped for breaking Genesys rules",
+    ["field"],
+)

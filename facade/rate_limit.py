@@ -1,0 +1,31 @@
+"""Per-client token buckets: `rate` requests per second, bursts up to `burst`."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+
+
+class RateLimiter:
+    """Memory is bounded: the least recently seen clients are forgotten beyond `max_clients`
+    (a forgotten client starts again with a full bucket, which errs on the side of serving)."""
+
+    def __init__(self, rate: float, burst: int, max_clients: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1)
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def retry_after(self, client: str, now: float | None = None) -> int:
+        """0 when the request may go ahead (and spends a token); else whole seconds to wait."""
+        if self.rate <= 0:
+            return 0
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.pop(client, (float(self.burst), now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        allowed = tokens >= 1
+        self._buckets[client] = (tokens - 1 if allowed else tokens, now)
+        if len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return 0 if allowed else max(1, math.ceil((1 - tokens) / self.rate))
