@@ -1,1 +1,1 @@
-"""`make bench`: the speed of the whole path, as ratios against baselines measured in the same run."""
+"""`make bench`: the speed of the whole path, as ratios against same-run baselines."""

@@ -77,9 +77,7 @@ def main() -> int:
             **(result.as_dict() if isinstance(result, LoadResult) else result),
         }
         if baseline is not None:
-            entry["ratio"] = round(
-                result.requests_per_second / baseline.requests_per_second, 3
-            )
+            entry["ratio"] = round(result.requests_per_second / baseline.requests_per_second, 3)
         entry["target"] = target
         rows.append(entry)
         print(f"  done: {name}", file=sys.stderr, flush=True)

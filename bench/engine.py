@@ -54,7 +54,10 @@ def generated_rules(count: int) -> str:
             when = f'{{ queue_id = "q{i % 10}", widget_id = ["x{i}", "y{i}"] }}'
         else:
             region = REGIONS[(i // 10) % len(REGIONS)]
-            when = f'{{ region = "{region}", local_time = {{ in = "mon-fri 09:00-17:00" }}, widget_id = "r{i}" }}'
+            when = (
+                f'{{ region = "{region}", widget_id = "r{i}", '
+                'local_time = { in = "mon-fri 09:00-17:00" } }'
+            )
         lines += [
             "[[rules]]",
             f'name = "rule-{i}"',

@@ -16,7 +16,7 @@ from decision.config import DecisionSettings
 from decision.engine import RulesError
 from decision.logs import configure_logging
 from decision.rules_file import read_rules
-from decision.settings import SettingsError, resolve
+from decision.settings import SettingsError, add_arguments, resolve
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -133,18 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m decision", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve_cmd = commands.add_parser("serve", help="run the gRPC decision service")
-    serve_cmd.add_argument("--listen", default="127.0.0.1:50051", help="host:port (port 0: any)")
-    serve_cmd.add_argument("--rules", default="examples/rules.toml", help="rules file (TOML)")
-    serve_cmd.add_argument(
-        "--grace", type=float, default=5.0, help="seconds in-flight calls get to finish on SIGTERM"
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="run the gRPC decision service",
+        description="Settings: flags beat DECISION_* variables beat the --config file.",
     )
-    serve_cmd.add_argument(
-        "--watch-interval",
-        type=float,
-        default=1.0,
-        help="seconds between checks of the rules file for changes",
-    )
+    add_arguments(serve_cmd, DecisionSettings, "DECISION")
     serve_cmd.set_defaults(run=_serve)
 
     check_cmd = commands.add_parser("check", help="validate a rules file")

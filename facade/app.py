@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -215,10 +216,8 @@ def run(settings: FacadeSettings) -> int:
 
     def forward(signum: int, frame: object) -> None:
         for worker in workers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(worker, signum)
-            except ProcessLookupError:
-                pass
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)

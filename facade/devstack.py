@@ -11,8 +11,9 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
-_READY = re.compile(r"serving on (?:http://)?([\w.\-:\[\]]+?):(\d+)")
+_READY = re.compile(r"serving on (?:https?://)?([\w.\-:\[\]]+?):(\d+)")
 
 
 class ServiceProcess:
@@ -25,11 +26,13 @@ class ServiceProcess:
         args: Sequence[str],
         env: Mapping[str, str] | None = None,
         timeout: float = 20.0,
+        stderr: IO[str] | int | None = None,
     ) -> None:
         self.command = [sys.executable, "-m", module, *args]
         self.process = subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,
+            stderr=stderr,
             text=True,
             env={**os.environ, **(env or {})},
         )

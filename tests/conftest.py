@@ -78,23 +78,17 @@ def start_decision(rules: Path | str, port: int = 0) -> ServiceProcess:
     )
 
 
-def start_facade(decision_target: str, deadline_ms: int = 300, *extra: str) -> ServiceProcess:
-    return ServiceProcess(
-        "facade",
-        [
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--decision",
-            decision_target,
-            "--deadline-ms",
-            str(deadline_ms),
-            "--grace",
-            "2",
-            *extra,
-        ],
-        env={"FACADE_API_KEYS": f"{API_KEY},second-key-abcdef"},
-    )
+def start_facade(
+    decision_target: str,
+    deadline_ms: int = 300,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    stderr: Any = None,
+) -> ServiceProcess:
+    args = ["serve", "--listen", "127.0.0.1:0", "--decision", decision_target]
+    args += ["--deadline-ms", str(deadline_ms), "--grace", "2", *extra]
+    keys = {"FACADE_API_KEYS": f"{API_KEY},second-key-abcdef"}
+    return ServiceProcess("facade", args, env={**keys, **(env or {})}, stderr=stderr)
 
 
 @pytest.fixture(scope="module")
