@@ -7,13 +7,16 @@ import asyncio
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 
 from google.protobuf.json_format import MessageToDict
 
 from decision.cases import contact_from_mapping, request_from_webhook, run_cases
 from decision.config import DecisionSettings
-from decision.engine import RulesError
+from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
+from decision.directory import DirectoryError, SqliteDirectory
+from decision.engine import RulesError, number_facts
 from decision.logs import configure_logging
 from decision.rules_file import read_rules
 from decision.settings import SettingsError, add_arguments, resolve
@@ -32,6 +35,43 @@ def _serve(args: argparse.Namespace) -> int:
     except RulesError as error:
         print(f"decision: rules not loaded:\n{error}", file=sys.stderr)
         return 2
+    except DirectoryError as error:
+        print(f"decision: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _contacts_import(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    try:
+        with open(args.file, newline="", encoding="utf-8") as stream:
+            records = read_contacts(stream, args.file, args.default_region or "")
+        directory = SqliteDirectory(args.contacts)
+    except (ContactsCsvError, DirectoryError, OSError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    try:
+        count = directory.write(records, replace=args.replace)
+    finally:
+        directory.close()
+    numbers = sum(len(r.numbers) for r in records)
+    print(
+        f"{args.contacts}: {'replaced with' if args.replace else 'upserted'} {count} contacts "
+        f"({numbers} numbers) in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def _contacts_export(args: argparse.Namespace) -> int:
+    try:
+        directory = SqliteDirectory(args.contacts)
+    except DirectoryError as error:
+        print(error, file=sys.stderr)
+        return 1
+    try:
+        write_contacts(directory.records(), sys.stdout)
+    finally:
+        directory.close()
     return 0
 
 
@@ -90,13 +130,19 @@ def _explain(args: argparse.Namespace) -> int:
     }
     payload = {k: v for k, v in payload.items() if v is not None}
     payload.update(dict(item.split("=", 1) for item in args.attribute))
+    request = request_from_webhook(payload)
     contact = None
     if args.contact:
         contact = contact_from_mapping(dict(item.split("=", 1) for item in args.contact))
+    elif args.contacts:
+        directory = SqliteDirectory(args.contacts)
+        number = number_facts(request.phone_number, request.country_code, rules.default_region)
+        contact = directory.lookup(number.e164)
+        directory.close()
     at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    decision, traces = rules.explain(request_from_webhook(payload), at, contact)
+    decision, traces = rules.explain(request, at, contact)
     number = decision.number
     print(f"rules {rules.source} version {rules.version}")
     print("facts")
@@ -168,8 +214,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=VALUE",
         help="pretend the caller is a known contact (tier=vip, name=...)",
     )
+    explain_cmd.add_argument("--contacts", help="look the caller up in this contact directory")
     explain_cmd.add_argument("--at", help="ISO 8601 moment, e.g. 2026-11-24T18:00:00Z")
     explain_cmd.set_defaults(run=_explain)
+
+    contacts_cmd = commands.add_parser("contacts", help="import or export the contact directory")
+    contacts_sub = contacts_cmd.add_subparsers(dest="contacts_command", required=True)
+    import_cmd = contacts_sub.add_parser("import", help="upsert contacts from a CSV file")
+    import_cmd.add_argument("--contacts", required=True, help="SQLite directory file")
+    import_cmd.add_argument(
+        "--replace",
+        action="store_true",
+        help="swap the whole directory for the file, in one transaction",
+    )
+    import_cmd.add_argument(
+        "--default-region", help="region of national numbers without a country cell, e.g. GB"
+    )
+    import_cmd.add_argument("file")
+    import_cmd.set_defaults(run=_contacts_import)
+    export_cmd = contacts_sub.add_parser("export", help="write the directory as CSV to stdout")
+    export_cmd.add_argument("--contacts", required=True, help="SQLite directory file")
+    export_cmd.set_defaults(run=_contacts_export)
     return parser
 
 

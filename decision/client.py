@@ -75,7 +75,9 @@ class DecisionClient:
             self._channel = grpc.aio.insecure_channel(target, options=options)
         else:
             self._channel = grpc.aio.secure_channel(target, credentials, options=options)
-        self._decide = decision_pb2_grpc.DecisionServiceStub(self._channel).Decide
+        stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
+        self._decide = stub.Decide
+        self._lookup = stub.LookupContact
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def decide(
@@ -88,6 +90,15 @@ class DecisionClient:
         return await self._decide(
             request, timeout=timeout or self.timeout, metadata=_metadata(request_id)
         )
+
+    async def lookup_contact(
+        self, phone_number: str, country_code: str = "", timeout: float | None = None
+    ) -> decision_pb2.LookupContactResponse:
+        """The directory's contact for a number (FAILED_PRECONDITION without a directory)."""
+        request = decision_pb2.LookupContactRequest(
+            phone_number=phone_number, country_code=country_code
+        )
+        return await self._lookup(request, timeout=timeout or self.timeout)
 
     async def serving(self, timeout: float | None = None) -> bool:
         """Whether the service answers its health check with SERVING."""
@@ -120,7 +131,9 @@ class BlockingDecisionClient:
             self._channel = grpc.insecure_channel(target, options=options)
         else:
             self._channel = grpc.secure_channel(target, credentials, options=options)
-        self._decide = decision_pb2_grpc.DecisionServiceStub(self._channel).Decide
+        stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
+        self._decide = stub.Decide
+        self._lookup = stub.LookupContact
 
     def decide(
         self,
@@ -132,6 +145,14 @@ class BlockingDecisionClient:
         return self._decide(
             request, timeout=timeout or self.timeout, metadata=_metadata(request_id)
         )
+
+    def lookup_contact(
+        self, phone_number: str, country_code: str = "", timeout: float | None = None
+    ) -> decision_pb2.LookupContactResponse:
+        request = decision_pb2.LookupContactRequest(
+            phone_number=phone_number, country_code=country_code
+        )
+        return self._lookup(request, timeout=timeout or self.timeout)
 
     def close(self) -> None:
         self._channel.close()

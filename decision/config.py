@@ -11,6 +11,7 @@ from decision.settings import setting
 class DecisionSettings:
     listen: str = setting("127.0.0.1:50051", "gRPC address, host:port (port 0: any free port)")
     rules: str = setting("examples/rules.toml", "rules file (TOML), watched for changes")
+    contacts: str = setting("", "SQLite contact directory file (empty: no directory)")
     watch_interval: float = setting(1.0, "seconds between checks of the rules file")
     grace: float = setting(5.0, "seconds in-flight calls get to finish on SIGTERM")
     metrics_listen: str = setting("", "host:port for Prometheus metrics over HTTP (empty: off)")

@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from decision.config import DecisionSettings
+from decision.directory import SqliteDirectory
 from decision.graceful import wait_for_exit_signal
 from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
@@ -51,8 +52,12 @@ async def serve(settings: DecisionSettings) -> None:
             ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
+    directory = SqliteDirectory(settings.contacts) if settings.contacts else None
     servicer = DecisionServicer(
-        rules, full_numbers=settings.log_full_numbers, access_log=settings.access_log
+        rules,
+        full_numbers=settings.log_full_numbers,
+        access_log=settings.access_log,
+        directory=directory,
     )
     decision_pb2_grpc.add_DecisionServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
@@ -86,3 +91,5 @@ async def serve(settings: DecisionSettings) -> None:
     watcher.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.grace)
+    if directory is not None:
+        directory.close()

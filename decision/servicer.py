@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import grpc
 
 from decision import metrics
-from decision.engine import CallbackRequest, Decision
+from decision.directory import ContactDirectory
+from decision.engine import CallbackRequest, Contact, Decision, number_facts
 from decision.logs import mask_number
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2, decision_pb2_grpc
@@ -35,9 +36,10 @@ def request_from_proto(message: decision_pb2.DecideRequest) -> CallbackRequest:
     )
 
 
-def facts_to_proto(decision: Decision) -> decision_pb2.CallerFacts:
+def facts_to_proto(decision: Decision, contact_known: bool) -> decision_pb2.CallerFacts:
     number = decision.number
     return decision_pb2.CallerFacts(
+        contact_known=contact_known,
         e164=number.e164,
         region=number.region,
         country_calling_code=number.calling_code,
@@ -66,8 +68,10 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         clock: Callable[[], datetime] = utc_now,
         full_numbers: bool = False,
         access_log: bool = True,
+        directory: ContactDirectory | None = None,
     ) -> None:
         self.rules = rules
+        self.directory = directory
         self.clock = clock
         self.full_numbers = full_numbers
         self.access_log = access_log
@@ -80,7 +84,9 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         request_id = _request_id(request, context)
         rules = self.rules.current  # read once: a reload mid-request cannot mix two versions
         try:
-            decision = rules.decide(request_from_proto(request), now)
+            callback = request_from_proto(request)
+            contact = self._contact(callback, rules.default_region) if rules.uses_contact else None
+            decision = rules.decide(callback, now, contact)
         except Exception:
             metrics.ERRORS.inc()
             log.exception(
@@ -90,7 +96,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         response = decision_pb2.DecideResponse(
             patch=decision.patch,
             matched_rules=decision.matched_rules,
-            facts=facts_to_proto(decision),
+            facts=facts_to_proto(decision, contact is not None),
             rules_version=decision.rules_version,
             decision_id=uuid.uuid4().hex,
             request_id=request_id,
@@ -116,3 +122,35 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                 },
             )
         return response
+
+    def _contact(self, request: CallbackRequest, default_region: str) -> Contact | None:
+        if self.directory is None:
+            return None
+        number = number_facts(request.phone_number, request.country_code, default_region)
+        return self.directory.lookup(number.e164)
+
+    async def LookupContact(
+        self, request: decision_pb2.LookupContactRequest, context: grpc.aio.ServicerContext
+    ) -> decision_pb2.LookupContactResponse:
+        if self.directory is None:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "this decision service runs without a contact directory",
+            )
+        region = self.rules.current.default_region
+        e164 = number_facts(request.phone_number, request.country_code, region).e164
+        contact = self.directory.lookup(e164)
+        if contact is None:
+            return decision_pb2.LookupContactResponse(found=False, e164=e164)
+        return decision_pb2.LookupContactResponse(
+            found=True,
+            e164=e164,
+            contact=decision_pb2.DirectoryContact(
+                name=contact.name,
+                tier=contact.tier,
+                language=contact.language,
+                preferred_agents=contact.preferred_agents,
+                skills=contact.skills,
+                attributes=contact.attributes,
+            ),
+        )

@@ -41,7 +41,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _devstack(args: argparse.Namespace) -> int:
     from facade.devstack import run_devstack
 
-    return run_devstack(facade_port=args.port, decision_port=args.decision_port, rules=args.rules)
+    return run_devstack(
+        facade_port=args.port,
+        decision_port=args.decision_port,
+        rules=args.rules,
+        contacts_csv=args.contacts_csv,
+        contacts=args.contacts,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.add_argument("--port", type=int, default=8080)
     dev_cmd.add_argument("--decision-port", type=int, default=50051)
     dev_cmd.add_argument("--rules", default="examples/rules.toml")
+    dev_cmd.add_argument("--contacts-csv", default="examples/contacts.csv")
+    dev_cmd.add_argument("--contacts", default=".run/contacts.sqlite3")
     dev_cmd.set_defaults(run=_devstack)
     return parser
 

@@ -72,15 +72,41 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_devstack(facade_port: int, decision_port: int, rules: str) -> int:
+def seed_directory(csv_path: str, directory_path: str) -> int:
+    """A fresh demo directory from the example CSV, replacing whatever an earlier run left."""
+    from decision.contacts_csv import read_contacts
+    from decision.directory import SqliteDirectory
+
+    with open(csv_path, newline="", encoding="utf-8") as stream:
+        records = read_contacts(stream, csv_path)
+    directory = SqliteDirectory(directory_path)
+    try:
+        return directory.write(records, replace=True)
+    finally:
+        directory.close()
+
+
+def run_devstack(
+    facade_port: int, decision_port: int, rules: str, contacts_csv: str, contacts: str
+) -> int:
     # Explicit handlers: a shell that starts us in the background would leave SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     key = os.environ.get("FACADE_API_KEYS", "").split(",")[0].strip()
     if not key:
         key = "dev-" + secrets.token_urlsafe(18)
+    seeded = seed_directory(contacts_csv, contacts)
     decision = ServiceProcess(
-        "decision", ["serve", "--listen", f"127.0.0.1:{decision_port}", "--rules", rules]
+        "decision",
+        [
+            "serve",
+            "--listen",
+            f"127.0.0.1:{decision_port}",
+            "--rules",
+            rules,
+            "--contacts",
+            contacts,
+        ],
     )
     try:
         facade = ServiceProcess(
@@ -104,11 +130,14 @@ callback-router is up.
   webhook:   {url}
   API key:   {key}
   decision:  127.0.0.1:{decision.port} (gRPC), rules {Path(rules).resolve()}
+  contacts:  {Path(contacts).resolve()} ({seeded} demo contacts from {contacts_csv})
 
 Try it:
   curl -s {url} \\
     -H 'X-API-Key: {key}' -H 'Content-Type: application/json' \\
     -d '{{"phoneNumber":"07400123456","countryCode":"+44","queueId":"","widgetId":"123"}}'
+
+A known VIP (examples/contacts.csv): same command with "phoneNumber":"07400654321".
 
 Ctrl-C stops both.""",
         flush=True,

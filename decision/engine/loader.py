@@ -50,6 +50,7 @@ class _Compiler:
     def __init__(self, names: Names) -> None:
         self.names = names
         self.problems: list[str] = []
+        self.uses_contact = False  # whether any rule reads the contact directory
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -81,6 +82,7 @@ class _Compiler:
             if field == value or not field:
                 self.problem(where, "use @contact.<field>, e.g. @contact.name")
                 return None
+            self.uses_contact = True
             return act.ContactField(field)
         return value
 
@@ -210,6 +212,7 @@ class _Compiler:
         compiled: list[Condition] = []
         for name, value in table.items():
             key, place = f"{head}.{name}", f"{where}.{head}.{name}"
+            self.uses_contact = self.uses_contact or head == "contact"
             if key == "contact.known":
                 if not isinstance(value, bool):
                     self.problem(place, "expected true or false")
@@ -266,6 +269,8 @@ class _Compiler:
 
     def named_id(self, where: str, key: str, value: Any) -> act.Action | None:
         kind = self._ID_KINDS[key]
+        if value in ("@contact", "@contact.language"):
+            self.uses_contact = True
         if key == "agent_owned" and value == "@contact":
             return act.SetValue(key, act.ContactList("preferred_agents"), self.names, kind)
         if key == "language" and value == "@contact.language":
@@ -283,6 +288,7 @@ class _Compiler:
         items: list[object] = []
         for item in values:
             if item == reference:
+                self.uses_contact = True
                 items.append(act.ContactList(key))
             else:
                 resolved = self.genesys_id(where, kind, item)
@@ -496,4 +502,5 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         default_region=region,
         horizon=timedelta(days=horizon),
         warnings=tuple(_schedule_warnings(rules)),
+        uses_contact=compiler.uses_contact,
     )

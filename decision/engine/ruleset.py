@@ -76,6 +76,7 @@ class RuleSet:
     default_region: str
     horizon: timedelta
     warnings: tuple[str, ...] = ()
+    uses_contact: bool = False  # only then is the directory asked, once per decision
     # key -> fact value -> positions of the rules indexed under it; plus the rules indexed nowhere.
     _index: dict[str, dict[object, list[int]]] = field(default_factory=dict, repr=False)
     _always: tuple[int, ...] = field(default=(), repr=False)

@@ -1,0 +1,116 @@
+"""The directory's CSV format, for `decision contacts import` and `export`.
+
+Header: number,country,name,tier,language,preferred_agents,skills[,contact_id][,<attribute>...]
+List cells are separated by ";". Rows that share a contact_id are one contact with several
+numbers; without it, each number is its own contact. Any further column is a string attribute."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import TextIO
+
+import phonenumbers
+
+from decision.directory import ContactRecord
+from decision.engine import Contact, number_facts
+
+COLUMNS = ("number", "country", "name", "tier", "language", "preferred_agents", "skills")
+CONTACT_ID = "contact_id"
+MAX_PROBLEMS = 20
+
+
+class ContactsCsvError(ValueError):
+    """Rows that cannot be imported, each with its line number; nothing is written."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{source}:{p}" for p in problems))
+
+
+def _list(cell: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in cell.split(";") if item.strip())
+
+
+def _country_code(country: str) -> str:
+    """`country` may be a region ("GB") or a calling code ("+44")."""
+    country = country.strip()
+    if country.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return f"+{phonenumbers.country_code_for_region(country.upper())}"
+    return country
+
+
+def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list[ContactRecord]:
+    """Parses and validates the whole file first; raises ContactsCsvError on any bad row."""
+    reader = csv.DictReader(stream)
+    if reader.fieldnames is None or "number" not in reader.fieldnames:
+        raise ContactsCsvError(source, ["1: the header needs a `number` column"])
+    extra = [c for c in reader.fieldnames if c not in COLUMNS and c != CONTACT_ID]
+    problems: list[str] = []
+    grouped: dict[str, tuple[list[str], dict[str, object]]] = {}
+    for row in reader:
+        line = reader.line_num
+        number = (row.get("number") or "").strip()
+        country = (row.get("country") or "").strip()
+        if country and not _country_code(country).lstrip("+").isdigit():
+            problems.append(f"{line}: country {country!r} is neither a region nor a calling code")
+            continue
+        facts = number_facts(number, _country_code(country), default_region)
+        if not facts.e164:
+            why = (
+                "no country column or default region"
+                if not (country or default_region) and not number.startswith("+")
+                else "cannot be parsed"
+            )
+            problems.append(f"{line}: number {number!r} {why}")
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            continue
+        key = (row.get(CONTACT_ID) or "").strip() or facts.e164
+        numbers, fields = grouped.setdefault(key, ([], {}))
+        numbers.append(facts.e164)
+        for column in ("name", "tier", "language"):
+            if not fields.get(column):
+                fields[column] = (row.get(column) or "").strip()
+        for column in ("preferred_agents", "skills"):
+            if not fields.get(column):
+                fields[column] = _list(row.get(column) or "")
+        attributes = fields.setdefault("attributes", {})
+        for column in extra:
+            value = (row.get(column) or "").strip()
+            if value and column not in attributes:
+                attributes[column] = value  # type: ignore[index]
+    if problems:
+        raise ContactsCsvError(source, problems)
+    return [
+        ContactRecord(key, tuple(dict.fromkeys(numbers)), Contact(**fields))  # type: ignore[arg-type]
+        for key, (numbers, fields) in grouped.items()
+    ]
+
+
+def write_contacts(records: Iterable[ContactRecord], stream: TextIO) -> int:
+    """One row per number, in the format read_contacts reads back."""
+    records = list(records)
+    extra = sorted({k for r in records for k in r.contact.attributes})
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([*COLUMNS, CONTACT_ID, *extra])
+    rows = 0
+    for record in records:
+        c = record.contact
+        for number in record.numbers:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
+            writer.writerow(
+                [
+                    number,
+                    region,
+                    c.name,
+                    c.tier,
+                    c.language,
+                    ";".join(c.preferred_agents),
+                    ";".join(c.skills),
+                    record.key,
+                    *(c.attributes.get(k, "") for k in extra),
+                ]
+            )
+            rows += 1
+    return rows

@@ -1,0 +1,225 @@
+"""The contact directory: CSV in and out, bad rows, live imports, and rules that use it."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+
+from decision.client import BlockingDecisionClient
+from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
+from decision.directory import ContactRecord, DirectoryError, SqliteDirectory
+from decision.engine import Contact
+from facade.devstack import ServiceProcess
+from tests.conftest import EXAMPLE_RULES, Webhook, start_facade
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ADA = "+447400654321"
+
+
+def contacts_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "decision", "contacts", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_import_export_round_trip(tmp_path):
+    first, second = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
+    imported = contacts_cli("import", "--contacts", str(first), str(EXAMPLES / "contacts.csv"))
+    assert imported.returncode == 0, imported.stderr
+    assert "upserted 2 contacts (3 numbers)" in imported.stdout
+    exported = contacts_cli("export", "--contacts", str(first)).stdout
+    (tmp_path / "export.csv").write_text(exported)
+    assert (
+        contacts_cli("import", "--contacts", str(second), str(tmp_path / "export.csv")).returncode
+        == 0
+    )
+    assert contacts_cli("export", "--contacts", str(second)).stdout == exported
+    assert exported.splitlines()[0] == (
+        "number,country,name,tier,language,preferred_agents,skills,contact_id,account"
+    )
+    assert f"{ADA},GB,Ada Lovelace,vip,english,alice,premium,acme-ada,ACME-001" in exported
+
+
+def test_one_contact_several_numbers_and_national_or_international():
+    text = (
+        "number,country,name,tier,language,preferred_agents,skills,contact_id\n"
+        "07400 111111,,Bob,gold,,alice;bob,premium,c-1\n"
+        "+44 7400 111112,,,,,,,c-1\n"
+        "0044 7400 111113,,Carol,,,,,\n"
+        "(202) 555-0123,+1,Dan,,,,,\n"
+    )
+    records = read_contacts(io.StringIO(text), "in.csv", default_region="GB")
+    assert records == [
+        ContactRecord(
+            "c-1",
+            ("+447400111111", "+447400111112"),
+            Contact(
+                name="Bob",
+                tier="gold",
+                preferred_agents=("alice", "bob"),
+                skills=("premium",),
+                attributes={},
+            ),
+        ),
+        ContactRecord("+447400111113", ("+447400111113",), Contact(name="Carol", attributes={})),
+        ContactRecord("+12025550123", ("+12025550123",), Contact(name="Dan", attributes={})),
+    ]
+
+
+def test_bad_rows_are_reported_by_line_and_nothing_is_written(tmp_path):
+    db = tmp_path / "contacts.sqlite3"
+    assert (
+        contacts_cli("import", "--contacts", str(db), str(EXAMPLES / "contacts.csv")).returncode
+        == 0
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "number,country,name\n+447400222222,,Ok\nnot a number,GB,Bad\n"
+        "07400 222223,,No country\n+447400222224,Narnia,Bad country\n"
+    )
+    result = contacts_cli("import", "--contacts", str(db), "--replace", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}:3: number 'not a number' cannot be parsed",
+        f"{bad}:4: number '07400 222223' no country column or default region",
+        f"{bad}:5: country 'Narnia' is neither a region nor a calling code",
+    ]
+    directory = SqliteDirectory(db)
+    assert directory.lookup(ADA).name == "Ada Lovelace"  # the old directory is intact
+    assert directory.lookup("+447400222222") is None
+    directory.close()
+
+
+def test_upsert_then_replace(tmp_path):
+    directory = SqliteDirectory(tmp_path / "c.sqlite3")
+    directory.write([ContactRecord("k1", ("+447400000001",), Contact(tier="a"))])
+    directory.write([ContactRecord("k2", ("+447400000002",), Contact(tier="b"))])
+    assert [r.key for r in directory.records()] == ["k1", "k2"]
+    # Moving a number to another contact leaves no contact without numbers behind.
+    directory.write([ContactRecord("k3", ("+447400000001",), Contact(tier="c"))])
+    assert [r.key for r in directory.records()] == ["k2", "k3"]
+    directory.write([ContactRecord("k4", ("+447400000004",), Contact())], replace=True)
+    assert [r.key for r in directory.records()] == ["k4"]
+    assert directory.lookup("+447400000002") is None
+    directory.close()
+
+
+def test_a_newer_schema_is_a_clear_error(tmp_path):
+    path = tmp_path / "c.sqlite3"
+    SqliteDirectory(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(DirectoryError, match="schema version 99 is newer than this code knows"):
+        SqliteDirectory(path)
+    result = contacts_cli("export", "--contacts", str(path))
+    assert result.returncode == 1
+    assert "schema version 99 is newer" in result.stderr
+
+
+def records_with_tier(tier: str, count: int) -> list[ContactRecord]:
+    return [ContactRecord(f"k{i}", (f"+4474005{i:05d}",), Contact(tier=tier)) for i in range(count)]
+
+
+def test_imports_during_lookups_are_all_or_nothing(tmp_path):
+    path = tmp_path / "c.sqlite3"
+    writer = SqliteDirectory(path)
+    writer.write(records_with_tier("old", 3000))
+    reader = SqliteDirectory(path)
+    seen: list[tuple[str | None, str | None]] = []
+    done = threading.Event()
+
+    def lookups() -> None:
+        while not done.is_set():
+            first, last = reader.lookup("+447400500000"), reader.lookup("+447400502999")
+            seen.append((first and first.tier, last and last.tier))
+
+    thread = threading.Thread(target=lookups)
+    thread.start()
+    for tier in ("new", "newer", "newest"):
+        writer.write(records_with_tier(tier, 3000), replace=True)
+    done.set()
+    thread.join()
+    tiers = [t for pair in seen for t in pair]
+    assert None not in tiers  # never the empty middle of a replace
+    order = list(dict.fromkeys(tiers))
+    assert order == [t for t in ("old", "new", "newer", "newest") if t in order]
+    assert reader.lookup("+447400500000").tier == "newest"  # picked up without a restart
+    writer.close()
+    reader.close()
+
+
+@pytest.fixture
+def stack_with_directory(tmp_path):
+    db = tmp_path / "contacts.sqlite3"
+    assert (
+        contacts_cli("import", "--contacts", str(db), str(EXAMPLES / "contacts.csv")).returncode
+        == 0
+    )
+    decision = ServiceProcess(
+        "decision",
+        ["serve", "--listen", "127.0.0.1:0", "--rules", str(EXAMPLE_RULES), "--contacts", str(db)],
+    )
+    facade = start_facade(f"127.0.0.1:{decision.port}", 2000)
+    yield decision, Webhook(facade.port), db
+    facade.stop()
+    decision.stop()
+
+
+def test_rules_route_a_known_vip_through_the_facade(stack_with_directory):
+    _, webhook, db = stack_with_directory
+    body = webhook.post({"phoneNumber": "07400 654321", "countryCode": "+44"}).body
+    assert body["callbackUserName"] == "Ada Lovelace"
+    assert body["routingData"]["priority"] == 10
+    assert body["routingData"]["preferredAgentIds"] == ["7c0e5b3a-1111-4222-8333-000000000001"]
+    stranger = webhook.post({"phoneNumber": "07400 999999", "countryCode": "+44"}).body
+    assert "callbackUserName" not in stranger
+
+    new = db.parent / "new.csv"
+    new.write_text("number,country,name,tier\n07400 999999,GB,Late Arrival,vip\n")
+    assert contacts_cli("import", "--contacts", str(db), str(new)).returncode == 0
+    arrived = webhook.post({"phoneNumber": "07400 999999", "countryCode": "+44"}).body
+    assert arrived["callbackUserName"] == "Late Arrival"  # no restart needed
+
+
+def test_lookup_contact_over_grpc(stack_with_directory):
+    decision, _, _ = stack_with_directory
+    with BlockingDecisionClient(f"127.0.0.1:{decision.port}", timeout=5) as client:
+        found = client.lookup_contact("7400 654322", "44")
+        assert found.found
+        assert found.e164 == "+447400654322"
+        assert found.contact.name == "Ada Lovelace"
+        assert dict(found.contact.attributes) == {"account": "ACME-001"}
+        missing = client.lookup_contact("+15550000000")
+        assert not missing.found
+
+
+def test_lookup_contact_without_a_directory(decision_service):
+    target = f"127.0.0.1:{decision_service.port}"
+    with BlockingDecisionClient(target, timeout=5) as client, pytest.raises(grpc.RpcError) as caught:
+        client.lookup_contact("+447400654321")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_csv_writer_reads_back():
+    records = [
+        ContactRecord(
+            "k",
+            ("+447400000001", "+447400000002"),
+            Contact(name="A, B", tier="t", skills=("x", "y"), attributes={"note": 'say "hi"'}),
+        )
+    ]
+    buffer = io.StringIO()
+    write_contacts(records, buffer)
+    assert read_contacts(io.StringIO(buffer.getvalue()), "x.csv") == records
+    with pytest.raises(ContactsCsvError):
+        read_contacts(io.StringIO("name\nx\n"), "x.csv")
