@@ -205,7 +205,10 @@ def test_lookup_contact_over_grpc(stack_with_directory):
 
 def test_lookup_contact_without_a_directory(decision_service):
     target = f"127.0.0.1:{decision_service.port}"
-    with BlockingDecisionClient(target, timeout=5) as client, pytest.raises(grpc.RpcError) as caught:
+    with (
+        BlockingDecisionClient(target, timeout=5) as client,
+        pytest.raises(grpc.RpcError) as caught,
+    ):
         client.lookup_contact("+447400654321")
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
