@@ -13,7 +13,8 @@ from typing import TextIO
 import phonenumbers
 
 from decision.directory import ContactRecord
-from decision.engine import Contact, number_facts
+from decision.engine import Contact
+from decision.engine.numbers import e164_of
 
 COLUMNS = ("number", "country", "name", "tier", "language", "preferred_agents", "skills")
 CONTACT_ID = "contact_id"
@@ -55,8 +56,8 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
         if country and not _country_code(country).lstrip("+").isdigit():
             problems.append(f"{line}: country {country!r} is neither a region nor a calling code")
             continue
-        facts = number_facts(number, _country_code(country), default_region)
-        if not facts.e164:
+        e164 = e164_of(number, _country_code(country), default_region)
+        if not e164:
             why = (
                 "no country column or default region"
                 if not (country or default_region) and not number.startswith("+")
@@ -66,9 +67,9 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
             if len(problems) >= MAX_PROBLEMS:
                 break
             continue
-        key = (row.get(CONTACT_ID) or "").strip() or facts.e164
+        key = (row.get(CONTACT_ID) or "").strip() or e164
         numbers, fields = grouped.setdefault(key, ([], {}))
-        numbers.append(facts.e164)
+        numbers.append(e164)
         for column in ("name", "tier", "language"):
             if not fields.get(column):
                 fields[column] = (row.get(column) or "").strip()
