@@ -167,8 +167,13 @@ def main() -> int:
         )
 
     for name, result in directory_scenarios().items():
-        rows.append({"scenario": name, **result,
-                     "target": "seconds, not minutes" if "import, " in name else ""})
+        rows.append(
+            {
+                "scenario": name,
+                **result,
+                "target": "seconds, not minutes" if "import, " in name else "",
+            }
+        )
 
     print_table(rows)
     out = ROOT / "bench" / "results" / "latest.json"
@@ -189,8 +194,17 @@ def main() -> int:
 
 
 def print_table(rows: list[dict]) -> None:
-    columns = ["scenario", "rps", "p50_ms", "p99_ms", "median_us", "p99_us", "seconds", "ratio",
-               "target"]
+    columns = [
+        "scenario",
+        "rps",
+        "p50_ms",
+        "p99_ms",
+        "median_us",
+        "p99_us",
+        "seconds",
+        "ratio",
+        "target",
+    ]
     print()
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns))

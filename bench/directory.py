@@ -19,8 +19,11 @@ HEADER = "number,country,name,tier,language,preferred_agents,skills,segment\n"
 
 
 def contacts_csv(count: int) -> str:
-    rows = (f"07400 {i:06d},GB,Person {i},{'vip' if i % 10 == 0 else 'standard'},english,"
-            f"alice,premium;english,s{i % 7}\n" for i in range(count))
+    rows = (
+        f"07400 {i:06d},GB,Person {i},{'vip' if i % 10 == 0 else 'standard'},english,"
+        f"alice,premium;english,s{i % 7}\n"
+        for i in range(count)
+    )
     return HEADER + "".join(rows)
 
 
@@ -63,23 +66,32 @@ def directory_scenarios(count: int = 100_000) -> dict[str, dict[str, float]]:
         directory = SqliteDirectory(Path(folder) / "directory.sqlite3")
         bare_db = sqlite3.connect(Path(folder) / "bare.sqlite3")
         numbers = [f"+447400{random.randrange(count):06d}" for _ in range(20_000)]
-        floor = _lookups(lambda n: bare_db.execute(
-            "SELECT * FROM c WHERE number = ?", (n,)).fetchone(), numbers)
+        floor = _lookups(
+            lambda n: bare_db.execute("SELECT * FROM c WHERE number = ?", (n,)).fetchone(), numbers
+        )
         cold = _lookups(directory.lookup, numbers)
         warm = _lookups(directory.lookup, numbers)
         directory.close()
         bare_db.close()
     median = statistics.median
     return {
-        f"directory import, {count:,} contacts": {"seconds": round(ours, 2),
-                                                  "ratio": round(ours / bare, 2)},
+        f"directory import, {count:,} contacts": {
+            "seconds": round(ours, 2),
+            "ratio": round(ours / bare, 2),
+        },
         f"baseline: bare csv -> sqlite, {count:,} rows": {"seconds": round(bare, 2)},
-        "directory lookup, first time (SQLite)": {"median_us": round(median(cold), 2),
-                                                  "p99_us": round(cold[int(len(cold) * .99)], 2),
-                                                  "ratio": round(median(cold) / median(floor), 2)},
-        "directory lookup, cached": {"median_us": round(median(warm), 2),
-                                     "p99_us": round(warm[int(len(warm) * .99)], 2),
-                                     "ratio": round(median(warm) / median(floor), 2)},
-        "baseline: bare sqlite3 primary-key select": {"median_us": round(median(floor), 2),
-                                                      "p99_us": round(floor[int(len(floor) * .99)], 2)},
+        "directory lookup, first time (SQLite)": {
+            "median_us": round(median(cold), 2),
+            "p99_us": round(cold[int(len(cold) * 0.99)], 2),
+            "ratio": round(median(cold) / median(floor), 2),
+        },
+        "directory lookup, cached": {
+            "median_us": round(median(warm), 2),
+            "p99_us": round(warm[int(len(warm) * 0.99)], 2),
+            "ratio": round(median(warm) / median(floor), 2),
+        },
+        "baseline: bare sqlite3 primary-key select": {
+            "median_us": round(median(floor), 2),
+            "p99_us": round(floor[int(len(floor) * 0.99)], 2),
+        },
     }

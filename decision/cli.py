@@ -175,6 +175,19 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from decision.replay import format_report, replay
+
+    try:
+        rules = read_rules(args.rules)
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        return 1
+    report = replay(args.log, rules)
+    print(format_report(report, args.log, rules))
+    return 1 if args.fail_on_change and report.changed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m decision", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("--contacts", help="look the caller up in this contact directory")
     explain_cmd.add_argument("--at", help="ISO 8601 moment, e.g. 2026-11-24T18:00:00Z")
     explain_cmd.set_defaults(run=_explain)
+
+    replay_cmd = commands.add_parser(
+        "replay", help="re-decide logged decisions with candidate rules and report changes"
+    )
+    replay_cmd.add_argument("log", help="decision log (JSON lines, --decision-log)")
+    replay_cmd.add_argument("--rules", required=True, help="candidate rules file")
+    replay_cmd.add_argument(
+        "--fail-on-change",
+        action="store_true",
+        help="exit 1 when any decision would change (for CI)",
+    )
+    replay_cmd.set_defaults(run=_replay)
 
     contacts_cmd = commands.add_parser("contacts", help="import or export the contact directory")
     contacts_sub = contacts_cmd.add_subparsers(dest="contacts_command", required=True)

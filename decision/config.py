@@ -18,5 +18,7 @@ class DecisionSettings:
     tls_cert: str = setting("", "PEM certificate chain: serve gRPC over TLS")
     tls_key: str = setting("", "PEM private key for --tls-cert")
     tls_client_ca: str = setting("", "PEM CA for client certificates: require them (mTLS)")
+    decision_log: str = setting("", "write every decision as JSON lines to this file ('-': stdout)")
+    decision_log_buffer: int = setting(10_000, "decisions the log may hold before it drops")
     log_full_numbers: bool = setting(False, "log whole phone numbers (default: last 4 digits)")
     access_log: bool = setting(True, "one JSON line per decision on stderr")

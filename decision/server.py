@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from decision.config import DecisionSettings
+from decision.decision_log import DecisionLog
 from decision.directory import SqliteDirectory
 from decision.graceful import wait_for_exit_signal
 from decision.rules_file import LiveRules
@@ -53,11 +54,17 @@ async def serve(settings: DecisionSettings) -> None:
         ]
     )
     directory = SqliteDirectory(settings.contacts) if settings.contacts else None
+    decision_log = None
+    if settings.decision_log:
+        decision_log = DecisionLog(
+            settings.decision_log, settings.log_full_numbers, settings.decision_log_buffer
+        )
     servicer = DecisionServicer(
         rules,
         full_numbers=settings.log_full_numbers,
         access_log=settings.access_log,
         directory=directory,
+        decision_log=decision_log,
     )
     decision_pb2_grpc.add_DecisionServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
@@ -93,3 +100,5 @@ async def serve(settings: DecisionSettings) -> None:
     await server.stop(settings.grace)
     if directory is not None:
         directory.close()
+    if decision_log is not None:
+        decision_log.close()

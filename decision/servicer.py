@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import grpc
 
 from decision import metrics
+from decision.decision_log import DecisionLog
 from decision.directory import ContactDirectory
 from decision.engine import CallbackRequest, Contact, Decision, number_facts
 from decision.logs import mask_number
@@ -69,9 +70,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         full_numbers: bool = False,
         access_log: bool = True,
         directory: ContactDirectory | None = None,
+        decision_log: DecisionLog | None = None,
     ) -> None:
         self.rules = rules
         self.directory = directory
+        self.decision_log = decision_log
         self.clock = clock
         self.full_numbers = full_numbers
         self.access_log = access_log
@@ -103,6 +106,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             notes=decision.notes,
         )
         elapsed = time.perf_counter() - started
+        if self.decision_log is not None:
+            self.decision_log.record(request, response, now.isoformat(), contact, elapsed * 1000)
         metrics.DECISION_SECONDS.observe(elapsed)
         for name in decision.matched_rules or ("none",):
             metrics.DECISIONS.labels(name).inc()

@@ -110,16 +110,26 @@ class RuleSet:
         return sorted(chain.from_iterable(found))
 
     def subject(
-        self, request: CallbackRequest, now: datetime, contact: Contact | None = None
+        self,
+        request: CallbackRequest,
+        now: datetime,
+        contact: Contact | None = None,
+        number: NumberFacts | None = None,
     ) -> Subject:
-        number = number_facts(request.phone_number, request.country_code, self.default_region)
+        if number is None:
+            number = number_facts(request.phone_number, request.country_code, self.default_region)
         return Subject(request, number, contact, now, self.default_zone)
 
     def decide(
-        self, request: CallbackRequest, now: datetime, contact: Contact | None = None
+        self,
+        request: CallbackRequest,
+        now: datetime,
+        contact: Contact | None = None,
+        number: NumberFacts | None = None,
     ) -> Decision:
-        """Rules top to bottom; the first match decides unless it says `continue = true`."""
-        subject = self.subject(request, now, contact)
+        """Rules top to bottom; the first match decides unless it says `continue = true`.
+        `number` replaces the facts parsed from the request (replaying logged facts)."""
+        subject = self.subject(request, now, contact, number)
         draft = PatchDraft()
         matched: list[str] = []
         rules = self.rules

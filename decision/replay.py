@@ -1,0 +1,130 @@
+"""`decision replay`: re-decide logged requests with candidate rules, at their original time,
+and report what would change. The safe way to change routing."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+
+from decision.engine import Contact, NumberFacts, RuleSet
+from decision.servicer import request_from_proto
+from decision.v1.decision_pb2 import DecideRequest
+
+EXAMPLES_PER_CHANGE = 3
+
+
+@dataclass
+class ReplayReport:
+    total: int = 0
+    unchanged: int = 0
+    approximate: int = 0  # masked numbers: re-decided from the logged facts
+    unreadable: list[str] = field(default_factory=list)
+    # (old deciding rules, new deciding rules) -> count and a few examples
+    changes: dict[tuple[str, str], list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    change_counts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def changed(self) -> int:
+        return sum(self.change_counts.values())
+
+
+def _entries(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open(encoding="utf-8") as stream:
+        yield from enumerate(stream, start=1)
+
+
+def _logged_number(facts: dict[str, Any]) -> NumberFacts:
+    return NumberFacts(
+        e164=facts.get("e164", ""),
+        region=facts.get("region", ""),
+        calling_code=facts.get("country_calling_code", 0),
+        number_type=facts.get("number_type", "unknown"),
+        valid=facts.get("valid", False),
+        time_zones=tuple(facts.get("number_time_zones", ())),
+    )
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [
+        f"{k}: {old.get(k, '(absent)')} -> {new.get(k, '(absent)')}"
+        for k in keys
+        if old.get(k) != new.get(k)
+    ]
+
+
+def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
+    report = ReplayReport()
+    for line_number, line in _entries(Path(log_path)):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            message = ParseDict(entry["request"], DecideRequest())
+            at = datetime.fromisoformat(entry["at"])
+        except (ValueError, KeyError) as error:
+            report.unreadable.append(f"{log_path}:{line_number}: {error}")
+            continue
+        report.total += 1
+        request = request_from_proto(message)
+        contact = None
+        if entry.get("contact"):
+            raw = entry["contact"]
+            contact = Contact(
+                name=raw["name"],
+                tier=raw["tier"],
+                language=raw["language"],
+                preferred_agents=tuple(raw["preferred_agents"]),
+                skills=tuple(raw["skills"]),
+                attributes=raw["attributes"],
+            )
+        number = None
+        if "*" in request.phone_number:
+            number = _logged_number(entry.get("facts", {}))
+            report.approximate += 1
+        decision = rules.decide(request, at, contact, number)
+        new_patch = MessageToDict(decision.patch)
+        old_rules, new_rules = entry.get("matched_rules", []), decision.matched_rules
+        if new_patch == entry.get("patch", {}) and new_rules == old_rules:
+            report.unchanged += 1
+            continue
+        key = (" + ".join(old_rules) or "(no rule)", " + ".join(new_rules) or "(no rule)")
+        report.change_counts[key] += 1
+        if len(report.changes[key]) < EXAMPLES_PER_CHANGE:
+            report.changes[key].append(
+                {
+                    "decision_id": entry.get("decision_id", ""),
+                    "differences": _differences(entry.get("patch", {}), new_patch),
+                }
+            )
+    return report
+
+
+def format_report(report: ReplayReport, log_path: str, rules: RuleSet) -> str:
+    lines = [
+        f"replayed {report.total} decisions from {log_path} with {rules.source} "
+        f"(version {rules.version})",
+        f"  unchanged: {report.unchanged}",
+        f"  would change: {report.changed}",
+    ]
+    for (old, new), count in sorted(report.change_counts.items(), key=lambda kv: -kv[1]):
+        lines.append(f"    {old} -> {new}: {count}")
+        for example in report.changes[(old, new)]:
+            lines.append(f"      e.g. decision {example['decision_id']}")
+            lines.extend(f"        {difference}" for difference in example["differences"])
+    if report.approximate:
+        lines.append(
+            f"  approximate: {report.approximate} (logged with masked numbers: decided "
+            "from the logged facts; prefix and percent conditions saw the masked number)"
+        )
+    lines.extend(f"  unreadable: {problem}" for problem in report.unreadable)
+    return "\n".join(lines)
