@@ -1,0 +1,91 @@
+"""deploy/ stays true to the code: probes hit endpoints that exist, variables are settings the
+services read, selectors match, and the decision Service is headless for round_robin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from decision.config import DecisionSettings
+from facade.config import FacadeSettings
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+SETTINGS = {"FACADE": FacadeSettings, "DECISION": DecisionSettings}
+
+
+def documents() -> list[dict]:
+    docs = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def of_kind(kind: str) -> list[dict]:
+    return [d for d in documents() if d["kind"] == kind]
+
+
+def containers() -> list[tuple[dict, dict]]:
+    return [
+        (d, c) for d in of_kind("Deployment") for c in d["spec"]["template"]["spec"]["containers"]
+    ]
+
+
+def test_manifests_parse_and_have_both_services():
+    names = {d["metadata"]["name"] for d in of_kind("Deployment")}
+    assert names == {"callback-facade", "callback-decision"}
+
+
+def test_environment_variables_are_real_settings():
+    for _, container in containers():
+        for variable in container.get("env", []):
+            prefix, _, name = variable["name"].partition("_")
+            assert name.lower() in SETTINGS[prefix].__dataclass_fields__, variable["name"]
+
+
+def test_http_probes_point_at_endpoints_that_answer(webhook):
+    probes = [
+        c[kind]["httpGet"]["path"]
+        for _, c in containers()
+        for kind in ("readinessProbe", "livenessProbe")
+        if "httpGet" in c.get(kind, {})
+    ]
+    assert sorted(probes) == ["/healthz", "/readyz"]
+    for path in probes:
+        assert webhook.request("GET", path).status == 200
+
+
+def test_grpc_probes_use_the_listening_port():
+    _, decision = next((d, c) for d, c in containers() if c["name"] == "decision")
+    listen = next(v["value"] for v in decision["env"] if v["name"] == "DECISION_LISTEN")
+    port = int(listen.rpartition(":")[2])
+    for kind in ("readinessProbe", "livenessProbe"):
+        assert decision[kind]["grpc"]["port"] == port
+
+
+def test_services_select_their_pods_and_decision_is_headless():
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in of_kind("Deployment")
+    }
+    services = {s["metadata"]["name"]: s for s in of_kind("Service")}
+    for name, labels in pods.items():
+        assert services[name]["spec"]["selector"].items() <= labels.items()
+    assert services["callback-decision"]["spec"]["clusterIP"] == "None"
+    _, facade = next((d, c) for d, c in containers() if c["name"] == "facade")
+    target = next(v["value"] for v in facade["env"] if v["name"] == "FACADE_DECISION")
+    assert target == "dns:///callback-decision:50051"
+
+
+def test_only_the_webhook_is_public():
+    (ingress,) = of_kind("Ingress")
+    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert paths == ["/trueengage/callback"]
+
+
+@pytest.mark.parametrize(
+    "needle", ["FROM python:3.11-slim AS build", "USER 10001", "grpc_tools.protoc -Iprotos"]
+)
+def test_dockerfile_is_multi_stage_non_root_and_builds_the_stubs(needle):
+    assert needle in (DEPLOY / "Dockerfile").read_text()
