@@ -48,3 +48,63 @@ def mask_number(number: str, full: bool = False) -> str:
     if full or len(number) <= 4:
         return number
     return "*" * (len(number) - 4) + number[-4:]
+
+
+class AccessLog:
+    """One JSON line per request, in the same shape as JsonFormatter's lines, but built for the
+    request path: no LogRecord, no handler lock, and lines are written in batches (every
+    `flush_interval` seconds or 64 KiB) instead of one write call each. Measured in make bench:
+    a line per request through `logging` cost the decision service about a fifth of its
+    throughput."""
+
+    def __init__(self, service: str, stream: Any = None, flush_interval: float = 0.2) -> None:
+        self.service = service
+        self.stream = stream or sys.stderr
+        self.flush_interval = flush_interval
+        self._lines: list[str] = []
+        self._size = 0
+        self._second = -1
+        self._stamp = ""
+        self._timer: Any = None
+
+    def _now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # formatting the date once a second is enough
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
+
+    def write(self, logger: str, msg: str, fields: dict[str, Any]) -> None:
+        entry = {
+            "ts": self._now(),
+            "service": self.service,
+            "level": "info",
+            "logger": logger,
+            "msg": msg,
+            **fields,
+        }
+        line = json.dumps(entry, default=str, separators=(",", ":"))
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size > 65536:
+            self.flush()
+        elif self._timer is None:
+            import asyncio
+
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._timer = loop.call_later(self.flush_interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._lines:
+            self.stream.write("\n".join(self._lines) + "\n")
+            self.stream.flush()
+            self._lines.clear()
+            self._size = 0

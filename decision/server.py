@@ -14,6 +14,7 @@ from decision.config import DecisionSettings
 from decision.decision_log import DecisionLog
 from decision.directory import SqliteDirectory
 from decision.graceful import wait_for_exit_signal
+from decision.logs import AccessLog
 from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
 from decision.v1 import decision_pb2, decision_pb2_grpc
@@ -54,6 +55,7 @@ async def serve(settings: DecisionSettings) -> None:
         ]
     )
     directory = SqliteDirectory(settings.contacts) if settings.contacts else None
+    access_log = AccessLog("decision") if settings.access_log else None
     decision_log = None
     if settings.decision_log:
         decision_log = DecisionLog(
@@ -62,7 +64,7 @@ async def serve(settings: DecisionSettings) -> None:
     servicer = DecisionServicer(
         rules,
         full_numbers=settings.log_full_numbers,
-        access_log=settings.access_log,
+        access_log=access_log,
         directory=directory,
         decision_log=decision_log,
     )
@@ -102,3 +104,5 @@ async def serve(settings: DecisionSettings) -> None:
         directory.close()
     if decision_log is not None:
         decision_log.close()
+    if access_log is not None:
+        access_log.flush()

@@ -14,11 +14,11 @@ from decision import metrics
 from decision.decision_log import DecisionLog
 from decision.directory import ContactDirectory
 from decision.engine import CallbackRequest, Contact, Decision, number_facts
-from decision.logs import mask_number
+from decision.logs import AccessLog, mask_number
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2, decision_pb2_grpc
 
-log = logging.getLogger("decision.access")
+log = logging.getLogger("decision.service")
 
 
 def utc_now() -> datetime:
@@ -68,7 +68,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         rules: LiveRules,
         clock: Callable[[], datetime] = utc_now,
         full_numbers: bool = False,
-        access_log: bool = True,
+        access_log: AccessLog | None = None,
         directory: ContactDirectory | None = None,
         decision_log: DecisionLog | None = None,
     ) -> None:
@@ -111,15 +111,15 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         metrics.DECISION_SECONDS.observe(elapsed)
         for name in decision.matched_rules or ("none",):
             metrics.DECISIONS.labels(name).inc()
-        if self.access_log:
-            log.info(
+        if self.access_log is not None:
+            phone = mask_number(decision.number.e164 or request.phone_number, self.full_numbers)
+            self.access_log.write(
+                "decision.access",
                 "decision",
-                extra={
+                {
                     "request_id": request_id,
                     "decision_id": response.decision_id,
-                    "phone": mask_number(
-                        decision.number.e164 or request.phone_number, self.full_numbers
-                    ),
+                    "phone": phone,
                     "matched_rules": decision.matched_rules,
                     "rules_version": decision.rules_version,
                     "notes": decision.notes,

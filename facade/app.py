@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import tornado.web
 
 from decision.client import DecisionClient
 from decision.graceful import wait_for_exit_signal
-from decision.logs import mask_number
+from decision.logs import AccessLog, mask_number
 from facade.auth import ApiKeys, keys_from_text
 from facade.config import FacadeSettings
 from facade.decider import FailOpenDecider
@@ -36,15 +37,16 @@ from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
 
 log = logging.getLogger("facade")
-access_log = logging.getLogger("facade.access")
 CALLBACK_PATH = "/trueengage/callback"
 
 
-def make_access_logger(full_numbers: bool, enabled: bool = True):
+def make_access_logger(
+    full_numbers: bool, access_log: AccessLog | None
+) -> Callable[[tornado.web.RequestHandler], None]:
     """One JSON line per request; the phone number masked unless the operator allows it."""
 
     def log_request(handler: tornado.web.RequestHandler) -> None:
-        if not enabled:
+        if access_log is None:
             return
         fields = {
             "request_id": getattr(handler, "request_id", None),
@@ -63,7 +65,7 @@ def make_access_logger(full_numbers: bool, enabled: bool = True):
                 rules_version=outcome.rules_version,
                 fail_open=outcome.fail_open or None,
             )
-        access_log.info("request", extra=fields)
+        access_log.write("facade.access", "request", fields)
 
     return log_request
 
@@ -75,7 +77,7 @@ def make_app(
     limiter: RateLimiter | None = None,
     max_body: int = 64 * 1024,
     full_numbers: bool = False,
-    access_log_enabled: bool = True,
+    access_log: AccessLog | None = None,
 ) -> tornado.web.Application:
     """The facade's routes around its collaborators, so tests can build one on a test port."""
     callback = {
@@ -94,7 +96,7 @@ def make_app(
             ("/openapi.json", OpenApiHandler),
         ],
         default_handler_class=NotFoundHandler,
-        log_function=make_access_logger(full_numbers, access_log_enabled),
+        log_function=make_access_logger(full_numbers, access_log),
     )
 
 
@@ -145,6 +147,7 @@ async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
         credentials=decision_credentials(settings),
         server_name=settings.decision_tls_server_name or None,
     )
+    access_log = AccessLog("facade") if settings.access_log else None
     decider = FailOpenDecider(
         client,
         settings.deadline,
@@ -158,7 +161,7 @@ async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
         RateLimiter(settings.rate_limit, settings.rate_burst),
         settings.max_body,
         settings.log_full_numbers,
-        settings.access_log,
+        access_log,
     )
     server = tornado.httpserver.HTTPServer(
         app,
@@ -185,6 +188,8 @@ async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
         log.warning("stopping with %d decisions still in flight", decider.in_flight)
     await server.close_all_connections()
     await client.close()
+    if access_log is not None:
+        access_log.flush()
 
 
 def run(settings: FacadeSettings) -> int:
