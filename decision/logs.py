@@ -50,6 +50,9 @@ def mask_number(number: str, full: bool = False) -> str:
     return "*" * (len(number) - 4) + number[-4:]
 
 
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
 class AccessLog:
     """One JSON line per request, in the same shape as JsonFormatter's lines, but built for the
     request path: no LogRecord, no handler lock, and lines are written in batches (every
@@ -84,7 +87,7 @@ class AccessLog:
             "msg": msg,
             **fields,
         }
-        line = json.dumps(entry, default=str, separators=(",", ":"))
+        line = _ENCODER.encode(entry)
         self._lines.append(line)
         self._size += len(line)
         if self._size > 65536:

@@ -14,7 +14,6 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from decision.engine import Contact, NumberFacts, RuleSet
-from decision.servicer import request_from_proto
 from decision.v1.decision_pb2 import DecideRequest
 
 EXAMPLES_PER_CHANGE = 3
@@ -75,7 +74,7 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
             report.unreadable.append(f"{log_path}:{line_number}: {error}")
             continue
         report.total += 1
-        request = request_from_proto(message)
+        request = message
         contact = None
         if entry.get("contact"):
             raw = entry["contact"]

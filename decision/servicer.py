@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -13,7 +13,7 @@ import grpc
 from decision import metrics
 from decision.decision_log import DecisionLog
 from decision.directory import ContactDirectory
-from decision.engine import CallbackRequest, Contact, Decision, number_facts
+from decision.engine import CallbackFields, Contact, Decision, number_facts
 from decision.logs import AccessLog, mask_number
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2, decision_pb2_grpc
@@ -23,18 +23,6 @@ log = logging.getLogger("decision.service")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def request_from_proto(message: decision_pb2.DecideRequest) -> CallbackRequest:
-    return CallbackRequest(
-        phone_number=message.phone_number,
-        country_code=message.country_code,
-        script_id=message.script_id,
-        queue_id=message.queue_id,
-        schedule_group_id=message.schedule_group_id,
-        widget_id=message.widget_id,
-        attributes=dict(message.attributes),
-    )
 
 
 def facts_to_proto(decision: Decision, contact_known: bool) -> decision_pb2.CallerFacts:
@@ -53,13 +41,18 @@ def facts_to_proto(decision: Decision, contact_known: bool) -> decision_pb2.Call
     )
 
 
+def new_id() -> str:
+    """128 random bits in hex, like uuid4().hex at a third of the cost."""
+    return os.urandom(16).hex()
+
+
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
     if request.request_id:
         return request.request_id
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id":
             return str(value)[:64]
-    return uuid.uuid4().hex
+    return new_id()
 
 
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
@@ -87,9 +80,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         request_id = _request_id(request, context)
         rules = self.rules.current  # read once: a reload mid-request cannot mix two versions
         try:
-            callback = request_from_proto(request)
-            contact = self._contact(callback, rules.default_region) if rules.uses_contact else None
-            decision = rules.decide(callback, now, contact)
+            contact = self._contact(request, rules.default_region) if rules.uses_contact else None
+            decision = rules.decide(request, now, contact)
         except Exception:
             metrics.ERRORS.inc()
             log.exception(
@@ -101,7 +93,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             matched_rules=decision.matched_rules,
             facts=facts_to_proto(decision, contact is not None),
             rules_version=decision.rules_version,
-            decision_id=uuid.uuid4().hex,
+            decision_id=new_id(),
             request_id=request_id,
             notes=decision.notes,
         )
@@ -128,7 +120,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         return response
 
-    def _contact(self, request: CallbackRequest, default_region: str) -> Contact | None:
+    def _contact(self, request: CallbackFields, default_region: str) -> Contact | None:
         if self.directory is None:
             return None
         number = number_facts(request.phone_number, request.country_code, default_region)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
 # TrueEngage's webhook field -> our request field. The facade and the case files both speak the
 # webhook's names; everything else a payload carries becomes an attribute.
@@ -18,6 +19,26 @@ WEBHOOK_FIELDS: Mapping[str, str] = MappingProxyType(
         "widgetId": "widget_id",
     }
 )
+
+
+class CallbackFields(Protocol):
+    """What the engine reads of a request. CallbackRequest has it, and so has the gRPC
+    DecideRequest, which the service hands over as it is (no copy on the request path)."""
+
+    @property
+    def phone_number(self) -> str: ...
+    @property
+    def country_code(self) -> str: ...
+    @property
+    def script_id(self) -> str: ...
+    @property
+    def queue_id(self) -> str: ...
+    @property
+    def schedule_group_id(self) -> str: ...
+    @property
+    def widget_id(self) -> str: ...
+    @property
+    def attributes(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from itertools import chain
 from decision.engine.actions import Action, PatchDraft
 from decision.engine.conditions import Condition, OneOf
 from decision.engine.numbers import NumberFacts, number_facts
-from decision.engine.request import CallbackRequest, Contact
+from decision.engine.request import CallbackFields, Contact
 from decision.engine.subject import FACT_READERS, Subject
 from decision.v1.decision_pb2 import CallbackPatch
 
@@ -111,7 +111,7 @@ class RuleSet:
 
     def subject(
         self,
-        request: CallbackRequest,
+        request: CallbackFields,
         now: datetime,
         contact: Contact | None = None,
         number: NumberFacts | None = None,
@@ -122,7 +122,7 @@ class RuleSet:
 
     def decide(
         self,
-        request: CallbackRequest,
+        request: CallbackFields,
         now: datetime,
         contact: Contact | None = None,
         number: NumberFacts | None = None,
@@ -144,7 +144,7 @@ class RuleSet:
         return self._finish(subject, draft, matched)
 
     def explain(
-        self, request: CallbackRequest, now: datetime, contact: Contact | None = None
+        self, request: CallbackFields, now: datetime, contact: Contact | None = None
     ) -> tuple[Decision, list[RuleTrace]]:
         """The same decision as `decide`, with every rule's fate; slower (no index)."""
         subject = self.subject(request, now, contact)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from decision.engine.numbers import NumberFacts, calling_code_of
-from decision.engine.request import CallbackRequest, Contact
+from decision.engine.request import CallbackFields, Contact
 
 ZONE_FROM_NUMBER = "number"
 ZONE_DEFAULT_DISAGREE = "default: zones disagree"
@@ -46,7 +46,7 @@ class Subject:
 
     def __init__(
         self,
-        request: CallbackRequest,
+        request: CallbackFields,
         number: NumberFacts,
         contact: Contact | None,
         now: datetime,
