@@ -18,6 +18,7 @@ import tornado.netutil
 import tornado.web
 from google.protobuf.json_format import MessageToDict
 
+from decision.client import CHANNEL_OPTIONS
 from decision.graceful import wait_for_exit_signal
 from decision.v1 import decision_pb2, decision_pb2_grpc
 
@@ -74,7 +75,7 @@ async def _main(args: argparse.Namespace) -> None:
     elif args.name == "grpc":
         await _serve_grpc(args.listen)
     else:
-        channel = grpc.aio.insecure_channel(args.decision)
+        channel = grpc.aio.insecure_channel(args.decision, options=CHANNEL_OPTIONS)
         stub = decision_pb2_grpc.DecisionServiceStub(channel)
         app = tornado.web.Application([("/trueengage/callback", LeanProxy, {"stub": stub})])
         await _serve_http(app, args.listen)

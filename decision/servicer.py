@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from decision import metrics
 from decision.decision_log import DecisionLog
 from decision.directory import ContactDirectory
 from decision.engine import CallbackFields, Contact, Decision, number_facts
+from decision.ids import new_id
 from decision.logs import AccessLog, mask_number
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2, decision_pb2_grpc
@@ -39,11 +39,6 @@ def facts_to_proto(decision: Decision, contact_known: bool) -> decision_pb2.Call
         number_time_zones=number.time_zones,
         local_time=decision.local_time.isoformat(),
     )
-
-
-def new_id() -> str:
-    """128 random bits in hex, like uuid4().hex at a third of the cost."""
-    return os.urandom(16).hex()
 
 
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:

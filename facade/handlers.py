@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from decision.ids import new_id
 from facade import metrics
 from facade.auth import ApiKeys
 from facade.decider import FailOpenDecider, Outcome
@@ -83,7 +83,7 @@ class CallbackHandler(JsonHandler):
 
     def prepare(self) -> None:
         given = self.request.headers.get("X-Request-Id", "")
-        self.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        self.request_id = given if _REQUEST_ID.match(given) else new_id()
         self.set_header("X-Request-Id", self.request_id)
         self.client = self.policy.client_address(
             self.request.remote_ip, self.request.headers.get("X-Forwarded-For")
