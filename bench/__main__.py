@@ -1,15 +1,20 @@
 """Runs every scenario next to its baseline, prints one table and writes
-bench/results/latest.json. Seconds per load run: BENCH_SECONDS (default 5)."""
+bench/results/latest.json.
+
+These machines are shared and noisy, so load runs are interleaved: each round measures a
+baseline and the scenarios compared with it back to back, and the table shows the median over
+rounds of each figure and of each round's ratio. BENCH_SECONDS (default 4) is the length of one
+load run, BENCH_ROUNDS (default 3) the number of rounds."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import statistics
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,20 +47,110 @@ DECIDE = "decision.v1.DecisionService/Decide"
 CONNECTIONS = 16
 
 
-@contextmanager
-def running(module: str, *args: str, env: dict[str, str] | None = None) -> Iterator[ServiceProcess]:
-    service = ServiceProcess(module, args, env=env)
-    try:
-        time.sleep(0.3)
-        yield service
-    finally:
-        service.stop()
-
-
 def peak_rss_mib(service: ServiceProcess) -> float:
     status = Path(f"/proc/{service.process.pid}/status").read_text()
     kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
     return round(kib / 1024, 1)
+
+
+def summarize(
+    name: str, runs: list[LoadResult], baseline: list[LoadResult] | None, target: str = ""
+) -> dict:
+    """Medians over rounds; the ratio is the median of each round's ratio."""
+    if any(r.errors for r in runs):
+        # A refused or failed answer is not throughput: say so instead of counting it.
+        print(f"  WARNING: {name}: {sum(r.errors for r in runs)} error answers", file=sys.stderr)
+    row = {
+        "scenario": name,
+        "rps": round(statistics.median(r.requests_per_second for r in runs), 1),
+        "p50_ms": round(statistics.median(r.p50_ms for r in runs), 3),
+        "p99_ms": round(statistics.median(r.p99_ms for r in runs), 3),
+        "errors": sum(r.errors for r in runs),
+        "target": target,
+    }
+    if baseline:
+        ratios = [
+            r.requests_per_second / b.requests_per_second
+            for r, b in zip(runs, baseline, strict=True)
+        ]
+        row["ratio"] = round(statistics.median(ratios), 3)
+        row["ratios"] = [round(x, 3) for x in ratios]
+    return row
+
+
+def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
+    with ExitStack() as stack:
+
+        def start(module: str, *args: str, **kwargs: object) -> ServiceProcess:
+            service = ServiceProcess(module, args, **kwargs)
+            stack.callback(service.stop)
+            return service
+
+        facade_env = {"FACADE_API_KEYS": KEY}
+        # One load generator is one client: the per-client limit would answer 429s.
+        facade_args = ("serve", "--listen", "127.0.0.1:0", "--rate-limit", "0")
+        noop = start("bench.baselines", "grpc")
+        decision = start("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES))
+        bare = start("bench.baselines", "tornado")
+        proxy = start("bench.baselines", "proxy", "--decision", f"127.0.0.1:{noop.port}")
+        facade_noop = start(
+            "facade", *facade_args, "--decision", f"127.0.0.1:{noop.port}", env=facade_env
+        )
+        facade = start(
+            "facade", *facade_args, "--decision", f"127.0.0.1:{decision.port}", env=facade_env
+        )
+
+        def http(
+            service: ServiceProcess, connections: int = CONNECTIONS, rate: float | None = None
+        ) -> Callable[[], LoadResult]:
+            url = f"http://127.0.0.1:{service.port}/trueengage/callback"
+            return lambda: wrk(url, BODY, KEY, seconds, connections, rate)
+
+        def grpc(service: ServiceProcess) -> Callable[[], LoadResult]:
+            return lambda: h2load(
+                f"127.0.0.1:{service.port}",
+                DECIDE,
+                MESSAGE.SerializeToString(),
+                seconds,
+                clients=2,
+                streams=16,
+            )
+
+        plan = {
+            "b": grpc(noop),
+            "decision": grpc(decision),
+            "a": http(bare),
+            "c": http(proxy),
+            "facade_noop": http(facade_noop),
+            "facade": http(facade),
+            "facade_500": http(facade, connections=20, rate=500),
+        }
+        results: dict[str, list[LoadResult]] = {name: [] for name in plan}
+        for round_number in range(1, rounds + 1):
+            for name, run in plan.items():
+                results[name].append(run())
+            print(f"  round {round_number}/{rounds} done", file=sys.stderr, flush=True)
+        memory = {"decision_mib": peak_rss_mib(decision), "facade_mib": peak_rss_mib(facade)}
+
+    rows = [
+        summarize("baseline (b): no-op grpc.aio Decide", results["b"], None),
+        summarize(
+            "decision service alone (example rules)",
+            results["decision"],
+            results["b"],
+            ">= 0.75 x (b)",
+        ),
+        summarize("baseline (a): bare Tornado, fixed JSON", results["a"], None),
+        summarize("baseline (c): bare Tornado -> no-op gRPC -> JSON", results["c"], None),
+        summarize(
+            "facade -> no-op gRPC (the facade's own cost)", results["facade_noop"], results["c"]
+        ),
+        summarize(
+            "facade end to end (example rules)", results["facade"], results["c"], ">= 0.85 x (c)"
+        ),
+        summarize("facade end to end at ~500 req/s", results["facade_500"], None, "p99 < 10 ms"),
+    ]
+    return rows, memory
 
 
 def main() -> int:
@@ -63,105 +158,10 @@ def main() -> int:
     if missing:
         print(f"make bench needs {', '.join(missing)}: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    seconds = float(os.environ.get("BENCH_SECONDS", "5"))
-    rows: list[dict] = []
-
-    def row(
-        name: str,
-        result: LoadResult | dict,
-        baseline: LoadResult | None = None,
-        target: str = "",
-        ratio_of: str = "rps",
-    ) -> None:
-        entry = {
-            "scenario": name,
-            **(result.as_dict() if isinstance(result, LoadResult) else result),
-        }
-        if baseline is not None:
-            entry["ratio"] = round(result.requests_per_second / baseline.requests_per_second, 3)
-        entry["target"] = target
-        rows.append(entry)
-        print(f"  done: {name}", file=sys.stderr, flush=True)
-
-    # gRPC: our decision service against the no-op grpc.aio server (b).
-    with running("bench.baselines", "grpc") as noop:
-        grpc_baseline = h2load(
-            f"127.0.0.1:{noop.port}",
-            DECIDE,
-            MESSAGE.SerializeToString(),
-            seconds,
-            clients=2,
-            streams=16,
-        )
-    row("baseline (b): no-op grpc.aio Decide", grpc_baseline)
-    with running("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES)) as dec:
-        decision_alone = h2load(
-            f"127.0.0.1:{dec.port}",
-            DECIDE,
-            MESSAGE.SerializeToString(),
-            seconds,
-            clients=2,
-            streams=16,
-        )
-        decision_rss = peak_rss_mib(dec)
-    row("decision service alone (example rules)", decision_alone, grpc_baseline, ">= 0.75 x (b)")
-
-    # HTTP: the facade against a bare handler (a) and the leanest facade (c).
-    url_of = lambda service: f"http://127.0.0.1:{service.port}/trueengage/callback"  # noqa: E731
-    with running("bench.baselines", "tornado") as bare:
-        bare_result = wrk(url_of(bare), BODY, KEY, seconds, CONNECTIONS)
-    row("baseline (a): bare Tornado, fixed JSON", bare_result)
-    with (
-        running("bench.baselines", "grpc") as noop,
-        running("bench.baselines", "proxy", "--decision", f"127.0.0.1:{noop.port}") as proxy,
-    ):
-        proxy_result = wrk(url_of(proxy), BODY, KEY, seconds, CONNECTIONS)
-    row("baseline (c): bare Tornado -> no-op gRPC -> JSON", proxy_result)
-    with (
-        running("bench.baselines", "grpc") as noop,
-        running(
-            "facade",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--decision",
-            f"127.0.0.1:{noop.port}",
-            "--rate-limit",
-            "0",
-            env={"FACADE_API_KEYS": KEY},
-        ) as fac,
-    ):
-        facade_alone = wrk(url_of(fac), BODY, KEY, seconds, CONNECTIONS)
-    # The same no-op decision behind both: this ratio is the facade's own cost.
-    row("facade -> no-op gRPC (facade's own cost)", facade_alone, proxy_result)
-    with (
-        running("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES)) as dec,
-        running(
-            "facade",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--decision",
-            f"127.0.0.1:{dec.port}",
-            # One load generator is one client: the per-client limit would answer 429s.
-            "--rate-limit",
-            "0",
-            env={"FACADE_API_KEYS": KEY},
-        ) as fac,
-    ):
-        end_to_end = wrk(url_of(fac), BODY, KEY, seconds, CONNECTIONS)
-        row("facade end to end (example rules)", end_to_end, proxy_result, ">= 0.85 x (c)")
-        fixed_rate = wrk(url_of(fac), BODY, KEY, seconds, connections=50, rate=500)
-        row("facade end to end at ~500 req/s", fixed_rate, target="p99 < 10 ms")
-        facade_rss = peak_rss_mib(fac)
-    rows.append(
-        {
-            "scenario": "peak memory (VmHWM)",
-            "decision_mib": decision_rss,
-            "facade_mib": facade_rss,
-            "target": "",
-        }
-    )
+    seconds = float(os.environ.get("BENCH_SECONDS", "4"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    rows, memory = load_scenarios(seconds, rounds)
+    rows.append({"scenario": "peak memory (VmHWM)", **memory, "target": ""})
 
     engine = engine_scenarios()
     base = engine["engine, 10 rules"]["median_us"]
@@ -185,7 +185,6 @@ def main() -> int:
                 "target": "",
             }
         )
-
     for name, result in directory_scenarios().items():
         rows.append(
             {
@@ -203,6 +202,7 @@ def main() -> int:
             {
                 "when": datetime.now(UTC).isoformat(),
                 "seconds": seconds,
+                "rounds": rounds,
                 "machine": f"{platform.machine()} {os.cpu_count()} cores",
                 "rows": rows,
             },
@@ -219,6 +219,7 @@ def print_table(rows: list[dict]) -> None:
         "rps",
         "p50_ms",
         "p99_ms",
+        "errors",
         "median_us",
         "p99_us",
         "seconds",

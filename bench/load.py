@@ -58,11 +58,13 @@ def _lua_string(text: str) -> str:
 def wrk(
     url: str, body: dict, key: str, seconds: float, connections: int, rate: float | None = None
 ) -> LoadResult:
-    """Closed-loop load from `connections` connections; with `rate`, each connection waits
-    between requests so that all of them together send about `rate` requests per second."""
+    """Closed-loop load from `connections` connections; with `rate`, each connection waits a
+    random 0..2x the mean gap between requests, so that together they send about `rate`
+    requests per second spread out in time (a fixed gap would keep them in lockstep bursts)."""
     delay = ""
     if rate:
-        delay = f"delay = function() return {connections * 1000 / rate:.3f} end"
+        mean_ms = connections * 1000 / rate
+        delay = f"delay = function() return math.random(0, {int(2 * mean_ms)}) end"
     script = _WRK_SCRIPT.format(
         body=_lua_string(json.dumps(body)), key=_lua_string(key), delay=delay
     )
