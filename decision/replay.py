@@ -52,11 +52,22 @@ def _logged_number(facts: dict[str, Any]) -> NumberFacts:
     )
 
 
+def _flatten(patch: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in patch.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    keys = sorted(set(old) | set(new))
+    """Field by field, nested ones by their dotted path (routingData.queueId)."""
+    old, new = _flatten(old), _flatten(new)
     return [
         f"{k}: {old.get(k, '(absent)')} -> {new.get(k, '(absent)')}"
-        for k in keys
+        for k in sorted(set(old) | set(new))
         if old.get(k) != new.get(k)
     ]
 

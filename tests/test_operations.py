@@ -324,3 +324,12 @@ def test_decision_replicas_round_robin_and_survive_one_dying(tmp_path):
     assert all(r.status == 200 and r.body.get("queueId") for r in replies)
     for log in logs:  # both replicas decided
         assert '"msg":"decision"' in log.read_text()
+
+
+def test_readme_documents_every_setting():
+    from facade.config import FacadeSettings
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for prefix, settings in (("FACADE", FacadeSettings), ("DECISION", DecisionSettings)):
+        for name in settings.__dataclass_fields__:
+            assert f"| `--{name.replace('_', '-')}` | `{prefix}_{name.upper()}` |" in readme
