@@ -8,6 +8,8 @@ replicas), and reconnects by itself within about a second once the service is ba
 from __future__ import annotations
 
 import json
+from types import ModuleType
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -52,6 +54,19 @@ def _options(server_name: str | None) -> tuple[tuple[str, object], ...]:
     return (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name))
 
 
+def _open_channel(
+    api: ModuleType,
+    target: str,
+    credentials: grpc.ChannelCredentials | None,
+    server_name: str | None,
+) -> Any:
+    """`api` is `grpc` or `grpc.aio`: both open channels the same way."""
+    options = _options(server_name)
+    if credentials is None:
+        return api.insecure_channel(target, options=options)
+    return api.secure_channel(target, credentials, options=options)
+
+
 def _metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:
     return (("x-request-id", request_id),) if request_id else ()
 
@@ -70,11 +85,7 @@ class DecisionClient:
         the service's certificate carries, when it differs from the target's host."""
         self.target = target
         self.timeout = timeout
-        options = _options(server_name)
-        if credentials is None:
-            self._channel = grpc.aio.insecure_channel(target, options=options)
-        else:
-            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
+        self._channel = _open_channel(grpc.aio, target, credentials, server_name)
         stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
         self._decide = stub.Decide
         self._lookup = stub.LookupContact
@@ -126,11 +137,7 @@ class BlockingDecisionClient:
     ) -> None:
         self.target = target
         self.timeout = timeout
-        options = _options(server_name)
-        if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=options)
-        else:
-            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._channel = _open_channel(grpc, target, credentials, server_name)
         stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
         self._decide = stub.Decide
         self._lookup = stub.LookupContact

@@ -77,7 +77,15 @@ class FailOpenDecider:
             if not self.in_flight:
                 self._idle.set()
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-        body, dropped = answer_body(response.patch, datetime.now(UTC), self.horizon)
+        try:
+            body, dropped = answer_body(response.patch, datetime.now(UTC), self.horizon)
+        except Exception:  # a bug here must cost the routing, not the callback
+            metrics.FAIL_OPEN.labels("answer_error").inc()
+            log.exception(
+                "fail-open: the answer could not be shaped",
+                extra={"request_id": request_id, "decision_id": response.decision_id},
+            )
+            return Outcome({}, fail_open="answer_error")
         for name, reason in dropped:
             metrics.DROPPED_FIELDS.labels(name).inc()
             log.warning(

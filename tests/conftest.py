@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,25 @@ def facade_service(decision_service: ServiceProcess) -> Iterator[ServiceProcess]
 @pytest.fixture(scope="module")
 def webhook(facade_service: ServiceProcess) -> Webhook:
     return Webhook(facade_service.port)
+
+
+@contextmanager
+def background_load(webhook: Webhook, threads: int = 4) -> Iterator[list[Reply]]:
+    """TrueEngage at full tilt: `threads` senders posting SEED until the block ends; yields the
+    replies as they come."""
+    replies: list[Reply] = []
+    stop = threading.Event()
+
+    def send() -> None:
+        while not stop.is_set():
+            replies.append(webhook.post(SEED))
+
+    senders = [threading.Thread(target=send) for _ in range(threads)]
+    for sender in senders:
+        sender.start()
+    try:
+        yield replies
+    finally:
+        stop.set()
+        for sender in senders:
+            sender.join()

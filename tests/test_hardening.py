@@ -16,7 +16,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from decision.v1 import decision_pb2
 from facade.devstack import ServiceProcess
-from tests.conftest import API_KEY, EXAMPLE_RULES, SEED, Webhook, start_decision, start_facade
+from tests.conftest import (
+    API_KEY,
+    EXAMPLE_RULES,
+    SEED,
+    Webhook,
+    background_load,
+    start_decision,
+    start_facade,
+)
 from tests.scripted_decision import ScriptedServer
 
 QUEUE = "5a9d0c4e-1b2f-4c3d-8e5f-000000000001"
@@ -306,27 +314,14 @@ def test_decision_killed_and_restarted_under_load_never_fails_an_answer():
     decision = start_decision(EXAMPLE_RULES)
     port = decision.port
     facade = start_facade(f"127.0.0.1:{port}", 300, "--rate-limit", "0")
-    webhook = Webhook(facade.port)
-    replies: list = []
-    stop = threading.Event()
-
-    def load() -> None:
-        while not stop.is_set():
-            replies.append(webhook.post(SEED))
-
-    workers = [threading.Thread(target=load) for _ in range(4)]
-    for worker in workers:
-        worker.start()
     try:
-        time.sleep(0.5)
-        decision.stop(signal.SIGKILL)
-        time.sleep(0.7)
-        decision = start_decision(EXAMPLE_RULES, port)
-        time.sleep(1.5)
+        with background_load(Webhook(facade.port)) as replies:
+            time.sleep(0.5)
+            decision.stop(signal.SIGKILL)
+            time.sleep(0.7)
+            decision = start_decision(EXAMPLE_RULES, port)
+            time.sleep(1.5)
     finally:
-        stop.set()
-        for worker in workers:
-            worker.join()
         facade.stop()
         decision.stop()
     assert all(r.status == 200 for r in replies)

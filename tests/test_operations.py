@@ -23,7 +23,7 @@ from decision.decision_log import DecisionLog
 from decision.settings import SettingsError, add_arguments, resolve
 from decision.v1 import decision_pb2
 from facade.devstack import ServiceProcess
-from tests.conftest import EXAMPLE_RULES, SEED, Webhook, start_facade
+from tests.conftest import EXAMPLE_RULES, SEED, Webhook, background_load, start_facade
 
 UK = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
 US_EVENING = decision_pb2.DecideRequest(phone_number="2025550123", country_code="+1")
@@ -298,25 +298,12 @@ def test_decision_replicas_round_robin_and_survive_one_dying(tmp_path):
         ]
         target = "ipv4:" + ",".join(f"127.0.0.1:{r.port}" for r in replicas)
         facade = start_facade(target, 1000, "--rate-limit", "0")
-        webhook = Webhook(facade.port)
-        replies: list = []
-        stop = threading.Event()
-
-        def load() -> None:
-            while not stop.is_set():
-                replies.append(webhook.post(SEED))
-
-        workers = [threading.Thread(target=load) for _ in range(4)]
         try:
-            for worker in workers:
-                worker.start()
-            time.sleep(0.7)
-            replicas[0].stop(signal.SIGKILL)
-            time.sleep(1.0)
+            with background_load(Webhook(facade.port)) as replies:
+                time.sleep(0.7)
+                replicas[0].stop(signal.SIGKILL)
+                time.sleep(1.0)
         finally:
-            stop.set()
-            for worker in workers:
-                worker.join()
             facade.stop()
             for replica in replicas:
                 replica.stop()
