@@ -19,7 +19,7 @@ from decision.directory import DirectoryError, SqliteDirectory
 from decision.engine import RulesError, number_facts
 from decision.logs import configure_logging
 from decision.rules_file import read_rules
-from decision.settings import SettingsError, add_arguments, resolve
+from decision.settings import SettingsError, add_arguments, resolve, settings_epilog
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -189,7 +189,12 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m decision", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m decision",
+        description=__doc__,
+        epilog=settings_epilog(DecisionSettings, "DECISION", "python -m decision serve"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_cmd = commands.add_parser(

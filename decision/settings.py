@@ -96,3 +96,18 @@ def resolve(cls: type[T], args: argparse.Namespace, env: Mapping[str, str], pref
         if flag is not None:
             values[name] = _convert(_kind(cls, field), flag, f"--{name.replace('_', '-')}")
     return cls(**values)
+
+
+def settings_epilog(cls: type, prefix: str, command: str) -> str:
+    """Every setting of `command` in one block, for the top-level --help."""
+    lines = [
+        f"settings of `{command}` (flag / variable / default; a --config TOML file takes "
+        "the same names):"
+    ]
+    for field in dataclasses.fields(cls):
+        default = "" if field.metadata["secret"] else f" [{field.default!r}]"
+        lines.append(
+            f"  --{field.name.replace('_', '-'):<27} {prefix}_{field.name.upper()}{default}"
+        )
+        lines.append(f"      {field.metadata['help']}")
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from decision.logs import configure_logging
-from decision.settings import SettingsError, add_arguments, resolve
+from decision.settings import SettingsError, add_arguments, resolve, settings_epilog
 from facade.config import FacadeSettings
 
 
@@ -51,7 +51,12 @@ def _devstack(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m facade", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m facade",
+        description=__doc__,
+        epilog=settings_epilog(FacadeSettings, "FACADE", "python -m facade serve"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser(
         "serve",

@@ -251,7 +251,7 @@ def test_help_lists_every_setting_with_its_variable(module):
 
     settings = DecisionSettings if module == "decision" else FacadeSettings
     out = subprocess.run(
-        [sys.executable, "-m", module, "serve", "--help"],
+        [sys.executable, "-m", module, "--help"],
         capture_output=True,
         text=True,
         timeout=30,
