@@ -23,18 +23,12 @@ from bench.engine import engine_scenarios, number_cache_scenario
 from bench.load import INSTALL_HINT, LoadResult, h2load, missing_tools, wrk
 from decision.v1.decision_pb2 import DecideRequest
 from facade.devstack import ServiceProcess
+from facade.payload import EXAMPLE_BODY
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "examples" / "rules.toml"
 KEY = "bench-key"
-BODY = {
-    "phoneNumber": "07400123456",
-    "scriptId": "xxx",
-    "queueId": "xxx",
-    "scheduleGroupId": "xxx",
-    "widgetId": "123",
-    "countryCode": "+44",
-}
+BODY = EXAMPLE_BODY
 MESSAGE = DecideRequest(
     phone_number="07400123456",
     country_code="+44",

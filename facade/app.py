@@ -92,7 +92,7 @@ def make_app(
             (CALLBACK_PATH, CallbackHandler, callback),
             ("/healthz", LiveHandler),
             ("/readyz", ReadyHandler, {"decider": decider}),
-            ("/metrics", MetricsHandler, _metrics_registry()),
+            ("/metrics", MetricsHandler, _metrics_handler_args()),
             ("/openapi.json", OpenApiHandler),
         ],
         default_handler_class=NotFoundHandler,
@@ -100,7 +100,7 @@ def make_app(
     )
 
 
-def _metrics_registry() -> dict:
+def _metrics_handler_args() -> dict:
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         return {}
     from prometheus_client import CollectorRegistry, multiprocess

@@ -14,18 +14,12 @@ from typing import Any
 import pytest
 
 from facade.devstack import ServiceProcess
+from facade.payload import EXAMPLE_BODY
 
 EXAMPLE_RULES = Path(__file__).resolve().parent.parent / "examples" / "rules.toml"
 API_KEY = "test-key-0123456789"
 # What TrueEngage sends, for a UK mobile visitor.
-SEED = {
-    "phoneNumber": "07400123456",
-    "scriptId": "xxx",
-    "queueId": "xxx",
-    "scheduleGroupId": "xxx",
-    "widgetId": "123",
-    "countryCode": "+44",
-}
+SEED = EXAMPLE_BODY
 
 
 @dataclass
