@@ -20,8 +20,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if settings.processes > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Workers share their metrics through files; prometheus_client reads this variable
-        # when it is first imported, which is below.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="facade-metrics-")
+        # when it is first imported, which is below. The files live as long as the facade.
+        with tempfile.TemporaryDirectory(prefix="facade-metrics-") as metrics_dir:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+            return _serve(args)
     from facade.app import load_keys, run
 
     try:
