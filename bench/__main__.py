@@ -3,8 +3,8 @@ bench/results/latest.json.
 
 These machines are shared and noisy, so load runs are interleaved: each round measures a
 baseline and the scenarios compared with it back to back, and the table shows the median over
-rounds of each figure and of each round's ratio. BENCH_SECONDS (default 4) is the length of one
-load run, BENCH_ROUNDS (default 3) the number of rounds."""
+rounds of each figure and of each round's ratio. BENCH_SECONDS (default 3) is the length of one
+load run, BENCH_ROUNDS (default 5) the number of rounds."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -76,7 +77,9 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
     with ExitStack() as stack:
 
         def start(module: str, *args: str, **kwargs: object) -> ServiceProcess:
-            service = ServiceProcess(module, args, **kwargs)
+            # The services still format and write their access lines (that cost is part of
+            # what is measured) but to /dev/null, not to a terminal that may throttle them.
+            service = ServiceProcess(module, args, stderr=subprocess.DEVNULL, **kwargs)
             stack.callback(service.stop)
             return service
 
@@ -152,8 +155,8 @@ def main() -> int:
     if missing:
         print(f"make bench needs {', '.join(missing)}: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    seconds = float(os.environ.get("BENCH_SECONDS", "4"))
-    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "3"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
     rows, memory = load_scenarios(seconds, rounds)
     rows.append({"scenario": "peak memory (VmHWM)", **memory, "target": ""})
 
