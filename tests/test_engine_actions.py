@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from google.protobuf.json_format import MessageToDict
+
 from decision.engine import Contact
 from tests.engine_helpers import (
     ALICE,
@@ -281,3 +283,50 @@ then = { label = "x" }
         ("late", False, None, True),
     ]
     assert US_QUEUE not in str(decision.patch)
+
+
+def test_kept_fixed_parts_never_mix_callers():
+    ruleset = rules(
+        """
+[[rules]]
+name = "uk"
+when = { region = "GB" }
+then = { skills = ["english"], normalize_number = true, schedule = "+30m", label = "uk" }
+"""
+    )
+    from decision.engine import CallbackRequest
+
+    seen = []
+    for phone, queue, minute in [
+        ("07400111111", "q-a", 0),
+        ("07400222222", "q-a", 5),  # same rules and queue: reuses the first one's fixed part
+        ("07400333333", "q-b", 9),  # another queue: routingData falls back to it
+        ("07400444444", "", 12),  # no queue at all: routingData dropped, with its note
+    ]:
+        at = datetime(2026, 11, 24, 12, minute, tzinfo=UTC)
+        request = CallbackRequest(phone_number=phone, country_code="+44", queue_id=queue)
+        decision = ruleset.decide(request, at)
+        fresh, _ = ruleset.explain(request, at)  # explain never reuses anything
+        assert decision.patch == fresh.patch
+        assert decision.notes == fresh.notes
+        seen.append(MessageToDict(decision.patch))
+    assert [s["callbackNumbers"] for s in seen] == [
+        ["+447400111111"],
+        ["+447400222222"],
+        ["+447400333333"],
+        ["+447400444444"],
+    ]
+    assert [s["callbackScheduledTime"] for s in seen] == [
+        "2026-11-24T12:30:00Z",
+        "2026-11-24T12:35:00Z",
+        "2026-11-24T12:39:00Z",
+        "2026-11-24T12:42:00Z",
+    ]
+    assert [s.get("routingData", {}).get("queueId") for s in seen] == ["q-a", "q-a", "q-b", None]
+    # The caller's own notes are the caller's: a valid number after an invalid one, same rules.
+    everyone = one_rule("{ normalize_number = true }")
+    at = datetime(2026, 11, 24, tzinfo=UTC)
+    assert decide(everyone, at, phone_number="123").notes == [
+        "normalize_number skipped: the number is not valid"
+    ]
+    assert decide(everyone, at, **UK_MOBILE).notes == []

@@ -81,6 +81,14 @@ class PatchDraft:
         self.notes: list[str] = []
 
     def build(self, subject: Subject, horizon: timedelta) -> CallbackPatch:
+        patch = self.build_fixed(subject.request.queue_id)
+        self.finish(patch, subject, horizon, self.scalars, self.notes)
+        return patch
+
+    def build_fixed(self, request_queue: str) -> CallbackPatch:
+        """The part of the patch that depends only on what the rules said (and on the request's
+        queue, which routingData falls back to): the same for every caller the same rules
+        matched, so a rule set can keep it."""
         patch = CallbackPatch()
         values = self.scalars
         queue = values.get("queue")
@@ -89,21 +97,31 @@ class PatchDraft:
         for slot, name in TOP_LEVEL_FIELDS.items():
             if slot in values:
                 setattr(patch, name, values[slot])
-        self._build_routing(patch, subject, queue)
+        self._build_routing(patch, request_queue, queue)
         if self.data:
             patch.data.update(self.data)
+        return patch
+
+    @staticmethod
+    def finish(
+        patch: CallbackPatch,
+        subject: Subject,
+        horizon: timedelta,
+        values: dict[str, object],
+        notes: list[str],
+    ) -> None:
+        """The caller-specific part: the caller's own number and the schedule from now."""
         if values.get("normalize_number"):
             if subject.number.valid:
                 patch.callback_numbers.append(subject.number.e164)
                 patch.country_code = f"+{subject.number.calling_code}"
             else:
-                self.notes.append("normalize_number skipped: the number is not valid")
+                notes.append("normalize_number skipped: the number is not valid")
         schedule = values.get("schedule")
         if schedule is not None:
-            self._build_schedule(patch, subject, schedule, horizon)
-        return patch
+            _build_schedule(patch, subject, schedule, horizon, notes)
 
-    def _build_routing(self, patch: CallbackPatch, subject: Subject, queue: object) -> None:
+    def _build_routing(self, patch: CallbackPatch, request_queue: str, queue: object) -> None:
         routing = patch.routing_data
         touched = False
         for slot, name in ROUTING_FIELDS.items():
@@ -124,41 +142,45 @@ class PatchDraft:
         if not touched:
             return
         # Genesys requires routingData.queueId, and TrueEngage may replace the object whole.
-        routing_queue = queue or subject.request.queue_id
+        routing_queue = queue or request_queue
         if routing_queue:
             routing.queue_id = routing_queue
         else:
             patch.ClearField("routing_data")
             self.notes.append("routingData dropped: no queue decided and none in the request")
 
-    def _build_schedule(
-        self,
-        patch: CallbackPatch,
-        subject: Subject,
-        schedule: NextOpening | Delay,
-        horizon: timedelta,
-    ) -> None:
-        at = schedule.time(subject)
-        if at is None:
-            self.notes.append("schedule: the window is open now, so the callback is not delayed")
-            return
-        if at - subject.now > horizon:
-            self.notes.append(f"schedule dropped: {at.isoformat()} is beyond the horizon")
-            return
-        # Whole seconds: Genesys shows the time to agents, and sub-second precision means nothing.
-        whole = at.replace(microsecond=0) + (
-            timedelta(seconds=1) if at.microsecond else timedelta()
-        )
-        patch.callback_scheduled_time.FromDatetime(whole)
+
+def _build_schedule(
+    patch: CallbackPatch,
+    subject: Subject,
+    schedule: NextOpening | Delay,
+    horizon: timedelta,
+    notes: list[str],
+) -> None:
+    at = schedule.time(subject)
+    if at is None:
+        notes.append("schedule: the window is open now, so the callback is not delayed")
+        return
+    if at - subject.now > horizon:
+        notes.append(f"schedule dropped: {at.isoformat()} is beyond the horizon")
+        return
+    # Whole seconds: Genesys shows the time to agents, and sub-second precision means nothing.
+    whole = at.replace(microsecond=0) + (timedelta(seconds=1) if at.microsecond else timedelta())
+    patch.callback_scheduled_time.FromDatetime(whole)
+
+
+_CONTACT_REFS = (ContactField, ContactList)
 
 
 class Action:
-    """One `then` key; `apply` writes into the draft what this rule decides."""
+    """One `then` key; `apply` writes into the draft what this rule decides. `reads_contact`:
+    whether what it writes depends on the caller's directory entry."""
 
-    __slots__ = ("key",)
+    __slots__ = ("key", "reads_contact")
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, values: tuple[object, ...] = ()) -> None:
         self.key = key
+        self.reads_contact = any(isinstance(v, _CONTACT_REFS) for v in values)
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:
         raise NotImplementedError
@@ -170,7 +192,7 @@ class SetValue(Action):
     __slots__ = ("kind", "names", "value")
 
     def __init__(self, key: str, value: object, names: Names | None = None, kind: str = "") -> None:
-        super().__init__(key)
+        super().__init__(key, (value,))
         self.value = value
         self.names = names
         self.kind = kind
@@ -191,7 +213,7 @@ class AddToList(Action):
     __slots__ = ("items", "kind", "names")
 
     def __init__(self, key: str, items: tuple[object, ...], names: Names, kind: str) -> None:
-        super().__init__(key)
+        super().__init__(key, items)
         self.items = items
         self.names = names
         self.kind = kind
@@ -216,7 +238,7 @@ class SetData(Action):
     __slots__ = ("items",)
 
     def __init__(self, key: str, items: dict[str, object]) -> None:
-        super().__init__(key)
+        super().__init__(key, tuple(items.values()))
         self.items = items
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:

@@ -43,6 +43,20 @@ class Rule:
         return next((exact[k] for k in INDEX_KEYS if k in exact), None)
 
 
+FIXED_PARTS_KEPT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class FixedPart:
+    """What a combination of matched rules decides for every caller alike: the patch without
+    the caller's own number and schedule, the values those are made from, and its notes.
+    Decisions reuse it instead of applying and building the same actions again."""
+
+    patch: CallbackPatch
+    values: dict[str, object]
+    notes: tuple[str, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     patch: CallbackPatch
@@ -80,6 +94,10 @@ class RuleSet:
     # key -> fact value -> positions of the rules indexed under it; plus the rules indexed nowhere.
     _index: dict[str, dict[object, list[int]]] = field(default_factory=dict, repr=False)
     _always: tuple[int, ...] = field(default=(), repr=False)
+    # (matched rule positions, request queue) -> the part of the patch those rules fix.
+    _fixed_parts: dict[tuple[tuple[int, ...], str], FixedPart] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, **kwargs: object) -> RuleSet:
@@ -130,23 +148,43 @@ class RuleSet:
         """Rules top to bottom; the first match decides unless it says `continue = true`.
         `number` replaces the facts parsed from the request (replaying logged facts)."""
         subject = self.subject(request, now, contact, number)
-        draft = PatchDraft()
-        matched: list[str] = []
         rules = self.rules
+        positions: list[int] = []
         for position in self.candidates(subject):
-            rule = rules[position]
-            if rule.first_failure(subject) is None:
-                matched.append(rule.name)
-                for action in rule.actions:
-                    action.apply(draft, subject)
-                if not rule.keep_going:
+            if rules[position].first_failure(subject) is None:
+                positions.append(position)
+                if not rules[position].keep_going:
                     break
-        return self._finish(subject, draft, matched)
+        matched = [rules[p].name for p in positions]
+        key = (tuple(positions), request.queue_id)
+        fixed = self._fixed_parts.get(key)
+        if fixed is None:
+            draft = PatchDraft()
+            actions = [a for p in positions for a in rules[p].actions] + list(self.defaults)
+            for action in actions:
+                action.apply(draft, subject)
+            if any(action.reads_contact for action in actions):
+                # What a contact says differs per caller: nothing here can be kept.
+                return self._decision(
+                    subject, draft.build(subject, self.horizon), matched, draft.notes
+                )
+            fixed = FixedPart(
+                draft.build_fixed(request.queue_id), dict(draft.scalars), tuple(draft.notes)
+            )
+            if len(self._fixed_parts) >= FIXED_PARTS_KEPT:
+                self._fixed_parts.clear()
+            self._fixed_parts[key] = fixed
+        patch = CallbackPatch()
+        patch.CopyFrom(fixed.patch)
+        notes = list(fixed.notes)
+        PatchDraft.finish(patch, subject, self.horizon, fixed.values, notes)
+        return self._decision(subject, patch, matched, notes)
 
     def explain(
         self, request: CallbackFields, now: datetime, contact: Contact | None = None
     ) -> tuple[Decision, list[RuleTrace]]:
-        """The same decision as `decide`, with every rule's fate; slower (no index)."""
+        """The same decision as `decide`, with every rule's fate; slower (no index, nothing
+        kept between calls)."""
         subject = self.subject(request, now, contact)
         draft = PatchDraft()
         matched: list[str] = []
@@ -163,13 +201,15 @@ class RuleSet:
                 for action in rule.actions:
                     action.apply(draft, subject)
                 decided = not rule.keep_going
-        return self._finish(subject, draft, matched), traces
-
-    def _finish(self, subject: Subject, draft: PatchDraft, matched: list[str]) -> Decision:
         # Defaults only fill what no matched rule set.
         for action in self.defaults:
             action.apply(draft, subject)
         patch = draft.build(subject, self.horizon)
+        return self._decision(subject, patch, matched, draft.notes), traces
+
+    def _decision(
+        self, subject: Subject, patch: CallbackPatch, matched: list[str], notes: list[str]
+    ) -> Decision:
         zone, source = subject.caller_zone()
         return Decision(
             patch=patch,
@@ -178,6 +218,6 @@ class RuleSet:
             time_zone=zone,
             time_zone_source=source,
             local_time=subject.local_time(),
-            notes=draft.notes,
+            notes=notes,
             rules_version=self.version,
         )
