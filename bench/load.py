@@ -23,14 +23,6 @@ class LoadResult:
     p99_ms: float
     errors: int
 
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "rps": round(self.requests_per_second, 1),
-            "p50_ms": round(self.p50_ms, 3),
-            "p99_ms": round(self.p99_ms, 3),
-            "errors": self.errors,
-        }
-
 
 def missing_tools() -> list[str]:
     return [tool for tool in ("wrk", "h2load") if shutil.which(tool) is None]
