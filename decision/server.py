@@ -52,6 +52,9 @@ async def serve(settings: DecisionSettings) -> None:
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # gRPC shares a taken port by default (SO_REUSEPORT): a second service started by
+            # mistake, maybe with other rules, would silently get half the calls.
+            ("grpc.so_reuseport", 0),
         ]
     )
     directory = SqliteDirectory(settings.contacts) if settings.contacts else None
@@ -75,12 +78,17 @@ async def serve(settings: DecisionSettings) -> None:
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     credentials = server_credentials(settings)
-    if credentials is None:
-        bound = server.add_insecure_port(settings.listen)
-    else:
-        bound = server.add_secure_port(settings.listen, credentials)
+    try:
+        if credentials is None:
+            bound = server.add_insecure_port(settings.listen)
+        else:
+            bound = server.add_secure_port(settings.listen, credentials)
+    except RuntimeError:  # grpc's way of saying the address is taken or invalid
+        bound = 0
     if not bound:
-        raise SystemExit(f"decision: cannot listen on {settings.listen}")
+        raise SystemExit(
+            f"decision: cannot listen on {settings.listen} (in use, or not an address)"
+        )
     if settings.metrics_listen:
         start_metrics_server(settings.metrics_listen)
     await server.start()

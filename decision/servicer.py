@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 
 from decision import metrics
 from decision.decision_log import DecisionLog
 from decision.directory import ContactDirectory
-from decision.engine import CallbackFields, Contact, Decision, number_facts
+from decision.engine import CallbackFields, Contact, Decision, NumberFacts, number_facts
 from decision.ids import new_id
 from decision.logs import AccessLog, mask_number
 from decision.rules_file import LiveRules
@@ -25,20 +27,26 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def facts_to_proto(decision: Decision, contact_known: bool) -> decision_pb2.CallerFacts:
-    number = decision.number
+@functools.lru_cache(maxsize=4096)
+def _caller_facts(number: NumberFacts, zone: str, zone_source: str) -> decision_pb2.CallerFacts:
+    """The facts of a number in a zone: the same for every call, so built once. Never mutated:
+    responses copy it."""
     return decision_pb2.CallerFacts(
-        contact_known=contact_known,
         e164=number.e164,
         region=number.region,
         country_calling_code=number.calling_code,
         number_type=number.number_type,
         valid=number.valid,
-        time_zone=decision.time_zone,
-        time_zone_source=decision.time_zone_source,
+        time_zone=zone,
+        time_zone_source=zone_source,
         number_time_zones=number.time_zones,
-        local_time=decision.local_time.isoformat(),
     )
+
+
+def fill_facts(facts: decision_pb2.CallerFacts, decision: Decision, contact_known: bool) -> None:
+    facts.CopyFrom(_caller_facts(decision.number, decision.time_zone, decision.time_zone_source))
+    facts.local_time = decision.local_time.isoformat()
+    facts.contact_known = contact_known
 
 
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
@@ -66,6 +74,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self.clock = clock
         self.full_numbers = full_numbers
         self.access_log = access_log
+        self._decided: dict[str, Any] = {}  # rule name -> its decisions counter
 
     async def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
@@ -86,18 +95,21 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         response = decision_pb2.DecideResponse(
             patch=decision.patch,
             matched_rules=decision.matched_rules,
-            facts=facts_to_proto(decision, contact is not None),
             rules_version=decision.rules_version,
             decision_id=new_id(),
             request_id=request_id,
             notes=decision.notes,
         )
+        fill_facts(response.facts, decision, contact is not None)
         elapsed = time.perf_counter() - started
         if self.decision_log is not None:
             self.decision_log.record(request, response, now.isoformat(), contact, elapsed * 1000)
         metrics.DECISION_SECONDS.observe(elapsed)
         for name in decision.matched_rules or ("none",):
-            metrics.DECISIONS.labels(name).inc()
+            counter = self._decided.get(name)
+            if counter is None:
+                counter = self._decided[name] = metrics.DECISIONS.labels(name)
+            counter.inc()
         if self.access_log is not None:
             phone = mask_number(decision.number.e164 or request.phone_number, self.full_numbers)
             self.access_log.write(

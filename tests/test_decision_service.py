@@ -117,3 +117,23 @@ def test_refuses_to_start_on_a_bad_rules_file(tmp_path):
     )
     assert result.returncode == 2
     assert f"{bad}: rule 'r': when.region: unknown region 'XX'" in result.stderr
+
+
+def test_a_taken_port_is_a_clear_error(decision_service):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "decision",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{decision_service.port}",
+            "--rules",
+            str(EXAMPLE_RULES),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert f"decision: cannot listen on 127.0.0.1:{decision_service.port}" in result.stderr
