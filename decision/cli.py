@@ -16,7 +16,7 @@ from decision.cases import contact_from_mapping, request_from_webhook, run_cases
 from decision.config import DecisionSettings
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.directory import DirectoryError, SqliteDirectory
-from decision.engine import RulesError, number_facts
+from decision.engine import RulesError, RuleSet, number_facts
 from decision.logs import configure_logging
 from decision.rules_file import read_rules
 from decision.settings import SettingsError, add_arguments, resolve, settings_epilog
@@ -75,11 +75,18 @@ def _contacts_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
+def _rules_or_report(path: str) -> RuleSet | None:
+    """The compiled rules, or None after printing every problem with its place."""
     try:
-        rules = read_rules(args.rules)
+        return read_rules(path)
     except RulesError as error:
         print(error, file=sys.stderr)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    rules = _rules_or_report(args.rules)
+    if rules is None:
         return 1
     for warning in rules.warnings:
         print(f"{args.rules}: warning: {warning}")
@@ -88,10 +95,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    try:
-        rules = read_rules(args.rules)
-    except RulesError as error:
-        print(error, file=sys.stderr)
+    rules = _rules_or_report(args.rules)
+    if rules is None:
         return 1
     results = run_cases(rules, args.cases)
     for result in results:
@@ -115,10 +120,8 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    try:
-        rules = read_rules(args.rules)
-    except RulesError as error:
-        print(error, file=sys.stderr)
+    rules = _rules_or_report(args.rules)
+    if rules is None:
         return 1
     payload = {
         "phoneNumber": args.phone,
@@ -178,10 +181,8 @@ def _explain(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from decision.replay import format_report, replay
 
-    try:
-        rules = read_rules(args.rules)
-    except RulesError as error:
-        print(error, file=sys.stderr)
+    rules = _rules_or_report(args.rules)
+    if rules is None:
         return 1
     report = replay(args.log, rules)
     print(format_report(report, args.log, rules))
