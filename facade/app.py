@@ -196,7 +196,10 @@ def run(settings: FacadeSettings) -> int:
     """Binds the port once, then serves from one process or from `processes` forked workers
     sharing it; the parent forwards SIGTERM/SIGINT/SIGHUP and exits 0 when all workers did."""
     host, _, port = settings.listen.rpartition(":")
-    sockets = tornado.netutil.bind_sockets(int(port), host or None, backlog=1024)
+    try:
+        sockets = tornado.netutil.bind_sockets(int(port), host or None, backlog=1024)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"facade: cannot listen on {settings.listen}: {error}") from None
     scheme = "https" if settings.tls_cert else "http"
     bound = sockets[0].getsockname()[1]
     print(

@@ -96,33 +96,43 @@ def run_devstack(
     if not key:
         key = "dev-" + secrets.token_urlsafe(18)
     seeded = seed_directory(contacts_csv, contacts)
-    decision = ServiceProcess(
-        "decision",
-        [
-            "serve",
-            "--listen",
-            f"127.0.0.1:{decision_port}",
-            "--rules",
-            rules,
-            "--contacts",
-            contacts,
-        ],
-    )
+    decision_args = [
+        "serve",
+        "--listen",
+        f"127.0.0.1:{decision_port}",
+        "--rules",
+        rules,
+        "--contacts",
+        contacts,
+    ]
+    try:
+        decision = ServiceProcess("decision", decision_args)
+    except RuntimeError:
+        print(
+            f"the decision service did not start (see above); if port {decision_port} is "
+            "taken: python -m facade devstack --decision-port N",
+            file=sys.stderr,
+        )
+        return 1
+    facade_args = [
+        "serve",
+        "--listen",
+        f"127.0.0.1:{facade_port}",
+        "--decision",
+        f"127.0.0.1:{decision.port}",
+    ]
     try:
         facade = ServiceProcess(
-            "facade",
-            [
-                "serve",
-                "--listen",
-                f"127.0.0.1:{facade_port}",
-                "--decision",
-                f"127.0.0.1:{decision.port}",
-            ],
-            env={"FACADE_API_KEYS": os.environ.get("FACADE_API_KEYS") or key},
+            "facade", facade_args, env={"FACADE_API_KEYS": os.environ.get("FACADE_API_KEYS") or key}
         )
-    except Exception:
+    except RuntimeError:
         decision.stop()
-        raise
+        print(
+            f"the facade did not start (see above); if port {facade_port} is taken: "
+            "python -m facade devstack --port N",
+            file=sys.stderr,
+        )
+        return 1
     url = f"http://127.0.0.1:{facade.port}/trueengage/callback"
     print(
         f"""

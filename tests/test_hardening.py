@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import signal
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -330,3 +332,16 @@ def test_decision_killed_and_restarted_under_load_never_fails_an_answer():
     assert decided[0]  # decisions before the kill
     assert decided[-1]  # and after the restart
     assert not all(decided)  # and fail-open answers while it was down
+
+
+def test_a_taken_port_is_a_clear_error(webhook):
+    result = subprocess.run(
+        [sys.executable, "-m", "facade", "serve", "--listen", f"127.0.0.1:{webhook.port}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"FACADE_API_KEYS": "k", "PATH": ""},
+    )
+    assert result.returncode == 1
+    assert f"facade: cannot listen on 127.0.0.1:{webhook.port}:" in result.stderr
+    assert "Traceback" not in result.stderr
