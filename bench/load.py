@@ -35,10 +35,10 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-API-Key"] = {key}
 {delay}
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests,
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests,
     summary.duration, latency:percentile(50), latency:percentile(99),
     summary.errors.status + summary.errors.connect + summary.errors.read +
-    summary.errors.write + summary.errors.timeout, 0))
+    summary.errors.write + summary.errors.timeout))
 end
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -93,8 +94,6 @@ class AccessLog:
         if self._size > 65536:
             self.flush()
         elif self._timer is None:
-            import asyncio
-
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:

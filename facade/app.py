@@ -121,7 +121,10 @@ def decision_credentials(settings: FacadeSettings) -> grpc.ChannelCredentials | 
     """TLS (with --decision-tls-ca) or mTLS (plus a client certificate) to the decision service."""
     if not settings.decision_tls_ca:
         return None
-    read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
+
+    def read(path: str) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
     return grpc.ssl_channel_credentials(
         root_certificates=read(settings.decision_tls_ca),
         private_key=read(settings.decision_tls_key),

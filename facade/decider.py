@@ -29,7 +29,6 @@ class Outcome:
     matched_rules: list[str] = field(default_factory=list)
     rules_version: str = ""
     fail_open: str = ""  # why {} was answered without a decision, if it was
-    dropped: list[tuple[str, str]] = field(default_factory=list)
 
 
 class FailOpenDecider:
@@ -103,7 +102,6 @@ class FailOpenDecider:
             response.decision_id,
             list(response.matched_rules),
             response.rules_version,
-            dropped=dropped,
         )
 
     async def drained(self, timeout: float) -> bool:
