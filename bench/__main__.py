@@ -85,7 +85,7 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
 
         facade_env = {"FACADE_API_KEYS": KEY}
         # One load generator is one client: the per-client limit would answer 429s.
-        facade_args = ("serve", "--listen", "127.0.0.1:0", "--rate-limit", "0")
+        facade_args = ("serve", "--listen", "127.0.0.1:0")
         noop = start("bench.baselines", "grpc")
         decision = start("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES))
         bare = start("bench.baselines", "tornado")

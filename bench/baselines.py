@@ -19,8 +19,8 @@ import tornado.web
 from google.protobuf.json_format import MessageToDict
 
 from decision.client import CHANNEL_OPTIONS
-from decision.graceful import wait_for_exit_signal
 from decision.v1 import decision_pb2, decision_pb2_grpc
+from plumbing.graceful import wait_for_exit_signal
 
 
 class FixedAnswer(tornado.web.RequestHandler):

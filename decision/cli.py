@@ -17,9 +17,9 @@ from decision.config import DecisionSettings
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.directory import DirectoryError, SqliteDirectory
 from decision.engine import RulesError, RuleSet, number_facts
-from decision.logs import configure_logging
 from decision.rules_file import read_rules
-from decision.settings import SettingsError, add_arguments, resolve, settings_epilog
+from plumbing.logs import configure_logging
+from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
 
 
 def _serve(args: argparse.Namespace) -> int:

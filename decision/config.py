@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from decision.settings import setting
+from plumbing.settings import setting
 
 
 @dataclass(frozen=True)

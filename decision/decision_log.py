@@ -17,8 +17,8 @@ from google.protobuf.json_format import MessageToDict
 from prometheus_client import Counter
 
 from decision.engine import Contact
-from decision.logs import mask_number
 from decision.v1 import decision_pb2
+from plumbing.logs import mask_number
 
 log = logging.getLogger("decision.log")
 WRITTEN = Counter("decision_log_written_total", "Decision log entries written")

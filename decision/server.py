@@ -13,11 +13,11 @@ from grpc_reflection.v1alpha import reflection
 from decision.config import DecisionSettings
 from decision.decision_log import DecisionLog
 from decision.directory import SqliteDirectory
-from decision.graceful import wait_for_exit_signal
-from decision.logs import AccessLog
 from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
 from decision.v1 import decision_pb2, decision_pb2_grpc
+from plumbing.graceful import wait_for_exit_signal
+from plumbing.logs import AccessLog
 
 log = logging.getLogger("decision.server")
 SERVICE_NAME = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name

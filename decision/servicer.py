@@ -15,10 +15,10 @@ from decision import metrics
 from decision.decision_log import DecisionLog
 from decision.directory import ContactDirectory
 from decision.engine import CallbackFields, Contact, Decision, NumberFacts, number_facts
-from decision.ids import new_id
-from decision.logs import AccessLog, mask_number
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2, decision_pb2_grpc
+from plumbing.ids import new_id
+from plumbing.logs import AccessLog, mask_number
 
 log = logging.getLogger("decision.service")
 

@@ -20,8 +20,6 @@ import tornado.netutil
 import tornado.web
 
 from decision.client import DecisionClient
-from decision.graceful import wait_for_exit_signal
-from decision.logs import AccessLog, mask_number
 from facade.auth import ApiKeys, keys_from_text
 from facade.config import FacadeSettings
 from facade.decider import FailOpenDecider
@@ -35,6 +33,8 @@ from facade.handlers import (
 )
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
+from plumbing.graceful import wait_for_exit_signal
+from plumbing.logs import AccessLog, mask_number
 
 log = logging.getLogger("facade")
 CALLBACK_PATH = "/trueengage/callback"
@@ -161,7 +161,7 @@ async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
         decider,
         keys,
         ClientPolicy(settings.allow_cidrs, settings.trusted_proxies),
-        RateLimiter(settings.rate_limit, settings.rate_burst),
+        RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
         settings.max_body,
         settings.log_full_numbers,
         access_log,

@@ -7,9 +7,9 @@ import os
 import sys
 import tempfile
 
-from decision.logs import configure_logging
-from decision.settings import SettingsError, add_arguments, resolve, settings_epilog
 from facade.config import FacadeSettings
+from plumbing.logs import configure_logging
+from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from decision.settings import setting
+from plumbing.settings import setting
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,12 @@ class FacadeSettings:
     trusted_proxies: tuple[str, ...] = setting(
         (), "networks of reverse proxies whose X-Forwarded-For names the client"
     )
-    rate_limit: float = setting(100.0, "requests per second allowed per client address (0: off)")
-    rate_burst: int = setting(200, "requests a client may send at once above its rate")
+    auth_failure_rate: float = setting(
+        1.0, "failed authentications per second allowed per client address (0: no limit)"
+    )
+    auth_failure_burst: int = setting(
+        20, "failed authentications a client address may make at once above its rate"
+    )
     max_in_flight: int = setting(512, "decisions in flight at once; beyond, answer {} at once")
     max_body: int = setting(64 * 1024, "largest accepted body in bytes (413 beyond)")
     max_header: int = setting(16 * 1024, "largest accepted request head in bytes")

@@ -11,13 +11,13 @@ from typing import Any
 import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from decision.ids import new_id
 from facade import metrics
 from facade.auth import ApiKeys
 from facade.decider import FailOpenDecider, Outcome
 from facade.network import ClientPolicy
 from facade.payload import PayloadError, parse_payload
 from facade.rate_limit import RateLimiter
+from plumbing.ids import new_id
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 OPENAPI = resources.files("facade").joinpath("openapi.json").read_bytes()
@@ -54,8 +54,9 @@ class JsonHandler(tornado.web.RequestHandler):
 @tornado.web.stream_request_body
 class CallbackHandler(JsonHandler):
     """POST /trueengage/callback: the webhook. Refusals come before the body is read, in the
-    order that costs a flood the least: address, rate, key, content type, declared size. The
-    body is streamed, so one larger than the limit is never buffered."""
+    order that costs a flood the least: address, key (failures spend a per-address budget),
+    content type, declared size. The body is streamed, so one larger than the limit is never
+    buffered."""
 
     SUPPORTED_METHODS = ("POST",)
 
@@ -91,12 +92,14 @@ class CallbackHandler(JsonHandler):
         if not self.policy.allowed(self.client):
             self.refuse(403, "address_not_allowed", "client address not allowed")
             return
-        wait = self.limiter.retry_after(self.client)
-        if wait:
-            self.set_header("Retry-After", str(wait))
-            self.refuse(429, "rate_limited", "too many requests")
-            return
         if not self.keys.allows(self.request.headers):
+            # Only failed authentication spends the address's budget: a caller holding a valid
+            # key is never throttled (capacity is the in-flight cap's job, which fails open).
+            wait = self.limiter.retry_after(self.client)
+            if wait:
+                self.set_header("Retry-After", str(wait))
+                self.refuse(429, "rate_limited", "too many failed authentications")
+                return
             self.set_header("WWW-Authenticate", 'Bearer realm="callback-router"')
             self.refuse(401, "unauthenticated", "missing or invalid API key")
             return

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, Webhook, start_facade
 
 GENESYS_FIELDS = {
     "scriptId",
@@ -27,6 +28,15 @@ GENESYS_FIELDS = {
     "customerFirstCallbackDeliveryMode",
 }
 REPO_SPEC = Path(__file__).resolve().parent.parent / "facade" / "openapi.json"
+
+
+@pytest.fixture(scope="module")
+def webhook(decision_service):
+    # schemathesis sends wrong keys far past any brute-force budget and expects 401 each time;
+    # the budget itself is tested in test_hardening.
+    facade = start_facade(f"127.0.0.1:{decision_service.port}", 300, "--auth-failure-rate", "0")
+    yield Webhook(facade.port)
+    facade.stop()
 
 
 def test_served_spec_is_the_file_in_the_repo(webhook):

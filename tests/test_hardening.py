@@ -93,16 +93,19 @@ def test_allow_list_and_trusted_proxy(scripted):
         facade.stop()
 
 
-def test_rate_limit_answers_429_with_retry_after(scripted):
-    facade = facade_for(scripted, "--rate-limit", "0.5", "--rate-burst", "2")
+def test_only_failed_authentication_is_throttled_never_a_valid_key(scripted):
+    facade = facade_for(scripted, "--auth-failure-rate", "0.5", "--auth-failure-burst", "2")
     try:
         webhook = Webhook(facade.port)
-        assert [webhook.post(SEED).status for _ in range(2)] == [200, 200]
-        limited = webhook.post(SEED)
-        assert limited.status == 429
-        assert limited.headers["Retry-After"] == "2"
-        assert limited.body == {"error": "too many requests"}
-        assert 'facade_refusals_total{reason="rate_limited"} 1.0' in metrics_text(facade.port)
+        guesses = [webhook.post(SEED, key=f"guess-{n}") for n in range(3)]
+        assert [reply.status for reply in guesses] == [401, 401, 429]
+        assert guesses[2].headers["Retry-After"] == "2"
+        assert guesses[2].body == {"error": "too many failed authentications"}
+        # The same address, now over its budget, still gets every valid request answered.
+        assert {webhook.post(SEED).status for _ in range(50)} == {200}
+        text = metrics_text(facade.port)
+        assert 'facade_refusals_total{reason="rate_limited"} 1.0' in text
+        assert 'facade_refusals_total{reason="unauthenticated"} 2.0' in text
     finally:
         facade.stop()
 
@@ -118,7 +121,7 @@ def metrics_text(port: int) -> str:
 def test_every_refusal_is_counted_and_no_key_is_ever_logged(scripted, tmp_path):
     log_path = tmp_path / "facade.log"
     with log_path.open("w") as log_file:
-        facade = facade_for(scripted, "--rate-limit", "1000", stderr=log_file)
+        facade = facade_for(scripted, stderr=log_file)
         try:
             webhook = Webhook(facade.port)
             webhook.post(SEED)
@@ -315,7 +318,7 @@ def test_sigterm_lets_in_flight_requests_finish(scripted):
 def test_decision_killed_and_restarted_under_load_never_fails_an_answer():
     decision = start_decision(EXAMPLE_RULES)
     port = decision.port
-    facade = start_facade(f"127.0.0.1:{port}", 300, "--rate-limit", "0")
+    facade = start_facade(f"127.0.0.1:{port}", 300)
     try:
         with background_load(Webhook(facade.port)) as replies:
             time.sleep(0.5)

@@ -20,9 +20,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from decision.client import BlockingDecisionClient
 from decision.config import DecisionSettings
 from decision.decision_log import DecisionLog
-from decision.settings import SettingsError, add_arguments, resolve
 from decision.v1 import decision_pb2
 from facade.devstack import ServiceProcess
+from plumbing.settings import SettingsError, add_arguments, resolve
 from tests.conftest import EXAMPLE_RULES, SEED, Webhook, background_load, start_facade
 
 UK = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
@@ -268,9 +268,7 @@ def test_help_lists_every_setting_with_its_variable(module):
 
 
 def test_facade_worker_processes_share_the_port(decision_service):
-    facade = start_facade(
-        f"127.0.0.1:{decision_service.port}", 2000, "--processes", "2", "--rate-limit", "0"
-    )
+    facade = start_facade(f"127.0.0.1:{decision_service.port}", 2000, "--processes", "2")
     webhook = Webhook(facade.port)
     try:
         replies = []
@@ -302,7 +300,7 @@ def test_decision_replicas_round_robin_and_survive_one_dying(tmp_path):
             for err in (a_err, b_err)
         ]
         target = "ipv4:" + ",".join(f"127.0.0.1:{r.port}" for r in replicas)
-        facade = start_facade(target, 1000, "--rate-limit", "0")
+        facade = start_facade(target, 1000)
         try:
             with background_load(Webhook(facade.port)) as replies:
                 time.sleep(0.7)
