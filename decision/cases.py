@@ -11,7 +11,8 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from decision.engine import WEBHOOK_FIELDS, CallbackRequest, Contact, RuleSet
+from decision.engine import CallbackRequest, Contact, RuleSet
+from decision.genesys import WEBHOOK_FIELDS
 
 
 def request_from_webhook(payload: Mapping[str, Any]) -> CallbackRequest:

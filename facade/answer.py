@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from decision.engine import PROTECTED_DATA_KEYS
+from decision.genesys import PROTECTED_DATA_KEYS
 from decision.v1.decision_pb2 import CallbackPatch
 from facade.genesys_fields import enforce
 

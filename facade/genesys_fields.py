@@ -8,18 +8,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from decision.engine.loader import (
+from decision.genesys import (
     DELIVERY_MODES,
     E164,
+    GENESYS_ID,
     MAX_DATA_KEY,
     MAX_DATA_VALUE,
+    MAX_SCORED_AGENTS,
     MAX_TEXT,
     PRIORITY_RANGE,
+    ROUTING_FLAGS,
 )
-from decision.engine.names import GENESYS_ID
 
-MAX_SCORED_AGENTS = 20
-ROUTING_FLAGS = frozenset({"AGENT_OWNED_CALLBACK"})
 _COUNTRY_CODE = re.compile(r"^\+[1-9]\d{0,2}$")
 Check = Callable[[Any], str | None]
 

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from decision.engine import WEBHOOK_FIELDS
+from decision.genesys import WEBHOOK_FIELDS
 from decision.v1.decision_pb2 import DecideRequest
 
 # TrueEngage's documented example payload, with a UK mobile number: tests, bench and docs send it.

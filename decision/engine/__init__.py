@@ -2,14 +2,12 @@
 
 No I/O, no gRPC, no clock of its own: the caller passes the moment to decide at."""
 
-from decision.engine.loader import PROTECTED_DATA_KEYS, RulesError, parse_rules
+from decision.engine.loader import RulesError, parse_rules
 from decision.engine.numbers import NumberFacts, number_facts
-from decision.engine.request import WEBHOOK_FIELDS, CallbackFields, CallbackRequest, Contact
+from decision.engine.request import CallbackFields, CallbackRequest, Contact
 from decision.engine.ruleset import Decision, RuleSet, RuleTrace
 
 __all__ = [
-    "PROTECTED_DATA_KEYS",
-    "WEBHOOK_FIELDS",
     "CallbackFields",
     "CallbackRequest",
     "Contact",

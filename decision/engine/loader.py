@@ -16,19 +16,22 @@ import phonenumbers
 
 from decision.engine import actions as act
 from decision.engine.conditions import Condition, LocalTime, Not, OneOf, Percent, Prefix
-from decision.engine.names import KINDS, Names, is_genesys_id
+from decision.engine.names import KINDS, Names
 from decision.engine.numbers import NUMBER_TYPE_NAMES, calling_code_of
 from decision.engine.ruleset import Rule, RuleSet
 from decision.engine.subject import FACT_READERS, Subject
 from decision.engine.windows import WeeklyWindow, WindowError
+from decision.genesys import (
+    DELIVERY_MODES,
+    E164,
+    MAX_DATA_KEY,
+    MAX_DATA_VALUE,
+    MAX_TEXT,
+    PRIORITY_RANGE,
+    PROTECTED_DATA_KEYS,
+    is_genesys_id,
+)
 
-PRIORITY_RANGE = (-25_000_000, 25_000_000)
-PROTECTED_DATA_KEYS = frozenset({"visitorId", "te_channel"})
-MAX_DATA_KEY = 128
-MAX_DATA_VALUE = 1024
-MAX_TEXT = 256
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-DELIVERY_MODES = ("UseQueueSetting", "UseAgentReservation", "NoAgentReservation")
 DEFAULT_HORIZON_DAYS = 30
 _DELAY = re.compile(r"^\+(\d+)([mhd])$")
 _DELAY_UNITS = {"m": "minutes", "h": "hours", "d": "days"}

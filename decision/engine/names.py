@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-GENESYS_ID = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
+from decision.genesys import is_genesys_id
+
 KINDS = ("queues", "skills", "languages", "agents", "scripts")
-
-
-def is_genesys_id(value: str) -> bool:
-    return bool(GENESYS_ID.match(value))
 
 
 class Names:

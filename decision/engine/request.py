@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Protocol
-
-# TrueEngage's webhook field -> our request field. The facade and the case files both speak the
-# webhook's names; everything else a payload carries becomes an attribute.
-WEBHOOK_FIELDS: Mapping[str, str] = MappingProxyType(
-    {
-        "phoneNumber": "phone_number",
-        "countryCode": "country_code",
-        "scriptId": "script_id",
-        "queueId": "queue_id",
-        "scheduleGroupId": "schedule_group_id",
-        "widgetId": "widget_id",
-    }
-)
 
 
 class CallbackFields(Protocol):
