@@ -24,12 +24,14 @@ from bench.engine import engine_scenarios, number_cache_scenario
 from bench.load import INSTALL_HINT, LoadResult, h2load, missing_tools, wrk
 from decision.v1.decision_pb2 import DecideRequest
 from facade.devstack import ServiceProcess
-from facade.payload import EXAMPLE_BODY
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "examples" / "rules.toml"
 KEY = "bench-key"
-BODY = EXAMPLE_BODY
+# TrueEngage's documented example payload with a UK mobile number, as tests and docs send it.
+BODY = json.loads(
+    (Path(__file__).resolve().parent.parent / "examples" / "webhook.json").read_text()
+)
 MESSAGE = DecideRequest(
     phone_number="07400123456",
     country_code="+44",

@@ -10,15 +10,6 @@ from typing import Any
 from decision.genesys import WEBHOOK_FIELDS
 from decision.v1.decision_pb2 import DecideRequest
 
-# TrueEngage's documented example payload, with a UK mobile number: tests, bench and docs send it.
-EXAMPLE_BODY = {
-    "phoneNumber": "07400123456",
-    "scriptId": "xxx",
-    "queueId": "xxx",
-    "scheduleGroupId": "xxx",
-    "widgetId": "123",
-    "countryCode": "+44",
-}
 # Longest accepted value per known field; Genesys ids are 36 characters.
 FIELD_LIMITS = {
     "phoneNumber": 32,

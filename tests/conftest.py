@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from facade.devstack import ServiceProcess
-from facade.payload import EXAMPLE_BODY
 
 EXAMPLE_RULES = Path(__file__).resolve().parent.parent / "examples" / "rules.toml"
 API_KEY = "test-key-0123456789"
 # What TrueEngage sends, for a UK mobile visitor.
-SEED = EXAMPLE_BODY
+# TrueEngage's documented example payload with a UK mobile number (examples/webhook.json).
+SEED = json.loads(
+    (Path(__file__).resolve().parent.parent / "examples" / "webhook.json").read_text()
+)
 
 
 @dataclass
