@@ -3,7 +3,8 @@ of precedence (a flag beats a variable beats the file beats the default).
 
 A settings class is a dataclass whose fields carry `setting(...)` metadata; each field `max_body`
 is `--max-body` on the command line, `<PREFIX>_MAX_BODY` in the environment and `max_body` in
-the file. Lists are comma-separated in flags and variables, TOML arrays in the file."""
+the file. Lists are comma-separated in flags and variables, TOML arrays in the file; a boolean
+flag is also a switch (`--log-full-numbers`, `--no-access-log`)."""
 
 from __future__ import annotations
 
@@ -66,12 +67,21 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str) -> No
     for field in dataclasses.fields(cls):
         env = f"{prefix}_{field.name.upper()}"
         default = "" if field.metadata["secret"] else f", default {field.default!r}"
-        parser.add_argument(
-            f"--{field.name.replace('_', '-')}",
-            dest=field.name,
-            default=None,
-            help=f"{field.metadata['help']} [{env}{default}]",
-        )
+        flag = f"--{field.name.replace('_', '-')}"
+        help = f"{field.metadata['help']} [{env}{default}]"
+        if _kind(cls, field) is bool:
+            # A switch (`--log-full-numbers`, `--no-access-log`) that also takes a value, so
+            # `--access-log false` as in the variables and the file works too.
+            parser.add_argument(flag, dest=field.name, nargs="?", const="true", help=help)
+            parser.add_argument(
+                f"--no-{flag[2:]}",
+                dest=field.name,
+                action="store_const",
+                const="false",
+                help=f"the same as {flag} false",
+            )
+        else:
+            parser.add_argument(flag, dest=field.name, default=None, help=help)
 
 
 def resolve(cls: type[T], args: argparse.Namespace, env: Mapping[str, str], prefix: str) -> T:
