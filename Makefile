@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 STUBS  := decision/v1/.generated
 
-.PHONY: venv protos run test lint bench clean
+.PHONY: venv protos system-deps run test lint bench clean
 
 venv: $(INSTALLED)
 
@@ -26,7 +26,17 @@ $(STUBS): $(INSTALLED) $(PROTOS)
 run: venv protos
 	$(BIN)/python -m facade devstack
 
-test: venv protos
+# What the suite needs beyond Python: a real PostgreSQL server and Debian's chromium (the console's
+# browser tests). Checked on every run, installed only when missing (CI runs as root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v chromium >/dev/null; then \
+	    echo "installing PostgreSQL and chromium (Debian packages)"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        $(SUDO) apt-get install -y -qq --no-install-recommends postgresql chromium >/dev/null; \
+	fi
+
+test: venv protos system-deps
 	$(BIN)/python -m pytest
 
 lint: venv protos
