@@ -89,6 +89,7 @@ class DecisionClient:
         stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
         self._decide = stub.Decide
         self._lookup = stub.LookupContact
+        self._stub = stub
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def decide(
@@ -110,6 +111,31 @@ class DecisionClient:
             phone_number=phone_number, country_code=country_code
         )
         return await self._lookup(request, timeout=timeout or self.timeout)
+
+    async def explain(
+        self, request: decision_pb2.DecideRequest, timeout: float | None = None
+    ) -> decision_pb2.ExplainResponse:
+        """The decision with every rule's part in it; nothing is counted or logged."""
+        return await self._stub.Explain(request, timeout=timeout or self.timeout)
+
+    async def get_rules(self, timeout: float | None = None) -> decision_pb2.GetRulesResponse:
+        """The live rules, their history since start and decisions per rule."""
+        return await self._stub.GetRules(
+            decision_pb2.GetRulesRequest(), timeout=timeout or self.timeout
+        )
+
+    async def list_decisions(
+        self,
+        rule: str = "",
+        after_sequence: int = 0,
+        limit: int = 0,
+        timeout: float | None = None,
+    ) -> decision_pb2.ListDecisionsResponse:
+        """The replica's recent decisions, newest first (numbers masked unless it logs them)."""
+        request = decision_pb2.ListDecisionsRequest(
+            rule=rule, after_sequence=after_sequence, limit=limit
+        )
+        return await self._stub.ListDecisions(request, timeout=timeout or self.timeout)
 
     async def serving(self, timeout: float | None = None) -> bool:
         """Whether the service answers its health check with SERVING."""
