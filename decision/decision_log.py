@@ -114,6 +114,7 @@ class DecisionLog:
         self._report_lock = threading.Lock()
         self._unreported = 0
         self._reported_at: float | None = None
+        self._write_error = ""  # why the last batch lost entries
         metrics.LOG_BUFFERED_BYTES.set_function(lambda: self._waiting_bytes)
         self._thread = threading.Thread(target=self._drain, name="decision-log", daemon=True)
         self._thread.start()
@@ -205,33 +206,35 @@ class DecisionLog:
                     return
             if reopen:  # outside the lock: opening may block, recording must not
                 self._reopen()
-            if batch:
-                self._write(batch)
+            written, lost = self._write(batch) if batch else (0, 0)
             with self._ready:
                 self._writing = 0
-                if self._abandoned:
+                if self._abandoned:  # close() has already counted this batch as lost
                     return
+            metrics.LOG_WRITTEN.inc(written)
+            if lost:
+                self._lost(lost, self._write_error)
 
-    def _write(self, batch: list[Item]) -> None:
+    def _write(self, batch: list[Item]) -> tuple[int, int]:
+        """Writes the batch; how many entries were written and how many lost."""
         lines = []
         for item in batch:
             try:
                 entry = log_entry(*item, full_numbers=self.full_numbers)
                 lines.append(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
             except Exception as error:  # a bug in turning a decision into JSON
-                self._lost(1, f"entry not turned into JSON: {error!r}")
+                self._write_error = f"entry not turned into JSON: {error!r}"
         data = memoryview(b"".join(lines))
         written = 0
         try:
             while written < len(data):
                 written += os.write(self._fd, data[written:])
         except OSError as error:
+            self._write_error = f"write failed: {error}"
             ends = list(itertools.accumulate(len(line) for line in lines))
             done = bisect.bisect_right(ends, written)
-            metrics.LOG_WRITTEN.inc(done)
-            self._lost(len(lines) - done, f"write failed: {error}")
-            return
-        metrics.LOG_WRITTEN.inc(len(lines))
+            return done, len(batch) - done
+        return len(lines), len(batch) - len(lines)
 
     def close(self, timeout: float = 5.0) -> None:
         """Writes what is waiting, giving the sink at most `timeout` seconds; what a stalled
