@@ -169,7 +169,7 @@ class DecisionLog:
             if self._reported_at is not None and now - self._reported_at < self.report_every:
                 return
             count, self._unreported, self._reported_at = self._unreported, 0, now
-        log.error("decision log lost %d entries: %s", count, cause, extra={"file": self.target})
+        log.error("decision log lost entries: %d (%s)", count, cause, extra={"file": self.target})
 
     def _take(self) -> list[Item]:
         """The next entries to write, about CHUNK_BYTES of them; called holding the lock."""
@@ -262,4 +262,4 @@ class DecisionLog:
         with self._report_lock:
             unreported, self._unreported = self._unreported, 0
         if unreported:
-            log.error("decision log lost %d more entries since its last report", unreported)
+            log.error("decision log lost entries since its last report: %d", unreported)
