@@ -182,5 +182,10 @@ class LiveRules:
         the file is swapped through a symlink."""
         while True:
             requested = await self._next_request(interval)
-            if requested or file_stamp(self.path) != self._stamp:
+            if not requested and file_stamp(self.path) == self._stamp:
+                continue
+            try:
                 await self.reload()
+            except Exception:  # a bug must not end reloading for the life of the process
+                metrics.RELOADS.labels("failed").inc()
+                log.exception("rules reload failed, keeping version %s", self.current.version)

@@ -324,3 +324,29 @@ def test_reload_under_load_never_mixes_two_versions(reloading_service):
     assert errors == []
     assert len(seen) == 2  # both versions served
     assert all(len(queues) == 1 for queues in seen.values())  # each version, one answer
+
+
+def test_the_reloader_survives_an_unexpected_error(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "rules.toml"
+    path.write_text(rules_text(QUEUE_A))
+    live = LiveRules(path, settle=0)
+    read = rules_file.read_rules
+    failures = iter([RuntimeError("a bug in the parser")])
+
+    def flaky(candidate: Path) -> RuleSet:
+        for failure in failures:
+            raise failure
+        return read(candidate)
+
+    monkeypatch.setattr(rules_file, "read_rules", flaky)
+
+    async def scenario() -> None:
+        reloader = asyncio.create_task(live.run(interval=3600))
+        replace_file(path, rules_text(QUEUE_B))
+        live.request_reload()
+        await until(lambda: "a bug in the parser" in caplog.text, "the failed reload is logged")
+        live.request_reload()
+        await until(lambda: queue_in(live.current) == QUEUE_B, "the next reload works")
+        reloader.cancel()
+
+    asyncio.run(scenario())
