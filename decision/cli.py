@@ -16,8 +16,8 @@ from decision.cases import contact_from_mapping, request_from_webhook, run_cases
 from decision.config import DecisionSettings
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.directory import DirectoryError, SqliteDirectory
-from decision.engine import RulesError, RuleSet, number_facts
-from decision.rules_file import read_rules
+from decision.engine import RulesError, RuleSet, number_facts, parse_rules
+from decision.rules_file import install_rules, read_rules, read_rules_text
 from plumbing.logs import configure_logging
 from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
 
@@ -189,6 +189,39 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_change and report.changed else 0
 
 
+def _install(args: argparse.Namespace) -> int:
+    """Checks the candidate and runs its cases, then renames a copy over the live file: the
+    bytes checked are the bytes installed, and the service never sees half a file."""
+    try:
+        text = read_rules_text(args.candidate)
+        rules = parse_rules(text, args.candidate)
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        print(f"{args.live}: not changed", file=sys.stderr)
+        return 1
+    for warning in rules.warnings:
+        print(f"{args.candidate}: warning: {warning}")
+    if args.cases:
+        results = run_cases(rules, args.cases)
+        failed = [r for r in results if r.failure is not None]
+        for result in failed:
+            print(f"FAIL: {result.name}\n    {result.failure}")
+        if failed or not results:
+            print(f"{len(failed)} of {len(results)} cases failed; {args.live}: not changed")
+            return 1
+        print(f"{len(results)} cases passed")
+    try:
+        install_rules(text, args.live)
+    except OSError as error:
+        print(f"{args.live}: not changed: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.live}: installed version {rules.version} ({len(rules.rules)} rules); the service "
+        "loads it at its next check once it has settled, or on SIGHUP"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m decision",
@@ -248,6 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when any decision would change (for CI)",
     )
     replay_cmd.set_defaults(run=_replay)
+
+    install_cmd = commands.add_parser(
+        "install",
+        help="check a candidate rules file, run its cases, then put it over the live file "
+        "in one rename",
+    )
+    install_cmd.add_argument("candidate", help="the new rules file")
+    install_cmd.add_argument("live", help="the rules file the service watches (--rules)")
+    install_cmd.add_argument("--cases", help="routing test cases that must all pass first")
+    install_cmd.set_defaults(run=_install)
 
     contacts_cmd = commands.add_parser("contacts", help="import or export the contact directory")
     contacts_sub = contacts_cmd.add_subparsers(dest="contacts_command", required=True)

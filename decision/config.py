@@ -13,6 +13,9 @@ class DecisionSettings:
     rules: str = setting("examples/rules.toml", "rules file (TOML), watched for changes")
     contacts: str = setting("", "SQLite contact directory file (empty: no directory)")
     watch_interval: float = setting(1.0, "seconds between checks of the rules file")
+    rules_settle: float = setting(
+        1.0, "seconds a changed rules file must stay unchanged before it is loaded"
+    )
     grace: float = setting(5.0, "seconds in-flight calls get to finish on SIGTERM")
     metrics_listen: str = setting("", "host:port for Prometheus metrics over HTTP (empty: off)")
     tls_cert: str = setting("", "PEM certificate chain: serve gRPC over TLS")
@@ -20,5 +23,8 @@ class DecisionSettings:
     tls_client_ca: str = setting("", "PEM CA for client certificates: require them (mTLS)")
     decision_log: str = setting("", "write every decision as JSON lines to this file ('-': stdout)")
     decision_log_buffer: int = setting(10_000, "decisions the log may hold before it drops")
+    decision_log_buffer_bytes: int = setting(
+        32 * 1024 * 1024, "memory in bytes the log's waiting decisions may hold before it drops"
+    )
     log_full_numbers: bool = setting(False, "log whole phone numbers (default: last 4 digits)")
     access_log: bool = setting(True, "one JSON line per decision on stderr")

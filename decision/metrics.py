@@ -19,6 +19,14 @@ RELOADS = Counter("decision_rules_reloads_total", "Rules file reloads, by result
 RULES_VERSION = Gauge(
     "decision_rules_info", "The live rules: 1 for the version in force", ["version", "source"]
 )
+LOG_WRITTEN = Counter("decision_log_written_total", "Decision log entries written")
+LOG_DROPPED = Counter(
+    "decision_log_dropped_total",
+    "Decision log entries lost: buffer full, write failed, or still waiting at exit",
+)
+LOG_BUFFERED_BYTES = Gauge(
+    "decision_log_buffered_bytes", "Memory held by decisions waiting to be logged (estimate)"
+)
 
 
 def rules_went_live(version: str, source: str) -> None:

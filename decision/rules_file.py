@@ -1,10 +1,19 @@
-"""The live rule set, read from a file and replaced atomically when the file changes."""
+"""The live rule set, read from a file and replaced atomically when the file changes.
+
+Reading and compiling run in a worker thread, so even a large file never stops the event loop from
+answering. Reload requests (SIGHUP, a changed file) coalesce into one reloader. A file that changed
+less than `settle` seconds ago is not read yet, so a slow, non-atomic copy never goes live
+half-written; `decision install` replaces the file in one rename."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import stat
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from decision import metrics
@@ -12,26 +21,111 @@ from decision.engine import RulesError, RuleSet, parse_rules
 
 log = logging.getLogger("decision.rules")
 
+# What says "the file changed": modification time, size and inode (a rename brings a new inode).
+Stamp = tuple[int, int, int]
+
+
+def read_rules_text(path: str | Path) -> str:
+    """The file's text as the service reads it (the rules version is a hash of this text)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RulesError(str(path), [f"cannot read: {error}"]) from None
+
 
 def read_rules(path: str | Path) -> RuleSet:
     """Reads and compiles a rules file; RulesError names the file, rule and key of each problem."""
-    path = Path(path)
+    return parse_rules(read_rules_text(path), str(path))
+
+
+def file_stamp(path: Path) -> Stamp | None:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise RulesError(str(path), [f"cannot read: {error}"]) from None
-    return parse_rules(text, str(path))
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_mtime_ns, found.st_size, found.st_ino)
+
+
+async def wait_until_settled(
+    path: Path,
+    settle: float,
+    pause: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> Stamp | None:
+    """The file's stamp once it has not changed for `settle` seconds: at once for a file last
+    modified longer ago than that, else after watching it stay the same (which also copes with
+    a modification time in the future). `pause` waits; it may return early to look again."""
+    stamp, since = file_stamp(path), time.monotonic()
+    told = False
+    while stamp is not None:
+        age = max(time.time() - stamp[0] / 1e9, time.monotonic() - since)
+        if age >= settle:
+            break
+        if not told:
+            log.info(
+                "rules file changed %.1fs ago; it is loaded once unchanged for %.1fs",
+                max(time.time() - stamp[0] / 1e9, 0.0),
+                settle,
+                extra={"file": str(path)},
+            )
+            told = True
+        await pause(settle - age)
+        now = file_stamp(path)
+        if now != stamp:
+            stamp, since, told = now, time.monotonic(), False
+    return stamp
+
+
+def install_rules(text: str, live: str | Path) -> None:
+    """Puts `text` in place of the live rules file in one step: written beside it, flushed to
+    disk, then renamed over it, so a watcher sees the old file or the new one, never part of one.
+    A symlinked live file stays a symlink: its target is replaced."""
+    target = Path(os.path.realpath(live))
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644
+    # Beside the live file: a rename is atomic only within one filesystem.
+    staging = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, before the rename)
+        "w",
+        encoding="utf-8",
+        newline="",
+        dir=target.parent,
+        prefix=f".{target.name}.",
+        delete=False,
+    )
+    try:
+        with staging:
+            staging.write(text)
+            staging.flush()
+            os.fsync(staging.fileno())
+        os.chmod(staging.name, mode)
+        os.replace(staging.name, target)
+    except BaseException:
+        Path(staging.name).unlink(missing_ok=True)
+        raise
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
 
 
 class LiveRules:
     """Holds the rule set in force. A decision reads `current` once, so swapping the reference
     between requests is the whole of atomic replacement; a bad file never replaces a good one."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, settle: float = 1.0) -> None:
+        """Reads the file as it is now; the service uses `open`, which first lets it settle."""
         self.path = Path(path)
+        self.settle = settle
+        self._stamp = file_stamp(self.path)
         self.current: RuleSet = read_rules(self.path)
-        self._stamp = self._file_stamp()
+        self._requested = asyncio.Event()
         self._went_live(self.current)
+
+    @classmethod
+    async def open(cls, path: str | Path, settle: float = 1.0) -> LiveRules:
+        """The rules once the file has settled; RulesError when they are not valid (at start
+        there are no old rules to keep)."""
+        await wait_until_settled(Path(path), settle)
+        return cls(path, settle)
 
     def _went_live(self, rules: RuleSet) -> None:
         metrics.rules_went_live(rules.version, rules.source)
@@ -39,27 +133,42 @@ class LiveRules:
             log.warning("rules warning: %s", warning)
         log.info("rules version %s is live (%d rules)", rules.version, len(rules.rules))
 
-    def _file_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            stat = os.stat(self.path)
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    def request_reload(self) -> None:
+        """Asks the reloader (`run`) to read the file again; any number of requests made before
+        it gets to them cost one reload. Safe to call from a signal handler on the loop."""
+        self._requested.set()
 
-    def reload(self) -> bool:
-        """Loads the file again; True when a new version went live."""
-        self._stamp = self._file_stamp()
+    async def _next_request(self, timeout: float) -> bool:
+        """True when a reload was requested within `timeout` seconds."""
         try:
-            candidate = read_rules(self.path)
-        except RulesError as error:
-            metrics.RELOADS.labels("failed").inc()
-            log.error(
-                "rules reload refused, keeping version %s: %s",
-                self.current.version,
-                "; ".join(error.problems),
-                extra={"file": str(self.path)},
-            )
+            await asyncio.wait_for(self._requested.wait(), timeout)
+        except TimeoutError:
             return False
+        self._requested.clear()
+        return True
+
+    async def reload(self) -> bool:
+        """Loads the file once it has settled, parsing it off the event loop; True when a new
+        version went live. A file that changes while it is read is left to settle again."""
+        while True:
+            stamp = await wait_until_settled(self.path, self.settle, self._next_request)
+            try:
+                candidate = await asyncio.to_thread(read_rules, self.path)
+            except RulesError as error:
+                if file_stamp(self.path) != stamp:
+                    continue
+                self._stamp = stamp
+                metrics.RELOADS.labels("failed").inc()
+                log.error(
+                    "rules reload refused, keeping version %s: %s",
+                    self.current.version,
+                    "; ".join(error.problems),
+                    extra={"file": str(self.path)},
+                )
+                return False
+            if file_stamp(self.path) == stamp:
+                break
+        self._stamp = stamp
         metrics.RELOADS.labels("ok").inc()
         if candidate.version == self.current.version:
             return False
@@ -67,10 +176,16 @@ class LiveRules:
         self._went_live(candidate)
         return True
 
-    async def watch(self, interval: float = 1.0) -> None:
-        """Polls the file's stamp; polling works on every filesystem, including ConfigMap mounts
-        where the file is swapped through a symlink."""
+    async def run(self, interval: float = 1.0) -> None:
+        """The one reloader: reloads when asked, and when a check every `interval` seconds finds
+        the file changed. Polling works on every filesystem, including ConfigMap mounts where
+        the file is swapped through a symlink."""
         while True:
-            await asyncio.sleep(interval)
-            if self._file_stamp() != self._stamp:
-                self.reload()
+            requested = await self._next_request(interval)
+            if not requested and file_stamp(self.path) == self._stamp:
+                continue
+            try:
+                await self.reload()
+            except Exception:  # a bug must not end reloading for the life of the process
+                metrics.RELOADS.labels("failed").inc()
+                log.exception("rules reload failed, keeping version %s", self.current.version)

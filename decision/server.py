@@ -44,7 +44,8 @@ def start_metrics_server(listen: str) -> None:
 
 async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
-    rules = LiveRules(settings.rules)  # refuses to start on a bad file: there is no old one
+    # Refuses to start on a bad file: there is no old one to keep.
+    rules = await LiveRules.open(settings.rules, settings.rules_settle)
     server = grpc.aio.server(
         options=[
             # Answer keepalive pings from clients that keep idle channels open.
@@ -62,7 +63,10 @@ async def serve(settings: DecisionSettings) -> None:
     decision_log = None
     if settings.decision_log:
         decision_log = DecisionLog(
-            settings.decision_log, settings.log_full_numbers, settings.decision_log_buffer
+            settings.decision_log,
+            settings.log_full_numbers,
+            settings.decision_log_buffer,
+            settings.decision_log_buffer_bytes,
         )
     servicer = DecisionServicer(
         rules,
@@ -94,7 +98,7 @@ async def serve(settings: DecisionSettings) -> None:
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    watcher = asyncio.create_task(rules.watch(settings.watch_interval))
+    reloader = asyncio.create_task(rules.run(settings.watch_interval))
     # Tests and `make run` read this line to learn the port when asked for port 0.
     host = settings.listen.rpartition(":")[0]
     print(
@@ -103,9 +107,14 @@ async def serve(settings: DecisionSettings) -> None:
         flush=True,
     )
 
-    await wait_for_exit_signal(on_reload=rules.reload)
+    def on_sighup() -> None:  # both only raise a flag: a storm of signals costs nothing
+        rules.request_reload()
+        if decision_log is not None:
+            decision_log.reopen()
+
+    await wait_for_exit_signal(on_reload=on_sighup)
     log.info("stopping: finishing in-flight calls", extra={"grace_seconds": settings.grace})
-    watcher.cancel()
+    reloader.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.grace)
     if directory is not None:

@@ -180,6 +180,8 @@ def test_decision_metrics(tmp_path):
             f"127.0.0.1:{port}",
             "--watch-interval",
             "0.1",
+            "--rules-settle",
+            "0",
         ],
     )
     try:
