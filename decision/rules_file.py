@@ -14,6 +14,8 @@ import stat
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from decision import metrics
@@ -35,7 +37,21 @@ def read_rules_text(path: str | Path) -> str:
 
 def read_rules(path: str | Path) -> RuleSet:
     """Reads and compiles a rules file; RulesError names the file, rule and key of each problem."""
-    return parse_rules(read_rules_text(path), str(path))
+    return read_rules_with_text(path)[0]
+
+
+def read_rules_with_text(path: str | Path) -> tuple[RuleSet, str]:
+    """The compiled rules and the very text they were compiled from (the console shows it)."""
+    text = read_rules_text(path)
+    return parse_rules(text, str(path)), text
+
+
+@dataclass(frozen=True)
+class RefusedReload:
+    """A version of the file that did not go live, and why."""
+
+    at: datetime
+    problems: tuple[str, ...]
 
 
 def file_stamp(path: Path) -> Stamp | None:
@@ -116,7 +132,10 @@ class LiveRules:
         self.path = Path(path)
         self.settle = settle
         self._stamp = file_stamp(self.path)
-        self.current: RuleSet = read_rules(self.path)
+        self.current: RuleSet
+        self.current, self.text = read_rules_with_text(self.path)
+        self.live_since = datetime.now(UTC)
+        self.last_refused: RefusedReload | None = None
         self._requested = asyncio.Event()
         self._went_live(self.current)
 
@@ -153,11 +172,12 @@ class LiveRules:
         while True:
             stamp = await wait_until_settled(self.path, self.settle, self._next_request)
             try:
-                candidate = await asyncio.to_thread(read_rules, self.path)
+                candidate, text = await asyncio.to_thread(read_rules_with_text, self.path)
             except RulesError as error:
                 if file_stamp(self.path) != stamp:
                     continue
                 self._stamp = stamp
+                self.last_refused = RefusedReload(datetime.now(UTC), tuple(error.problems))
                 metrics.RELOADS.labels("failed").inc()
                 log.error(
                     "rules reload refused, keeping version %s: %s",
@@ -172,7 +192,7 @@ class LiveRules:
         metrics.RELOADS.labels("ok").inc()
         if candidate.version == self.current.version:
             return False
-        self.current = candidate
+        self.current, self.text, self.live_since = candidate, text, datetime.now(UTC)
         self._went_live(candidate)
         return True
 

@@ -115,7 +115,7 @@ def test_a_file_modified_in_the_future_settles_by_staying_the_same(tmp_path):
 
 
 class BlockedParse:
-    """Stands in for `read_rules`: each call waits until the test releases it, and records
+    """Stands in for `read_rules_with_text`: each call waits until the test releases it, and records
     whether the event loop kept running meanwhile."""
 
     def __init__(self) -> None:
@@ -123,9 +123,9 @@ class BlockedParse:
         self.started = threading.Event()
         self.release = threading.Event()
         self.released_while_parsing = False
-        self._read = rules_file.read_rules
+        self._read = rules_file.read_rules_with_text
 
-    def __call__(self, path: Path) -> RuleSet:
+    def __call__(self, path: Path) -> tuple[RuleSet, str]:
         self.calls += 1
         self.started.set()
         # The loop sets `release`; if the parse ran on the loop, nothing could set it.
@@ -138,7 +138,7 @@ def test_parsing_runs_off_the_event_loop(tmp_path, monkeypatch):
     path.write_text(rules_text(QUEUE_A))
     live = LiveRules(path, settle=0)
     parse = BlockedParse()
-    monkeypatch.setattr(rules_file, "read_rules", parse)
+    monkeypatch.setattr(rules_file, "read_rules_with_text", parse)
     replace_file(path, rules_text(QUEUE_B))
 
     async def scenario() -> None:
@@ -156,7 +156,7 @@ def test_a_storm_of_reload_requests_costs_one_more_parse(tmp_path, monkeypatch):
     path.write_text(rules_text(QUEUE_A))
     live = LiveRules(path, settle=0)
     parse = BlockedParse()
-    monkeypatch.setattr(rules_file, "read_rules", parse)
+    monkeypatch.setattr(rules_file, "read_rules_with_text", parse)
 
     async def scenario() -> None:
         reloader = asyncio.create_task(live.run(interval=3600))  # only requests wake it
@@ -330,15 +330,15 @@ def test_the_reloader_survives_an_unexpected_error(tmp_path, monkeypatch, caplog
     path = tmp_path / "rules.toml"
     path.write_text(rules_text(QUEUE_A))
     live = LiveRules(path, settle=0)
-    read = rules_file.read_rules
+    read = rules_file.read_rules_with_text
     failures = iter([RuntimeError("a bug in the parser")])
 
-    def flaky(candidate: Path) -> RuleSet:
+    def flaky(candidate: Path) -> tuple[RuleSet, str]:
         for failure in failures:
             raise failure
         return read(candidate)
 
-    monkeypatch.setattr(rules_file, "read_rules", flaky)
+    monkeypatch.setattr(rules_file, "read_rules_with_text", flaky)
 
     async def scenario() -> None:
         reloader = asyncio.create_task(live.run(interval=3600))
