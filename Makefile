@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 STUBS  := decision/v1/.generated
 
-.PHONY: venv protos system-deps run test lint bench clean
+.PHONY: venv protos system-deps run test lint bench openapi clean
 
 venv: $(INSTALLED)
 
@@ -45,6 +45,10 @@ lint: venv protos
 
 bench: venv protos
 	$(BIN)/python -m bench
+
+# facade/openapi.json is generated from the contract in decision/genesys.py; commit the result.
+openapi: venv protos
+	$(BIN)/python -m facade openapi --output facade/openapi.json
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info bench/results

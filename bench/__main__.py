@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.contract import contract_scenarios
 from bench.directory import directory_scenarios
 from bench.engine import engine_scenarios, number_cache_scenario
 from bench.load import INSTALL_HINT, LoadResult, h2load, missing_tools, wrk
@@ -184,6 +185,8 @@ def main() -> int:
                 "target": "",
             }
         )
+    for name, result in contract_scenarios().items():
+        rows.append({"scenario": name, **result, "target": ""})
     for name, result in directory_scenarios().items():
         rows.append(
             {

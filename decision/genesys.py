@@ -1,31 +1,98 @@
 """The Genesys callback contract, stated once: the webhook fields TrueEngage sends us and the
 create-callback fields, types and limits our answers must keep to (shared/docs field reference).
 
-The rules loader, the facade's answer check and the published OpenAPI all read this module."""
+The rules loader, the facade's payload parser and answer check, and the published OpenAPI
+(`python -m facade openapi`) all read this module. Answer fields are stated as JSON Schema
+(2020-12; the published OpenAPI 3.0 states `propertyNames` in words); the two rules JSON Schema
+cannot say are stated below them and enforced by the answer check."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
+Schema = Mapping[str, Any]  # a JSON Schema
+
+# -- The webhook request: what TrueEngage sends ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookField:
+    """A field of TrueEngage's webhook body and the DecideRequest field it fills."""
+
+    request_field: str
+    max_length: int
+    # A sender could plausibly type it as a JSON number ("widgetId": 123); ids never are.
+    may_be_number: bool
+    description: str
+
+
+# Genesys ids are 36 characters; the limits leave room for whatever TrueEngage puts there.
+WEBHOOK: Mapping[str, WebhookField] = MappingProxyType(
+    {
+        "phoneNumber": WebhookField("phone_number", 32, True, "The number the visitor typed."),
+        "countryCode": WebhookField("country_code", 8, True, "Calling code the widget chose."),
+        "scriptId": WebhookField("script_id", 64, False, "Genesys script id."),
+        "queueId": WebhookField("queue_id", 64, False, "Genesys queue id."),
+        "scheduleGroupId": WebhookField("schedule_group_id", 64, False, "Schedule group id."),
+        "widgetId": WebhookField("widget_id", 64, True, "TrueEngage widget id."),
+    }
+)
 # TrueEngage's webhook field -> our request field. The facade and the case files both speak the
 # webhook's names; everything else a payload carries becomes an attribute.
 WEBHOOK_FIELDS: Mapping[str, str] = MappingProxyType(
-    {
-        "phoneNumber": "phone_number",
-        "countryCode": "country_code",
-        "scriptId": "script_id",
-        "queueId": "queue_id",
-        "scheduleGroupId": "schedule_group_id",
-        "widgetId": "widget_id",
-    }
+    {name: field.request_field for name, field in WEBHOOK.items()}
 )
+# Extra fields pass on as attributes (non-strings as compact JSON) within these bounds; one
+# beyond them is left out, never refused.
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_KEY = 64
+MAX_ATTRIBUTE_VALUE = 1024
+# Webhook strings never hold control characters (a log or a CRM screen would show them); the
+# class body reads the same to Python's re and to JSON Schema.
+CONTROL_CHARACTERS = r"\u0000-\u001f\u007f"
 
-GENESYS_ID = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+def _webhook_field(field: WebhookField) -> Schema:
+    # In OpenAPI 3.0's dialect (`nullable`), as published: its integers are draft 4's, 123 but
+    # never 123.0, which is what the facade takes.
+    text = {
+        "type": "string",
+        "maxLength": field.max_length,
+        "pattern": f"^[^{CONTROL_CHARACTERS}]*$",
+    }
+    if not field.may_be_number:
+        return {**text, "nullable": True, "description": field.description}
+    # A number is taken as its decimal text, so the text's limit bounds it.
+    number = {
+        "type": "integer",
+        "minimum": -(10 ** (field.max_length - 1) - 1),
+        "maximum": 10**field.max_length - 1,
+    }
+    return {"oneOf": [text, number], "nullable": True, "description": field.description}
+
+
+WEBHOOK_SCHEMA: Schema = {
+    "type": "object",
+    "additionalProperties": True,
+    "properties": {name: _webhook_field(field) for name, field in WEBHOOK.items()},
+    "description": "What TrueEngage sends; `null` means not given. Other fields are tolerated and "
+    f"passed to the rules as attributes (at most {MAX_ATTRIBUTES}; names of at most "
+    f"{MAX_ATTRIBUTE_KEY} characters; non-strings as compact JSON of at most "
+    f"{MAX_ATTRIBUTE_VALUE} characters; any other is left out).",
+}
+
+
+# -- The answer: the create-callback fields we may send -------------------------------------
+
+GENESYS_ID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+E164_PATTERN = r"^\+[1-9]\d{1,14}$"
+COUNTRY_CODE_PATTERN = r"^\+[1-9]\d{0,2}$"
+GENESYS_ID = re.compile(GENESYS_ID_PATTERN)
+E164 = re.compile(E164_PATTERN)
 PRIORITY_RANGE = (-25_000_000, 25_000_000)
 # TrueEngage's own keys in `data`: never ours to set.
 PROTECTED_DATA_KEYS = frozenset({"visitorId", "te_channel"})
@@ -37,5 +104,126 @@ ROUTING_FLAGS = frozenset({"AGENT_OWNED_CALLBACK"})
 DELIVERY_MODES = ("UseQueueSetting", "UseAgentReservation", "NoAgentReservation")
 
 
+def _genesys_id(description: str) -> Schema:
+    return {"type": "string", "pattern": GENESYS_ID_PATTERN, "description": description}
+
+
+def _genesys_ids(description: str) -> Schema:
+    return {"type": "array", "items": _genesys_id("Genesys id."), "description": description}
+
+
+def _text(description: str) -> Schema:
+    return {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "description": description}
+
+
+def _e164(description: str) -> Schema:
+    return {"type": "string", "pattern": E164_PATTERN, "description": description}
+
+
+ROUTING_DATA: Mapping[str, Schema] = MappingProxyType(
+    {
+        "queueId": _genesys_id("Routing queue; always present, and equal to queueId if sent."),
+        "languageId": _genesys_id("Language to consider in routing."),
+        "label": _text("Label; max utilization can be set per label."),
+        "priority": {
+            "type": "integer",
+            "minimum": PRIORITY_RANGE[0],
+            "maximum": PRIORITY_RANGE[1],
+            "description": "Routing priority (Architect's scale).",
+        },
+        "skillIds": _genesys_ids("Skills to consider in routing."),
+        "skillExpression": _text("Logical expression over skills."),
+        "preferredAgentIds": _genesys_ids("Agents to prefer (members of the queue)."),
+        "scoredAgents": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_SCORED_AGENTS,
+            "items": {
+                "type": "object",
+                "required": ["agent", "score"],
+                "additionalProperties": False,
+                "properties": {
+                    "agent": {
+                        "type": "object",
+                        "required": ["id"],
+                        "properties": {"id": _genesys_id("Genesys user id.")},
+                    },
+                    "score": {"type": "integer", "minimum": 0, "maximum": 100},
+                },
+            },
+            "description": "Agents with a score; an agent-owned callback has one, scored 100.",
+        },
+        "routingFlags": {
+            "type": "array",
+            "items": {"type": "string", "enum": sorted(ROUTING_FLAGS)},
+            "description": "E.g. AGENT_OWNED_CALLBACK.",
+        },
+    }
+)
+
+CALLBACK_PATCH: Mapping[str, Schema] = MappingProxyType(
+    {
+        "scriptId": _genesys_id("Script shown to the agent."),
+        "queueId": _genesys_id("Queue for the callback."),
+        "routingData": {
+            "type": "object",
+            "required": ["queueId"],
+            "additionalProperties": False,
+            "properties": dict(ROUTING_DATA),
+            "description": "Genesys' RoutingData, always whole (it carries its queueId).",
+        },
+        "callbackUserName": _text("Name of the party to call back."),
+        "callbackNumbers": {
+            "type": "array",
+            "minItems": 1,
+            "items": _e164("E.164 number."),
+            "description": "Numbers to call back.",
+        },
+        "callbackScheduledTime": {
+            "type": "string",
+            "format": "date-time",
+            "pattern": "Z$",
+            "description": "When to call back: ISO-8601 in UTC, in the future, within the "
+            "scheduling horizon.",
+        },
+        "countryCode": {
+            "type": "string",
+            "pattern": COUNTRY_CODE_PATTERN,
+            "description": "Calling code of the callback numbers, e.g. +44.",
+        },
+        "validateCallbackNumbers": {
+            "type": "boolean",
+            "description": "Let Genesys validate the numbers' format.",
+        },
+        "data": {
+            "type": "object",
+            "propertyNames": {"minLength": 1, "maxLength": MAX_DATA_KEY},
+            "additionalProperties": {"type": "string", "maxLength": MAX_DATA_VALUE},
+            "not": {"anyOf": [{"required": [key]} for key in sorted(PROTECTED_DATA_KEYS)]},
+            "description": f"Participant attributes, keys of 1 to {MAX_DATA_KEY} characters. "
+            f"Never {' or '.join(sorted(PROTECTED_DATA_KEYS))} (TrueEngage's own).",
+        },
+        "callerId": _e164("Number shown to the called party."),
+        "callerIdName": _text("Name shown to the called party."),
+        "customerFirstCallbackDeliveryMode": {
+            "type": "string",
+            "enum": list(DELIVERY_MODES),
+            "description": "Only sent when a rule asks for it.",
+        },
+    }
+)
+CALLBACK_PATCH_SCHEMA: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": dict(CALLBACK_PATCH),
+    "description": "Fields of Genesys Cloud's CreateCallbackCommand to add or change.",
+}
+# What JSON Schema cannot say, enforced by the answer check all the same:
+# - routingData.queueId equals queueId when both are sent (TrueEngage may replace routingData
+#   whole, so it must be right on its own);
+# - callbackScheduledTime is after now and at most the scheduling horizon ahead.
+
+
 def is_genesys_id(value: str) -> bool:
-    return bool(GENESYS_ID.match(value))
+    # fullmatch: Python's `$` also matches before a final newline, JSON Schema's does not.
+    return bool(GENESYS_ID.fullmatch(value))

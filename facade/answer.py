@@ -9,7 +9,7 @@ from google.protobuf.json_format import MessageToDict
 
 from decision.genesys import PROTECTED_DATA_KEYS
 from decision.v1.decision_pb2 import CallbackPatch
-from facade.genesys_fields import enforce
+from facade.answer_check import enforce
 
 
 def answer_body(

@@ -52,6 +52,18 @@ def _devstack(args: argparse.Namespace) -> int:
     )
 
 
+def _openapi(args: argparse.Namespace) -> int:
+    from facade.openapi import render_openapi
+
+    text = render_openapi()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m facade",
@@ -75,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.add_argument("--contacts-csv", default="examples/contacts.csv")
     dev_cmd.add_argument("--contacts", default=".run/contacts.sqlite3")
     dev_cmd.set_defaults(run=_devstack)
+
+    openapi_cmd = commands.add_parser(
+        "openapi", help="print the OpenAPI document generated from decision/genesys.py"
+    )
+    openapi_cmd.add_argument("--output", default="-", help="file to write (default: stdout)")
+    openapi_cmd.set_defaults(run=_openapi)
     return parser
 
 

@@ -7,24 +7,16 @@ import json
 import re
 from typing import Any
 
-from decision.genesys import WEBHOOK_FIELDS
+from decision.genesys import (
+    CONTROL_CHARACTERS,
+    MAX_ATTRIBUTE_KEY,
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    WEBHOOK,
+)
 from decision.v1.decision_pb2 import DecideRequest
 
-# Longest accepted value per known field; Genesys ids are 36 characters.
-FIELD_LIMITS = {
-    "phoneNumber": 32,
-    "countryCode": 8,
-    "scriptId": 64,
-    "queueId": 64,
-    "scheduleGroupId": 64,
-    "widgetId": 64,
-}
-# Fields a sender could plausibly type as JSON numbers ("widgetId": 123); ids are never numbers.
-NUMERIC_FIELDS = frozenset({"phoneNumber", "countryCode", "widgetId"})
-MAX_ATTRIBUTES = 32
-MAX_ATTRIBUTE_KEY = 64
-MAX_ATTRIBUTE_VALUE = 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 class PayloadError(ValueError):
@@ -36,12 +28,13 @@ class PayloadError(ValueError):
 
 
 def _known_field(key: str, value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and key in NUMERIC_FIELDS:
+    field = WEBHOOK[key]
+    if isinstance(value, int) and not isinstance(value, bool) and field.may_be_number:
         value = str(value)
     if not isinstance(value, str):
         raise PayloadError(f"{key} must be a string", key)
-    if len(value) > FIELD_LIMITS[key]:
-        raise PayloadError(f"{key} is longer than {FIELD_LIMITS[key]} characters", key)
+    if len(value) > field.max_length:
+        raise PayloadError(f"{key} is longer than {field.max_length} characters", key)
     if _CONTROL.search(value):
         raise PayloadError(f"{key} contains control characters", key)
     return value
@@ -76,9 +69,9 @@ def parse_payload(body: bytes) -> DecideRequest:
     request = DecideRequest()
     attributes = request.attributes
     for key, value in document.items():
-        if key in WEBHOOK_FIELDS:
+        if key in WEBHOOK:
             if value is not None:  # null means "not given"
-                setattr(request, WEBHOOK_FIELDS[key], _known_field(key, value))
+                setattr(request, WEBHOOK[key].request_field, _known_field(key, value))
         elif len(attributes) < MAX_ATTRIBUTES:
             text = _attribute(key, value)
             if text is not None:
