@@ -1,8 +1,8 @@
 """The routing engine: pure functions from a callback request and caller facts to a patch.
 
-No I/O, no network calls, no clock of its own: the caller passes the moment to decide at. The
-patch it returns is the generated `decision.v1` CallbackPatch message (protobuf, no gRPC call),
-so the service hands it over without a copy."""
+No I/O, no gRPC calls, no clock of its own: the caller passes the moment to decide at. The
+patch it returns is the generated `decision.v1` CallbackPatch message, the one the service
+answers with."""
 
 from decision.engine.compiling import RulesError
 from decision.engine.loader import parse_rules
