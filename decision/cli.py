@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
 from datetime import UTC, datetime
 
-from google.protobuf.json_format import MessageToDict
-
 from decision.cases import contact_from_mapping, request_from_webhook, run_cases
 from decision.config import DecisionSettings
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
+from decision.coverage import format_coverage, rule_coverage
 from decision.directory import DirectoryError, SqliteDirectory
-from decision.engine import RulesError, RuleSet, number_facts, parse_rules
+from decision.engine import RulesError, RuleSet, explain, number_facts, parse_rules
+from decision.explain import format_explanation
 from decision.rules_file import install_rules, read_rules, read_rules_text
 from plumbing.logs import configure_logging
 from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
@@ -107,13 +106,9 @@ def _test(args: argparse.Namespace) -> int:
     print(f"{len(results) - failed} passed, {failed} failed")
     status = 1 if failed or not results else 0
     if args.coverage or args.threshold is not None:
-        matched = {name for r in results for name in r.matched_rules}
-        uncovered = [rule.name for rule in rules.rules if rule.name not in matched]
-        covered = 100.0 * (len(rules.rules) - len(uncovered)) / max(len(rules.rules), 1)
-        print(f"coverage: {covered:.1f}% of rules matched by some case")
-        for name in uncovered:
-            print(f"    never matched: {name}")
-        if args.threshold is not None and covered < args.threshold:
+        coverage = rule_coverage(rules, results)
+        print(format_coverage(coverage))
+        if args.threshold is not None and coverage.percent < args.threshold:
             print(f"coverage below the threshold of {args.threshold}%")
             status = 1
     return status
@@ -145,36 +140,7 @@ def _explain(args: argparse.Namespace) -> int:
     at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    decision, traces = rules.explain(request, at, contact)
-    number = decision.number
-    print(f"rules {rules.source} version {rules.version}")
-    print("facts")
-    facts = {
-        "e164": number.e164 or "(not parsed)",
-        "region": number.region or "(unknown)",
-        "calling code": number.calling_code or "(unknown)",
-        "number type": number.number_type,
-        "valid": number.valid,
-        "time zone": f"{decision.time_zone} ({decision.time_zone_source})",
-        "local time": decision.local_time.isoformat(),
-        "contact": "known" if contact else "unknown",
-    }
-    for key, value in facts.items():
-        print(f"  {key:<13} {value}")
-    print("rules")
-    width = max((len(t.name) for t in traces), default=0)
-    for trace in traces:
-        if trace.skipped:
-            fate = "not tried: an earlier rule decided"
-        elif trace.matched:
-            fate = "MATCHED"
-        else:
-            fate = f"not matched: {trace.failed} failed"
-        print(f"  {trace.name:<{width}}  {fate}")
-    print("patch")
-    print(json.dumps(MessageToDict(decision.patch), indent=2))
-    for note in decision.notes:
-        print(f"note: {note}")
+    print(format_explanation(explain(rules, request, at, contact)))
     return 0
 
 

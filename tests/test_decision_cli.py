@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from decision.cases import CaseResult
+from decision.coverage import format_coverage, rule_coverage
+from decision.rules_file import read_rules
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -111,3 +115,17 @@ def test_explain_with_a_pretend_contact():
     )
     assert "  known-vip       MATCHED" in result.stdout
     assert '"callbackUserName": "Ada"' in result.stdout
+
+
+def test_coverage_is_computed_from_case_results_alone():
+    rules = read_rules(EXAMPLES / "rules.toml")
+    results = [
+        CaseResult("vip", None, ("known-vip", "uk-mobile")),
+        CaseResult("failing cases count too", "patch.queueId: ...", ("known-vip",)),
+    ]
+    coverage = rule_coverage(rules, results)
+    assert coverage.never_matched == ["us-after-hours"]
+    assert format_coverage(coverage).splitlines() == [
+        "coverage: 66.7% of rules matched by some case",
+        "    never matched: us-after-hours",
+    ]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.json_format import MessageToDict
 
-from decision.engine import Contact
+from decision.engine import CallbackRequest, Contact, explain
 from tests.engine_helpers import (
     ALICE,
     BOB,
@@ -17,7 +17,6 @@ from tests.engine_helpers import (
     UK_MOBILE,
     UK_QUEUE,
     US_NUMBER,
-    US_QUEUE,
     answer,
     decide,
     matched,
@@ -271,18 +270,18 @@ name = "late"
 then = { label = "x" }
 """
     )
-    from decision.engine import CallbackRequest
-
     request = CallbackRequest(**UK_MOBILE)
-    decision, traces = ruleset.explain(request, datetime(2026, 11, 24, tzinfo=UTC))
-    assert decision.patch == ruleset.decide(request, datetime(2026, 11, 24, tzinfo=UTC)).patch
-    assert [(t.name, t.matched, t.failed, t.skipped) for t in traces] == [
-        ("us", False, "region", False),
-        ("mobile", False, "number_type", False),
-        ("gb", True, None, False),
-        ("late", False, None, True),
+    at = datetime(2026, 11, 24, tzinfo=UTC)
+    explained = explain(ruleset, request, at)
+    assert explained.patch == MessageToDict(ruleset.decide(request, at).patch)
+    assert [(r.name, r.outcome, r.failed) for r in explained.rules] == [
+        ("us", "not matched", "region"),
+        ("mobile", "not matched", "number_type"),
+        ("gb", "matched", None),
+        ("late", "not tried", None),
     ]
-    assert US_QUEUE not in str(decision.patch)
+    assert explained.facts["region"] == "GB"
+    assert explained.patch["queueId"] == UK_QUEUE
 
 
 def test_kept_fixed_parts_never_mix_callers():
@@ -294,8 +293,6 @@ when = { region = "GB" }
 then = { skills = ["english"], normalize_number = true, schedule = "+30m", label = "uk" }
 """
     )
-    from decision.engine import CallbackRequest
-
     seen = []
     for phone, queue, minute in [
         ("07400111111", "q-a", 0),
@@ -306,8 +303,8 @@ then = { skills = ["english"], normalize_number = true, schedule = "+30m", label
         at = datetime(2026, 11, 24, 12, minute, tzinfo=UTC)
         request = CallbackRequest(phone_number=phone, country_code="+44", queue_id=queue)
         decision = ruleset.decide(request, at)
-        fresh, _ = ruleset.explain(request, at)  # explain never reuses anything
-        assert decision.patch == fresh.patch
+        fresh = explain(ruleset, request, at)  # a traced decision keeps and reuses nothing
+        assert MessageToDict(decision.patch) == fresh.patch
         assert decision.notes == fresh.notes
         seen.append(MessageToDict(decision.patch))
     assert [s["callbackNumbers"] for s in seen] == [

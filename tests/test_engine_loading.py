@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from decision.engine import RulesError, parse_rules
-from tests.engine_helpers import NAMES, rules
+from tests.engine_helpers import NAMES, answer, matched, rules
 
 
 def problems(body: str, with_names: bool = True) -> list[str]:
@@ -20,8 +23,6 @@ def rule(when: str = "{}", then: str = '{ label = "x" }', name: str = "r") -> st
 
 
 def test_the_example_file_loads():
-    from pathlib import Path
-
     text = (Path(__file__).resolve().parent.parent / "examples" / "rules.toml").read_text()
     ruleset = parse_rules(text, "examples/rules.toml")
     assert [r.name for r in ruleset.rules] == ["known-vip", "uk-mobile", "us-after-hours"]
@@ -132,10 +133,24 @@ def test_every_problem_is_reported_at_once():
     assert len(found) == 2
 
 
-def test_nothing_in_the_file_is_evaluated():
-    # A string that looks like code is just a value that matches nothing.
-    ruleset = rules(rule(when="{ widget_id = \"__import__('os').system('false')\" }"))
-    assert ruleset.rules[0].name == "r"
+def test_nothing_in_the_file_is_evaluated(tmp_path):
+    # Code in every place a value goes would leave a file behind if anything ran it; instead
+    # it is a plain string that matches only itself and is copied as it is.
+    marker = tmp_path / "evaluated"
+    code = json.dumps(f"__import__('pathlib').Path({str(marker)!r}).touch()")
+    ruleset = rules(
+        rule(
+            when=f"{{ widget_id = {code}, attributes.note = {code} }}",
+            then=f"{{ callback_user_name = {code}, data = {{ note = {code} }} }}",
+        )
+    )
+    plain = json.loads(code)
+    assert answer(ruleset, widget_id=plain, attributes={"note": plain}) == {
+        "callbackUserName": plain,
+        "data": {"note": plain},
+    }
+    assert matched(ruleset, widget_id="123", attributes={"note": plain}) == []
+    assert not marker.exists()
 
 
 def test_schedule_with_preferred_agents_is_warned_about():

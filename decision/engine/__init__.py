@@ -1,21 +1,28 @@
 """The routing engine: pure functions from a callback request and caller facts to a patch.
 
-No I/O, no gRPC, no clock of its own: the caller passes the moment to decide at."""
+No I/O, no gRPC calls, no clock of its own: the caller passes the moment to decide at. The
+patch it returns is the generated `decision.v1` CallbackPatch message, the one the service
+answers with."""
 
-from decision.engine.loader import RulesError, parse_rules
+from decision.engine.compiling import RulesError
+from decision.engine.loader import parse_rules
 from decision.engine.numbers import NumberFacts, number_facts
 from decision.engine.request import CallbackFields, CallbackRequest, Contact
-from decision.engine.ruleset import Decision, RuleSet, RuleTrace
+from decision.engine.ruleset import Decision, RuleSet, Tracer
+from decision.engine.trace import Explanation, RuleOutcome, explain
 
 __all__ = [
     "CallbackFields",
     "CallbackRequest",
     "Contact",
     "Decision",
+    "Explanation",
     "NumberFacts",
+    "RuleOutcome",
     "RuleSet",
-    "RuleTrace",
     "RulesError",
+    "Tracer",
+    "explain",
     "number_facts",
     "parse_rules",
 ]

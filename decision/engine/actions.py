@@ -37,7 +37,7 @@ class ContactField:
     field: str
 
     def read(self, subject: Subject) -> str | None:
-        return subject.contact.field(self.field) if subject.contact else None
+        return subject.contact.value_of(self.field) if subject.contact else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from decision.genesys import is_genesys_id
 
@@ -19,3 +20,20 @@ class Names:
         if is_genesys_id(value):
             return value
         return self._tables[kind].get(value)
+
+
+def read_names(raw: Any, problem: Callable[[str, str], None]) -> Names:
+    """The `[names.*]` tables; `problem(where, message)` hears of every entry that is wrong."""
+    if not isinstance(raw, dict):
+        problem("names", "expected tables like [names.queues]")
+        return Names({})
+    for kind, table in raw.items():
+        if kind not in KINDS:
+            problem(f"names.{kind}", f"unknown kind of name (known: {', '.join(KINDS)})")
+        elif not isinstance(table, dict):
+            problem(f"names.{kind}", 'expected name = "<id>" pairs')
+        else:
+            for name, value in table.items():
+                if not isinstance(value, str) or not is_genesys_id(value):
+                    problem(f"names.{kind}.{name}", "expected a Genesys id (a UUID)")
+    return Names({k: v for k, v in raw.items() if isinstance(v, dict)})

@@ -51,7 +51,7 @@ class Contact:
     skills: tuple[str, ...] = ()
     attributes: Mapping[str, str] = field(default_factory=dict)
 
-    def field(self, key: str) -> str | None:
+    def value_of(self, key: str) -> str | None:
         """`contact.<key>` as rules read it: a named field or a free-form attribute."""
         if key in ("name", "tier", "language"):
             return getattr(self, key) or None

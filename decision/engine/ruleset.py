@@ -1,28 +1,20 @@
-"""A loaded rule set and the decision it makes for one callback request."""
+"""A loaded rule set and the decision it makes for one callback request: the one evaluator,
+which `explain` runs with a tracer attached."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
+from typing import Protocol
 
 from decision.engine.actions import Action, PatchDraft
-from decision.engine.conditions import Condition, OneOf
+from decision.engine.conditions import INDEX_ORDER, Condition, OneOf
 from decision.engine.numbers import NumberFacts, number_facts
 from decision.engine.request import CallbackFields, Contact
-from decision.engine.subject import FACT_READERS, Subject
+from decision.engine.subject import Subject
 from decision.v1.decision_pb2 import CallbackPatch
-
-# Exact-match conditions a rule can be indexed by, most selective first.
-INDEX_KEYS = (
-    "widget_id",
-    "queue_id",
-    "script_id",
-    "schedule_group_id",
-    "region",
-    "country_code",
-    "number_type",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +31,8 @@ class Rule:
         return None
 
     def index_key(self) -> OneOf | None:
-        exact = {c.key: c for c in self.conditions if isinstance(c, OneOf)}
-        return next((exact[k] for k in INDEX_KEYS if k in exact), None)
+        exact = {c.key: c for c in self.conditions if isinstance(c, OneOf) and c.indexable}
+        return next((exact[k] for k in INDEX_ORDER if k in exact), None)
 
 
 FIXED_PARTS_KEPT = 4096
@@ -69,15 +61,14 @@ class Decision:
     rules_version: str
 
 
-@dataclass(frozen=True, slots=True)
-class RuleTrace:
-    """What happened to one rule, for `explain`: matched, or the first condition that failed,
-    or never tried because an earlier rule decided."""
+class Tracer(Protocol):
+    """Hears what `RuleSet.decide` does, rule by rule (OPA's topdown tracer, in small). With a
+    tracer, every rule is tried in file order, skipping neither the index's non-candidates nor
+    the kept patch parts, so the trace shows the whole work; without one, decide pays nothing."""
 
-    name: str
-    matched: bool
-    failed: str | None = None
-    skipped: bool = False
+    def rule_tried(self, rule: Rule, failed: Condition | None) -> None:
+        """`rule` was tried: `failed` is its first condition that did not hold, None if it
+        matched. Rules after the one that decided are not tried."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +82,11 @@ class RuleSet:
     horizon: timedelta
     warnings: tuple[str, ...] = ()
     uses_contact: bool = False  # only then is the directory asked, once per decision
-    # key -> fact value -> positions of the rules indexed under it; plus the rules indexed nowhere.
-    _index: dict[str, dict[object, list[int]]] = field(default_factory=dict, repr=False)
+    # Per indexed condition kind: (its fact, fact value -> positions of the rules indexed under
+    # it); plus the rules indexed nowhere.
+    _index: tuple[tuple[Callable[[Subject], object], dict[object, list[int]]], ...] = field(
+        default=(), repr=False
+    )
     _always: tuple[int, ...] = field(default=(), repr=False)
     # (matched rule positions, request queue) -> the part of the patch those rules fix.
     _fixed_parts: dict[tuple[tuple[int, ...], str], FixedPart] = field(
@@ -104,23 +98,23 @@ class RuleSet:
         """A rule set with its index: each rule sits under one exact-match condition, so a
         decision only looks at rules that can match (the cost does not grow with the file)."""
         rules: tuple[Rule, ...] = kwargs["rules"]  # type: ignore[assignment]
-        index: dict[str, dict[object, list[int]]] = {}
+        index: dict[str, tuple[Callable[[Subject], object], dict[object, list[int]]]] = {}
         always: list[int] = []
         for position, rule in enumerate(rules):
             condition = rule.index_key()
             if condition is None:
                 always.append(position)
                 continue
-            table = index.setdefault(condition.key, {})
+            _, table = index.setdefault(condition.key, (condition.read, {}))
             for value in condition.values:
                 table.setdefault(value, []).append(position)
-        return cls(**kwargs, _index=index, _always=tuple(always))  # type: ignore[arg-type]
+        return cls(**kwargs, _index=tuple(index.values()), _always=tuple(always))  # type: ignore[arg-type]
 
     def candidates(self, subject: Subject) -> list[int]:
         """Positions of the rules that may match, in file order."""
         found = [self._always]
-        for key, table in self._index.items():
-            hit = table.get(FACT_READERS[key](subject))
+        for read, table in self._index:
+            hit = table.get(read(subject))
             if hit:
                 found.append(hit)
         if len(found) == 1:
@@ -144,27 +138,35 @@ class RuleSet:
         now: datetime,
         contact: Contact | None = None,
         number: NumberFacts | None = None,
+        tracer: Tracer | None = None,
     ) -> Decision:
         """Rules top to bottom; the first match decides unless it says `continue = true`.
-        `number` replaces the facts parsed from the request (replaying logged facts)."""
+        `number` replaces the facts parsed from the request (replaying logged facts); `tracer`
+        hears of every rule tried (`explain`)."""
         subject = self.subject(request, now, contact, number)
         rules = self.rules
         positions: list[int] = []
-        for position in self.candidates(subject):
-            if rules[position].first_failure(subject) is None:
+        tried = self.candidates(subject) if tracer is None else range(len(rules))
+        for position in tried:
+            rule = rules[position]
+            failed = rule.first_failure(subject)
+            if tracer is not None:
+                tracer.rule_tried(rule, failed)
+            if failed is None:
                 positions.append(position)
-                if not rules[position].keep_going:
+                if not rule.keep_going:
                     break
         matched = [rules[p].name for p in positions]
         key = (tuple(positions), request.queue_id)
-        fixed = self._fixed_parts.get(key)
+        fixed = self._fixed_parts.get(key) if tracer is None else None
         if fixed is None:
             draft = PatchDraft()
             actions = [a for p in positions for a in rules[p].actions] + list(self.defaults)
             for action in actions:
                 action.apply(draft, subject)
-            if any(action.reads_contact for action in actions):
-                # What a contact says differs per caller: nothing here can be kept.
+            if tracer is not None or any(action.reads_contact for action in actions):
+                # What a contact says differs per caller: nothing here can be kept. A trace
+                # builds the patch in full and keeps nothing, so it can check what is kept.
                 return self._decision(
                     subject, draft.build(subject, self.horizon), matched, draft.notes
                 )
@@ -179,33 +181,6 @@ class RuleSet:
         notes = list(fixed.notes)
         PatchDraft.finish(patch, subject, self.horizon, fixed.values, notes)
         return self._decision(subject, patch, matched, notes)
-
-    def explain(
-        self, request: CallbackFields, now: datetime, contact: Contact | None = None
-    ) -> tuple[Decision, list[RuleTrace]]:
-        """The same decision as `decide`, with every rule's fate; slower (no index, nothing
-        kept between calls)."""
-        subject = self.subject(request, now, contact)
-        draft = PatchDraft()
-        matched: list[str] = []
-        traces: list[RuleTrace] = []
-        decided = False
-        for rule in self.rules:
-            if decided:
-                traces.append(RuleTrace(rule.name, matched=False, skipped=True))
-                continue
-            failed = rule.first_failure(subject)
-            traces.append(RuleTrace(rule.name, failed is None, failed.key if failed else None))
-            if failed is None:
-                matched.append(rule.name)
-                for action in rule.actions:
-                    action.apply(draft, subject)
-                decided = not rule.keep_going
-        # Defaults only fill what no matched rule set.
-        for action in self.defaults:
-            action.apply(draft, subject)
-        patch = draft.build(subject, self.horizon)
-        return self._decision(subject, patch, matched, draft.notes), traces
 
     def _decision(
         self, subject: Subject, patch: CallbackPatch, matched: list[str], notes: list[str]

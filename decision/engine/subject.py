@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -86,16 +85,3 @@ class Subject:
 
     def calling_code(self) -> int:
         return self.number.calling_code or calling_code_of(self.request.country_code) or 0
-
-
-# How each exact-match condition reads the subject. Keys are the rule file's condition names.
-FACT_READERS: dict[str, Callable[[Subject], object]] = {
-    "region": lambda s: s.number.region,
-    "country_code": Subject.calling_code,
-    "number_type": lambda s: s.number.number_type,
-    "valid": lambda s: s.number.valid,
-    "widget_id": lambda s: s.request.widget_id,
-    "queue_id": lambda s: s.request.queue_id,
-    "script_id": lambda s: s.request.script_id,
-    "schedule_group_id": lambda s: s.request.schedule_group_id,
-}

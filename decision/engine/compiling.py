@@ -1,0 +1,63 @@
+"""What compiling a rules file shares: where problems are collected, and the checked values
+(strings, Genesys ids, windows, time zones) that conditions and actions are made of."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from decision.engine.names import Names
+from decision.engine.windows import WeeklyWindow, WindowError
+
+
+class RulesError(ValueError):
+    """A rules file that cannot go live; `problems` lists every reason, each with its place."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+class Compiler:
+    """Collects every problem of one file (so all are reported at once) and reads its values."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.problems: list[str] = []
+        self.uses_contact = False  # whether any rule reads the contact directory
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def strings(self, where: str, value: Any) -> list[str] | None:
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(v, str) and v for v in items):
+            self.problem(where, "expected a non-empty string or a list of them")
+            return None
+        return items
+
+    def genesys_id(self, where: str, kind: str, value: Any) -> str | None:
+        if not isinstance(value, str) or not value:
+            self.problem(where, f"expected a {kind[:-1]} name or id")
+            return None
+        resolved = self.names.resolve(kind, value)
+        if resolved is None:
+            self.problem(where, f"unknown {kind[:-1]} name {value!r} (not in [names.{kind}])")
+        return resolved
+
+    def window(self, where: str, value: Any) -> WeeklyWindow | None:
+        try:
+            return WeeklyWindow.parse(value)
+        except WindowError as error:
+            self.problem(where, str(error))
+            return None
+
+    def zone(self, where: str, value: Any) -> ZoneInfo | None:
+        try:
+            if not isinstance(value, str) or not value:
+                raise ValueError
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problem(where, f"unknown time zone {value!r} (use IANA names like Europe/London)")
+            return None

@@ -1,0 +1,97 @@
+"""`explain`: `RuleSet.decide` run with a recording tracer, as plain data (facts, each rule's
+fate with its first failing condition, the patch in Genesys' JSON names, notes) that the CLI,
+the gRPC service or a console can render as they like."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from decision.engine.conditions import Condition
+from decision.engine.numbers import NumberFacts
+from decision.engine.request import CallbackFields, Contact
+from decision.engine.ruleset import Rule, RuleSet
+
+MATCHED = "matched"
+NOT_MATCHED = "not matched"
+NOT_TRIED = "not tried"  # an earlier rule decided
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """One rule's fate: MATCHED, NOT_MATCHED (with `failed`, the key of its first condition
+    that did not hold) or NOT_TRIED."""
+
+    name: str
+    outcome: str
+    failed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """How one request was decided. Only plain values: `as_dict()` is JSON-ready."""
+
+    rules_source: str
+    rules_version: str
+    facts: dict[str, Any]
+    rules: list[RuleOutcome]
+    patch: dict[str, Any]
+    notes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class RuleRecorder:
+    """A tracer that keeps what each tried rule did, in the order decide tried them."""
+
+    def __init__(self) -> None:
+        self.tried: dict[str, Condition | None] = {}
+
+    def rule_tried(self, rule: Rule, failed: Condition | None) -> None:
+        self.tried[rule.name] = failed
+
+
+def explain(
+    rules: RuleSet,
+    request: CallbackFields,
+    now: datetime,
+    contact: Contact | None = None,
+    number: NumberFacts | None = None,
+) -> Explanation:
+    """The decision `rules.decide` makes for this request, with every rule's fate."""
+    recorder = RuleRecorder()
+    decision = rules.decide(request, now, contact, number, tracer=recorder)
+    outcomes = []
+    for rule in rules.rules:
+        if rule.name not in recorder.tried:
+            outcomes.append(RuleOutcome(rule.name, NOT_TRIED))
+            continue
+        failed = recorder.tried[rule.name]
+        if failed is None:
+            outcomes.append(RuleOutcome(rule.name, MATCHED))
+        else:
+            outcomes.append(RuleOutcome(rule.name, NOT_MATCHED, failed.key))
+    facts = decision.number
+    return Explanation(
+        rules_source=rules.source,
+        rules_version=rules.version,
+        facts={
+            "e164": facts.e164,
+            "region": facts.region,
+            "calling_code": facts.calling_code,
+            "number_type": facts.number_type,
+            "valid": facts.valid,
+            "time_zone": decision.time_zone,
+            "time_zone_source": decision.time_zone_source,
+            "local_time": decision.local_time.isoformat(),
+            "contact_known": contact is not None,
+        },
+        rules=outcomes,
+        patch=MessageToDict(decision.patch),
+        notes=list(decision.notes),
+    )

@@ -1,0 +1,38 @@
+"""`decision explain` as text: an engine Explanation (facts, each rule's fate, the patch) laid
+out for a terminal."""
+
+from __future__ import annotations
+
+import json
+
+from decision.engine import Explanation
+from decision.engine.trace import MATCHED, NOT_TRIED
+
+
+def format_explanation(explanation: Explanation) -> str:
+    facts = explanation.facts
+    shown = {
+        "e164": facts["e164"] or "(not parsed)",
+        "region": facts["region"] or "(unknown)",
+        "calling code": facts["calling_code"] or "(unknown)",
+        "number type": facts["number_type"],
+        "valid": facts["valid"],
+        "time zone": f"{facts['time_zone']} ({facts['time_zone_source']})",
+        "local time": facts["local_time"],
+        "contact": "known" if facts["contact_known"] else "unknown",
+    }
+    lines = [f"rules {explanation.rules_source} version {explanation.rules_version}", "facts"]
+    lines += [f"  {key:<13} {value}" for key, value in shown.items()]
+    lines.append("rules")
+    width = max((len(rule.name) for rule in explanation.rules), default=0)
+    for rule in explanation.rules:
+        if rule.outcome == NOT_TRIED:
+            fate = "not tried: an earlier rule decided"
+        elif rule.outcome == MATCHED:
+            fate = "MATCHED"
+        else:
+            fate = f"not matched: {rule.failed} failed"
+        lines.append(f"  {rule.name:<{width}}  {fate}")
+    lines += ["patch", json.dumps(explanation.patch, indent=2)]
+    lines += [f"note: {note}" for note in explanation.notes]
+    return "\n".join(lines)
