@@ -14,7 +14,16 @@ import grpc
 from decision import metrics
 from decision.decision_log import DecisionLog
 from decision.directory import ContactDirectory
-from decision.engine import CallbackFields, Contact, Decision, NumberFacts, number_facts
+from decision.engine import (
+    MATCHED,
+    CallbackFields,
+    Contact,
+    Decision,
+    NumberFacts,
+    decide_traced,
+    number_facts,
+)
+from decision.recent import RecentDecisions
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2, decision_pb2_grpc
 from plumbing.ids import new_id
@@ -49,6 +58,21 @@ def fill_facts(facts: decision_pb2.CallerFacts, decision: Decision, contact_know
     facts.contact_known = contact_known
 
 
+def _response(
+    decision: Decision, contact_known: bool, request_id: str, decision_id: str
+) -> decision_pb2.DecideResponse:
+    response = decision_pb2.DecideResponse(
+        patch=decision.patch,
+        matched_rules=decision.matched_rules,
+        rules_version=decision.rules_version,
+        decision_id=decision_id,
+        request_id=request_id,
+        notes=decision.notes,
+    )
+    fill_facts(response.facts, decision, contact_known)
+    return response
+
+
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
     if request.request_id:
         return request.request_id
@@ -67,8 +91,10 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         access_log: AccessLog | None = None,
         directory: ContactDirectory | None = None,
         decision_log: DecisionLog | None = None,
+        recent: RecentDecisions | None = None,
     ) -> None:
         self.rules = rules
+        self.recent = recent or RecentDecisions(full_numbers=full_numbers)
         self.directory = directory
         self.decision_log = decision_log
         self.clock = clock
@@ -80,28 +106,17 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.DecideResponse:
         started = time.perf_counter()
-        now = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else self.clock()
+        now = await self._moment(request, context)
         request_id = _request_id(request, context)
         rules = self.rules.current  # read once: a reload mid-request cannot mix two versions
         try:
             contact = self._contact(request, rules.default_region) if rules.uses_contact else None
             decision = rules.decide(request, now, contact)
         except Exception:
-            metrics.ERRORS.inc()
-            log.exception(
-                "decision failed", extra={"request_id": request_id, "rules_version": rules.version}
-            )
-            await context.abort(grpc.StatusCode.INTERNAL, "decision failed; see the service log")
-        response = decision_pb2.DecideResponse(
-            patch=decision.patch,
-            matched_rules=decision.matched_rules,
-            rules_version=decision.rules_version,
-            decision_id=new_id(),
-            request_id=request_id,
-            notes=decision.notes,
-        )
-        fill_facts(response.facts, decision, contact is not None)
+            await self._failed(context, request_id, rules.version)
+        response = _response(decision, contact is not None, request_id, new_id())
         elapsed = time.perf_counter() - started
+        self.recent.record(request, response, now)
         if self.decision_log is not None:
             self.decision_log.record(request, response, now.isoformat(), contact, elapsed * 1000)
         metrics.DECISION_SECONDS.observe(elapsed)
@@ -126,6 +141,83 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                 },
             )
         return response
+
+    async def Explain(
+        self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> decision_pb2.ExplainResponse:
+        now = await self._moment(request, context)
+        request_id = _request_id(request, context)
+        rules = self.rules.current
+        try:
+            contact = self._contact(request, rules.default_region) if rules.uses_contact else None
+            decision, outcomes = decide_traced(rules, request, now, contact)
+        except Exception:
+            await self._failed(context, request_id, rules.version)
+        applied = set(decision.matched_rules)
+        return decision_pb2.ExplainResponse(
+            decision=_response(decision, contact is not None, request_id, ""),
+            rules=[
+                decision_pb2.RuleTrace(
+                    name=outcome.name,
+                    matched=outcome.outcome == MATCHED,
+                    failed_condition=outcome.failed or "",
+                    applied=outcome.name in applied,
+                )
+                for outcome in outcomes
+            ],
+        )
+
+    async def GetRules(
+        self, request: decision_pb2.GetRulesRequest, context: grpc.aio.ServicerContext
+    ) -> decision_pb2.GetRulesResponse:
+        live = self.rules
+        response = decision_pb2.GetRulesResponse(
+            source=str(live.path),
+            version=live.current.version,
+            text=live.text,
+            rule_decisions=[
+                decision_pb2.RuleCount(rule=rule.name, decisions=self.recent.by_rule[rule.name])
+                for rule in live.current.rules
+            ],
+            decisions=self.recent.total,
+            unmatched_decisions=self.recent.unmatched,
+        )
+        response.live_since.FromDatetime(live.live_since)
+        if live.last_refused is not None:
+            response.last_refused.at.FromDatetime(live.last_refused.at)
+            response.last_refused.problems.extend(live.last_refused.problems)
+        return response
+
+    async def ListDecisions(
+        self, request: decision_pb2.ListDecisionsRequest, context: grpc.aio.ServicerContext
+    ) -> decision_pb2.ListDecisionsResponse:
+        recent = self.recent.newest(request.rule, request.limit, request.after_sequence)
+        return decision_pb2.ListDecisionsResponse(decisions=list(recent))
+
+    async def _moment(
+        self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> datetime:
+        """`at`, or now. An `at` no calendar can hold is the caller's error, said briefly."""
+        if not request.HasField("at"):
+            return self.clock()
+        try:
+            return request.at.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError, OSError):
+            pass
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "at: not a valid timestamp (years 1-9999, nanos 0-999,999,999)",
+        )
+
+    async def _failed(
+        self, context: grpc.aio.ServicerContext, request_id: str, rules_version: str
+    ) -> None:
+        """A bug in a decision: logged whole here, never sent to the caller."""
+        metrics.ERRORS.inc()
+        log.exception(
+            "decision failed", extra={"request_id": request_id, "rules_version": rules_version}
+        )
+        await context.abort(grpc.StatusCode.INTERNAL, "decision failed; see the service log")
 
     def _contact(self, request: CallbackFields, default_region: str) -> Contact | None:
         if self.directory is None:

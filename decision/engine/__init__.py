@@ -9,9 +9,10 @@ from decision.engine.loader import parse_rules
 from decision.engine.numbers import NumberFacts, number_facts
 from decision.engine.request import CallbackFields, CallbackRequest, Contact
 from decision.engine.ruleset import Decision, RuleSet, Tracer
-from decision.engine.trace import Explanation, RuleOutcome, explain
+from decision.engine.trace import MATCHED, Explanation, RuleOutcome, decide_traced, explain
 
 __all__ = [
+    "MATCHED",
     "CallbackFields",
     "CallbackRequest",
     "Contact",
@@ -22,6 +23,7 @@ __all__ = [
     "RuleSet",
     "RulesError",
     "Tracer",
+    "decide_traced",
     "explain",
     "number_facts",
     "parse_rules",

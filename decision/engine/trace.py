@@ -14,7 +14,7 @@ from google.protobuf.json_format import MessageToDict
 from decision.engine.conditions import Condition
 from decision.engine.numbers import NumberFacts
 from decision.engine.request import CallbackFields, Contact
-from decision.engine.ruleset import Rule, RuleSet
+from decision.engine.ruleset import Decision, Rule, RuleSet
 
 MATCHED = "matched"
 NOT_MATCHED = "not matched"
@@ -56,14 +56,15 @@ class RuleRecorder:
         self.tried[rule.name] = failed
 
 
-def explain(
+def decide_traced(
     rules: RuleSet,
     request: CallbackFields,
     now: datetime,
     contact: Contact | None = None,
     number: NumberFacts | None = None,
-) -> Explanation:
-    """The decision `rules.decide` makes for this request, with every rule's fate."""
+) -> tuple[Decision, list[RuleOutcome]]:
+    """The decision `rules.decide` makes for this request, and every rule's fate in file order
+    (the gRPC Explain call builds its answer from these)."""
     recorder = RuleRecorder()
     decision = rules.decide(request, now, contact, number, tracer=recorder)
     outcomes = []
@@ -76,6 +77,18 @@ def explain(
             outcomes.append(RuleOutcome(rule.name, MATCHED))
         else:
             outcomes.append(RuleOutcome(rule.name, NOT_MATCHED, failed.key))
+    return decision, outcomes
+
+
+def explain(
+    rules: RuleSet,
+    request: CallbackFields,
+    now: datetime,
+    contact: Contact | None = None,
+    number: NumberFacts | None = None,
+) -> Explanation:
+    """The decision `rules.decide` makes for this request, with every rule's fate."""
+    decision, outcomes = decide_traced(rules, request, now, contact, number)
     facts = decision.number
     return Explanation(
         rules_source=rules.source,
