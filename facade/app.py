@@ -10,7 +10,7 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -71,32 +71,32 @@ def make_access_logger(
 
 
 def make_app(
-    decider: FailOpenDecider,
+    settings: FacadeSettings,
     keys: ApiKeys,
-    policy: ClientPolicy | None = None,
-    limiter: RateLimiter | None = None,
-    max_body: int = 64 * 1024,
-    full_numbers: bool = False,
+    policy: ClientPolicy,
+    limiter: RateLimiter,
+    decider: FailOpenDecider,
+    decision_serving: Callable[[], Awaitable[bool]],
     access_log: AccessLog | None = None,
 ) -> tornado.web.Application:
     """The facade's routes around its collaborators, so tests can build one on a test port."""
     callback = {
         "keys": keys,
-        "policy": policy or ClientPolicy(),
-        "limiter": limiter or RateLimiter(0, 1),
+        "policy": policy,
+        "limiter": limiter,
         "decider": decider,
-        "max_body": max_body,
+        "max_body": settings.max_body,
     }
     return tornado.web.Application(
         [
             (CALLBACK_PATH, CallbackHandler, callback),
             ("/healthz", LiveHandler),
-            ("/readyz", ReadyHandler, {"decider": decider}),
+            ("/readyz", ReadyHandler, {"decision_serving": decision_serving}),
             ("/metrics", MetricsHandler, _metrics_handler_args()),
             ("/openapi.json", OpenApiHandler),
         ],
         default_handler_class=NotFoundHandler,
-        log_function=make_access_logger(full_numbers, access_log),
+        log_function=make_access_logger(settings.log_full_numbers, access_log),
     )
 
 
@@ -141,32 +141,10 @@ def _tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
-    """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish."""
-    keys = ApiKeys(load_keys(settings), settings.api_key_header)
-    client = DecisionClient(
-        settings.decision,
-        timeout=settings.deadline,
-        credentials=decision_credentials(settings),
-        server_name=settings.decision_tls_server_name or None,
-    )
-    access_log = AccessLog("facade") if settings.access_log else None
-    decider = FailOpenDecider(
-        client,
-        settings.deadline,
-        settings.max_in_flight,
-        timedelta(days=settings.schedule_horizon_days),
-    )
-    app = make_app(
-        decider,
-        keys,
-        ClientPolicy(settings.allow_cidrs, settings.trusted_proxies),
-        RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
-        settings.max_body,
-        settings.log_full_numbers,
-        access_log,
-    )
-    server = tornado.httpserver.HTTPServer(
+def make_http_server(
+    app: tornado.web.Application, settings: FacadeSettings
+) -> tornado.httpserver.HTTPServer:
+    return tornado.httpserver.HTTPServer(
         app,
         ssl_options=_tls_context(settings),
         # The handler answers 413 itself up to this hard cap; beyond it Tornado cuts the
@@ -176,23 +154,70 @@ async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
         body_timeout=settings.body_timeout,
         idle_connection_timeout=settings.idle_timeout,
     )
-    server.add_sockets(sockets)
 
-    def rotate_keys() -> None:
+
+class FacadeServer:
+    """One facade as `serve` runs it: the collaborators built from the settings, the app, and
+    its HTTP server (not yet listening: `http.add_sockets`). Built inside the event loop, which
+    the decision client's channel belongs to. Tests start one in process the same way."""
+
+    def __init__(
+        self,
+        settings: FacadeSettings,
+        access_log: AccessLog | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keys = ApiKeys(load_keys(settings), settings.api_key_header)
+        self.client = DecisionClient(
+            settings.decision,
+            timeout=settings.deadline,
+            credentials=decision_credentials(settings),
+            server_name=settings.decision_tls_server_name or None,
+        )
+        self.decider = FailOpenDecider(
+            self.client,
+            settings.deadline,
+            settings.max_in_flight,
+            timedelta(days=settings.schedule_horizon_days),
+        )
+        self.access_log = access_log
+        self.app = make_app(
+            settings,
+            self.keys,
+            ClientPolicy(settings.allow_cidrs, settings.trusted_proxies),
+            limiter or RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
+            self.decider,
+            self.client.serving,
+            access_log,
+        )
+        self.http = make_http_server(self.app, settings)
+
+    def reload_keys(self) -> None:
+        """Key rotation (SIGHUP): the new set replaces the old one whole, or not at all."""
         try:
-            keys.replace(load_keys(settings))
+            self.keys.replace(load_keys(self.settings))
             log.info("API keys reloaded")
         except (OSError, ValueError) as error:
             log.error("API keys not reloaded, keeping the old ones: %s", error)
 
-    await wait_for_exit_signal(on_reload=rotate_keys)
-    server.stop()  # stop accepting; requests already read go on
-    if not await decider.drained(settings.grace):
-        log.warning("stopping with %d decisions still in flight", decider.in_flight)
-    await server.close_all_connections()
-    await client.close()
-    if access_log is not None:
-        access_log.flush()
+    async def stop(self) -> None:
+        """Stops accepting, lets in-flight requests finish within the grace period, closes."""
+        self.http.stop()  # requests already read go on
+        if not await self.decider.drained(self.settings.grace):
+            log.warning("stopping with %d decisions still in flight", self.decider.in_flight)
+        await self.http.close_all_connections()
+        await self.client.close()
+        if self.access_log is not None:
+            self.access_log.flush()
+
+
+async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
+    """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish."""
+    facade = FacadeServer(settings, AccessLog("facade") if settings.access_log else None)
+    facade.http.add_sockets(sockets)
+    await wait_for_exit_signal(on_reload=facade.reload_keys)
+    await facade.stop()
 
 
 def run(settings: FacadeSettings) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
@@ -156,11 +157,11 @@ class ReadyHandler(JsonHandler):
 
     SUPPORTED_METHODS = ("GET",)
 
-    def initialize(self, decider: FailOpenDecider) -> None:
-        self.decider = decider
+    def initialize(self, decision_serving: Callable[[], Awaitable[bool]]) -> None:
+        self.decision_serving = decision_serving
 
     async def get(self) -> None:
-        if await self.decider.client.serving():
+        if await self.decision_serving():
             self.write_json({"status": "ready"})
         else:
             self.write_json({"status": "decision service not serving"}, 503)

@@ -5,23 +5,32 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 
 class RateLimiter:
     """Memory is bounded: the least recently seen clients are forgotten beyond `max_clients`
-    (a forgotten client starts again with a full bucket, which errs on the side of serving)."""
+    (a forgotten client starts again with a full bucket, which errs on the side of serving).
+    `clock` gives monotonic seconds; tests pass their own."""
 
-    def __init__(self, rate: float, burst: int, max_clients: int = 100_000) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        max_clients: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = rate
         self.burst = max(burst, 1)
         self.max_clients = max_clients
+        self.clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def retry_after(self, client: str, now: float | None = None) -> int:
+    def retry_after(self, client: str) -> int:
         """0 when the request may go ahead (and spends a token); else whole seconds to wait."""
         if self.rate <= 0:
             return 0
-        now = time.monotonic() if now is None else now
+        now = self.clock()
         tokens, last = self._buckets.pop(client, (float(self.burst), now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         allowed = tokens >= 1

@@ -1,23 +1,29 @@
-"""Fixtures that start the real services on loopback ports, and a small webhook client."""
+"""Fixtures that start the real services, in this process or as processes on loopback ports,
+and a small webhook client."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
-from facade.devstack import ServiceProcess
+from facade.config import FacadeSettings
+from plumbing.service_process import ServiceProcess
+from tests.in_process import EventLoopThread, InProcessDecision, InProcessFacade
+from tests.scripted_decision import ScriptedServer
 
 EXAMPLE_RULES = Path(__file__).resolve().parent.parent / "examples" / "rules.toml"
 API_KEY = "test-key-0123456789"
-# What TrueEngage sends, for a UK mobile visitor.
+SECOND_KEY = "second-key-abcdef"
 # TrueEngage's documented example payload with a UK mobile number (examples/webhook.json).
 SEED = json.loads(
     (Path(__file__).resolve().parent.parent / "examples" / "webhook.json").read_text()
@@ -29,7 +35,6 @@ class Reply:
     status: int
     headers: http.client.HTTPMessage
     body: Any
-    seconds: float = 0.0
 
 
 class Webhook:
@@ -47,19 +52,15 @@ class Webhook:
         headers: dict[str, str] | None = None,
         timeout: float = 10.0,
     ) -> Reply:
-        import time
-
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            started = time.monotonic()
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
             raw = response.read()
-            seconds = time.monotonic() - started
         finally:
             connection.close()
         parsed = json.loads(raw) if raw else None
-        return Reply(response.status, response.headers, parsed, seconds)
+        return Reply(response.status, response.headers, parsed)
 
     def post(self, payload: Any, key: str | None = None, **headers: str) -> Reply:
         body = payload if isinstance(payload, bytes | str) else json.dumps(payload)
@@ -67,6 +68,20 @@ class Webhook:
         if key is not False:
             sent["X-API-Key"] = key or self.key
         return self.request("POST", "/trueengage/callback", body, sent)
+
+
+def counted(name: str, **labels: str) -> float:
+    """A metric of this process (in-process services count here), 0 before its first count."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Polls `condition` until it holds; the deadline only bounds a failing test."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.01)
 
 
 def start_decision(rules: Path | str, port: int = 0) -> ServiceProcess:
@@ -85,8 +100,28 @@ def start_facade(
 ) -> ServiceProcess:
     args = ["serve", "--listen", "127.0.0.1:0", "--decision", decision_target]
     args += ["--deadline-ms", str(deadline_ms), "--grace", "2", *extra]
-    keys = {"FACADE_API_KEYS": f"{API_KEY},second-key-abcdef"}
+    keys = {"FACADE_API_KEYS": f"{API_KEY},{SECOND_KEY}"}
     return ServiceProcess("facade", args, env={**keys, **(env or {})}, stderr=stderr)
+
+
+def facade_settings(decision_target: str, **overrides: Any) -> FacadeSettings:
+    """What start_facade passes on the command line, for a facade in this process."""
+    settings = FacadeSettings(
+        listen="127.0.0.1:0",
+        decision=decision_target,
+        deadline_ms=300,
+        grace=2.0,
+        api_keys=(API_KEY, SECOND_KEY),
+    )
+    return replace(settings, **overrides)
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[EventLoopThread]:
+    """The event loop that runs every in-process service."""
+    loop = EventLoopThread()
+    yield loop
+    loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -97,15 +132,42 @@ def decision_service() -> Iterator[ServiceProcess]:
 
 
 @pytest.fixture(scope="module")
-def facade_service(decision_service: ServiceProcess) -> Iterator[ServiceProcess]:
-    service = start_facade(f"127.0.0.1:{decision_service.port}")
-    yield service
-    service.stop()
+def decision_in_process(services: EventLoopThread) -> Iterator[InProcessDecision]:
+    decision = InProcessDecision(services, EXAMPLE_RULES)
+    yield decision
+    decision.stop()
+
+
+@pytest.fixture
+def facade_in_process(services: EventLoopThread) -> Iterator[Callable[..., InProcessFacade]]:
+    """Starts in-process facades (`facade_in_process(target, access_log=..., **settings)`) and
+    stops them when the test ends."""
+    started: list[InProcessFacade] = []
+
+    def start(decision_target: str, access_log: Any = None, limiter: Any = None, **overrides: Any):
+        settings = facade_settings(decision_target, **overrides)
+        facade = InProcessFacade(services, settings, access_log, limiter)
+        started.append(facade)
+        return facade
+
+    yield start
+    for facade in started:
+        facade.stop()
 
 
 @pytest.fixture(scope="module")
-def webhook(facade_service: ServiceProcess) -> Webhook:
-    return Webhook(facade_service.port)
+def webhook(services: EventLoopThread, decision_in_process: InProcessDecision) -> Iterator[Webhook]:
+    """The facade, in process, in front of the real decision service with the example rules."""
+    facade = InProcessFacade(services, facade_settings(f"127.0.0.1:{decision_in_process.port}"))
+    yield Webhook(facade.port)
+    facade.stop()
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedServer]:
+    server = ScriptedServer()
+    yield server
+    server.stop()
 
 
 @contextmanager

@@ -1,9 +1,10 @@
-"""A real gRPC DecisionService on a loopback port whose answers a test scripts: slow, failing,
-or returning what our own engine would refuse to (TrueEngage's data keys)."""
+"""A real gRPC DecisionService on a loopback port whose answers a test scripts: held until the
+test releases them, failing, or returning what our own engine would refuse to (TrueEngage's data
+keys)."""
 
 from __future__ import annotations
 
-import time
+import threading
 from concurrent import futures
 
 import grpc
@@ -14,17 +15,33 @@ from decision.v1 import decision_pb2, decision_pb2_grpc
 
 class ScriptedDecision(decision_pb2_grpc.DecisionServiceServicer):
     def __init__(self) -> None:
-        self.delay = 0.0
         self.status: grpc.StatusCode | None = None
         self.patch = decision_pb2.CallbackPatch()
         self.requests: list[decision_pb2.DecideRequest] = []
         self.metadata: list[dict[str, str]] = []
+        self._arrived = threading.Condition()
+        self._gate = threading.Event()
+        self._gate.set()
+
+    def hold(self) -> None:
+        """From now on, each Decide waits (having been counted as arrived) until `release`."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        """Returns once `count` Decide calls have arrived in all."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise TimeoutError(f"{len(self.requests)} of {count} decisions arrived")
 
     def Decide(self, request, context):
-        self.requests.append(request)
-        self.metadata.append(dict(context.invocation_metadata()))
-        if self.delay:
-            time.sleep(self.delay)
+        with self._arrived:
+            self.requests.append(request)
+            self.metadata.append(dict(context.invocation_metadata()))
+            self._arrived.notify_all()
+        self._gate.wait()
         if self.status is not None:
             context.abort(self.status, "scripted failure")
         return decision_pb2.DecideResponse(patch=self.patch)
@@ -42,4 +59,5 @@ class ScriptedServer:
         self.server.start()
 
     def stop(self) -> None:
-        self.server.stop(grace=None)
+        self.servicer.release()  # a held call must not outlive the server's threads
+        self.server.stop(grace=None).wait()

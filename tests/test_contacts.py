@@ -16,7 +16,7 @@ from decision.client import BlockingDecisionClient
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.directory import ContactRecord, DirectoryError, SqliteDirectory
 from decision.engine import Contact
-from facade.devstack import ServiceProcess
+from plumbing.service_process import ServiceProcess
 from tests.conftest import EXAMPLE_RULES, Webhook, start_facade
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

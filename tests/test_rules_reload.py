@@ -20,7 +20,7 @@ from decision.client import BlockingDecisionClient
 from decision.engine import RuleSet
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2
-from facade.devstack import ServiceProcess
+from plumbing.service_process import ServiceProcess
 
 QUEUE_A = "aaaaaaaa-0000-4000-8000-000000000001"
 QUEUE_B = "bbbbbbbb-0000-4000-8000-000000000002"

@@ -1,0 +1,123 @@
+"""The services inside the test process: the real facade (FacadeServer, as `serve` builds it) and
+a real grpc.aio decision service (the real DecisionServicer) on loopback ports, run by one event
+loop on a background thread. Tests talk to them over HTTP and gRPC exactly as TrueEngage does,
+and can still hand them collaborators (a clock, a log stream) that a process would not take."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import tornado.netutil
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from decision.rules_file import LiveRules
+from decision.servicer import DecisionServicer
+from decision.v1 import decision_pb2_grpc
+from facade.app import FacadeServer
+from facade.config import FacadeSettings
+from facade.rate_limit import RateLimiter
+from plumbing.logs import AccessLog
+
+T = TypeVar("T")
+
+
+class EventLoopThread:
+    """An asyncio loop on a daemon thread; `run` runs a coroutine there and returns its result.
+    One loop for the whole session: grpc.aio objects belong to the loop that made them."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="in-process-services", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class InProcessDecision:
+    """The decision service's gRPC surface (Decide, LookupContact, health) around the real
+    servicer and a rules file; `stop` and `start` again on the same port stand for an outage."""
+
+    def __init__(
+        self,
+        services: EventLoopThread,
+        rules: Path | str,
+        credentials: grpc.ServerCredentials | None = None,
+    ) -> None:
+        self.services = services
+        self.servicer = DecisionServicer(LiveRules(rules))
+        self.credentials = credentials
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+        self.start()
+
+    def start(self) -> None:
+        self._server, self.port = self.services.run(self._start())
+
+    async def _start(self) -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server()
+        decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.servicer, server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        address = f"127.0.0.1:{self.port}"
+        if self.credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, self.credentials)
+        await server.start()
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        return server, port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self.services.run(self._server.stop(None))
+            self._server = None
+
+
+class InProcessFacade:
+    """The facade on a free loopback port, built from `settings` as `python -m facade serve`
+    builds it; `access_log` and `limiter` stand in for the ones it would make itself."""
+
+    def __init__(
+        self,
+        services: EventLoopThread,
+        settings: FacadeSettings,
+        access_log: AccessLog | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.services = services
+
+        async def start() -> tuple[FacadeServer, int]:
+            server = FacadeServer(settings, access_log, limiter)
+            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+            server.http.add_sockets(sockets)
+            return server, sockets[0].getsockname()[1]
+
+        self.server, self.port = services.run(start())
+        self._stopped = False
+
+    def reload_keys(self) -> None:
+        """What SIGHUP does, without the signal."""
+
+        async def reload() -> None:
+            self.server.reload_keys()
+
+        self.services.run(reload())
+
+    def stop(self) -> None:
+        """Stops as on SIGTERM (the access log flushed); stopping again does nothing."""
+        if not self._stopped:
+            self._stopped = True
+            self.services.run(self.server.stop())

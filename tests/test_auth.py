@@ -1,0 +1,73 @@
+"""API keys: which headers carry one, several keys at once, and rotation from a keys file."""
+
+from __future__ import annotations
+
+import pytest
+from tornado.httputil import HTTPHeaders
+
+from facade.app import load_keys
+from facade.auth import ApiKeys, keys_from_text
+from facade.config import FacadeSettings
+
+
+def headers(**given: str) -> HTTPHeaders:
+    return HTTPHeaders({name.replace("_", "-"): value for name, value in given.items()})
+
+
+def test_every_configured_key_is_accepted_and_nothing_else():
+    keys = ApiKeys(["first-key", "second-key"])
+    assert keys.allows(headers(X_API_Key="first-key"))
+    assert keys.allows(headers(X_API_Key="second-key"))
+    for wrong in ("first-ke", "first-keyy", "FIRST-KEY", "", "first-key,second-key"):
+        assert not keys.allows(headers(X_API_Key=wrong))
+    assert not keys.allows(headers())
+
+
+def test_bearer_works_beside_the_configured_header():
+    keys = ApiKeys(["k-123"], header="X-TrueEngage-Key")
+    assert keys.allows(headers(X_TrueEngage_Key="k-123"))
+    assert keys.allows(headers(Authorization="Bearer k-123"))
+    assert keys.allows(headers(Authorization="bearer  k-123"))
+    assert not keys.allows(headers(Authorization="Basic k-123"))
+    assert not keys.allows(headers(X_API_Key="k-123"))  # not the configured header
+
+
+def test_the_configured_header_wins_over_authorization():
+    keys = ApiKeys(["k-123"])
+    assert not keys.allows(headers(X_API_Key="wrong", Authorization="Bearer k-123"))
+
+
+def test_surrounding_blanks_are_ignored():
+    keys = ApiKeys([" k-123 \n"])
+    assert keys.allows(headers(X_API_Key="k-123 "))
+
+
+def test_an_empty_key_set_is_refused_and_keeps_the_old_one():
+    with pytest.raises(ValueError, match="no API key configured"):
+        ApiKeys(["", "  "])
+    keys = ApiKeys(["old"])
+    with pytest.raises(ValueError, match="no API key configured"):
+        keys.replace([" "])
+    assert keys.allows(headers(X_API_Key="old"))
+
+
+def test_replace_swaps_the_whole_set():
+    keys = ApiKeys(["old"])
+    keys.replace(["new-1", "new-2"])
+    assert not keys.allows(headers(X_API_Key="old"))
+    assert keys.allows(headers(X_API_Key="new-2"))
+
+
+def test_keys_text_takes_commas_newlines_and_comments():
+    text = "# rotated monthly\nkey-a, key-b\n\n  key-c  \n#key-d\n"
+    assert keys_from_text(text) == ["key-a", "key-b", "key-c"]
+
+
+def test_keys_come_from_the_settings_and_the_keys_file(tmp_path):
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("from-file\n")
+    settings = FacadeSettings(api_keys=("inline",), api_keys_file=str(keys_file))
+    assert load_keys(settings) == ["inline", "from-file"]
+    keys_file.unlink()
+    with pytest.raises(FileNotFoundError):
+        load_keys(settings)
