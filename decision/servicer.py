@@ -194,7 +194,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         recent = self.recent.newest(request.rule, request.limit, request.after_sequence)
         return decision_pb2.ListDecisionsResponse(decisions=list(recent))
 
-    async def _moment(
+    async def _moment(  # noqa: RET503 (context.abort raises)
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> datetime:
         """`at`, or now. An `at` no calendar can hold is the caller's error, said briefly."""
