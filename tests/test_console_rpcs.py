@@ -43,7 +43,8 @@ def test_explain_shows_every_rule_and_the_decision_without_counting_it():
     async def scenario(stub, servicer):
         explained = await stub.Explain(UK_MOBILE, timeout=5)
         traces = {trace.name: trace for trace in explained.rules}
-        assert traces["uk-mobile"].matched and traces["uk-mobile"].applied
+        assert traces["uk-mobile"].matched
+        assert traces["uk-mobile"].applied
         assert not traces["known-vip"].matched
         assert traces["known-vip"].failed_condition == "contact.tier"
         assert "uk-mobile" in explained.decision.matched_rules
