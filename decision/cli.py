@@ -17,6 +17,7 @@ from decision.directory import DirectoryError, SqliteDirectory
 from decision.engine import RulesError, RuleSet, explain, number_facts, parse_rules
 from decision.explain import format_explanation
 from decision.rules_file import install_rules, read_rules, read_rules_text
+from plumbing.graceful import hold_exit_signals
 from plumbing.logs import configure_logging
 from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
 
@@ -29,6 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"decision: {error}", file=sys.stderr)
         return 2
+    hold_exit_signals()
     try:
         asyncio.run(serve(settings))
     except RulesError as error:

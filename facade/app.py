@@ -10,7 +10,7 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import tornado.netutil
 import tornado.web
 
 from decision.client import DecisionClient
+from facade.admin import make_admin_app
 from facade.auth import ApiKeys, keys_from_text
 from facade.config import FacadeSettings
 from facade.decider import FailOpenDecider
@@ -33,7 +34,7 @@ from facade.handlers import (
 )
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
-from plumbing.graceful import wait_for_exit_signal
+from plumbing.graceful import hold_exit_signals, wait_for_exit_signal
 from plumbing.logs import AccessLog, mask_number
 
 log = logging.getLogger("facade")
@@ -192,6 +193,11 @@ class FacadeServer:
             access_log,
         )
         self.http = make_http_server(self.app, settings)
+        self.admin: tornado.httpserver.HTTPServer | None = None
+        if settings.admin_listen:
+            admin_keys = ApiKeys(settings.admin_keys)
+            console = make_admin_app(admin_keys, self.client, self.decider.horizon)
+            self.admin = make_http_server(console, settings)
 
     def reload_keys(self) -> None:
         """Key rotation (SIGHUP): the new set replaces the old one whole, or not at all."""
@@ -204,6 +210,8 @@ class FacadeServer:
     async def stop(self) -> None:
         """Stops accepting, lets in-flight requests finish within the grace period, closes."""
         self.http.stop()  # requests already read go on
+        if self.admin is not None:
+            self.admin.stop()
         if not await self.decider.drained(self.settings.grace):
             log.warning("stopping with %d decisions still in flight", self.decider.in_flight)
         await self.http.close_all_connections()
@@ -212,38 +220,57 @@ class FacadeServer:
             self.access_log.flush()
 
 
-async def serve(settings: FacadeSettings, sockets: list[socket.socket]) -> None:
+async def serve(
+    settings: FacadeSettings,
+    sockets: list[socket.socket],
+    admin_sockets: Sequence[socket.socket] = (),
+) -> None:
     """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish."""
     facade = FacadeServer(settings, AccessLog("facade") if settings.access_log else None)
     facade.http.add_sockets(sockets)
+    if facade.admin is not None:
+        facade.admin.add_sockets(admin_sockets)
     await wait_for_exit_signal(on_reload=facade.reload_keys)
     await facade.stop()
+
+
+def _bind(listen: str) -> list[socket.socket]:
+    host, _, port = listen.rpartition(":")
+    try:
+        return tornado.netutil.bind_sockets(int(port), host or None, backlog=1024)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"facade: cannot listen on {listen}: {error}") from None
 
 
 def run(settings: FacadeSettings) -> int:
     """Binds the port once, then serves from one process or from `processes` forked workers
     sharing it; the parent forwards SIGTERM/SIGINT/SIGHUP and exits 0 when all workers did."""
-    host, _, port = settings.listen.rpartition(":")
-    try:
-        sockets = tornado.netutil.bind_sockets(int(port), host or None, backlog=1024)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"facade: cannot listen on {settings.listen}: {error}") from None
+    hold_exit_signals()
+    sockets = _bind(settings.listen)
+    admin_sockets = _bind(settings.admin_listen) if settings.admin_listen else []
     scheme = "https" if settings.tls_cert else "http"
+    host = settings.listen.rpartition(":")[0]
     bound = sockets[0].getsockname()[1]
     print(
         f"facade: serving on {scheme}://{host}:{bound}{CALLBACK_PATH} "
         f"decision {settings.decision} processes {settings.processes}",
         flush=True,
     )
+    if admin_sockets:
+        admin_host = settings.admin_listen.rpartition(":")[0]
+        print(
+            f"facade: console on {scheme}://{admin_host}:{admin_sockets[0].getsockname()[1]}/",
+            flush=True,
+        )
     if settings.processes <= 1:
-        asyncio.run(serve(settings, sockets))
+        asyncio.run(serve(settings, sockets, admin_sockets))
         return 0
     workers: list[int] = []
     for _ in range(settings.processes):
         pid = os.fork()
         if pid == 0:
             try:
-                asyncio.run(serve(settings, sockets))
+                asyncio.run(serve(settings, sockets, admin_sockets))
                 os._exit(0)
             except BaseException:
                 log.exception("worker failed")

@@ -37,6 +37,12 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.admin_listen and not settings.admin_keys:
+        print("facade: the console needs keys of its own: set FACADE_ADMIN_KEYS", file=sys.stderr)
+        return 2
+    if set(settings.admin_keys) & set(keys):
+        print("facade: a console key must not also be a webhook key", file=sys.stderr)
+        return 2
     return run(settings)
 
 
@@ -46,6 +52,7 @@ def _devstack(args: argparse.Namespace) -> int:
     return run_devstack(
         facade_port=args.port,
         decision_port=args.decision_port,
+        admin_port=args.admin_port,
         rules=args.rules,
         contacts_csv=args.contacts_csv,
         contacts=args.contacts,
@@ -83,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd = commands.add_parser("devstack", help="run decision + facade locally (make run)")
     dev_cmd.add_argument("--port", type=int, default=8080)
     dev_cmd.add_argument("--decision-port", type=int, default=50051)
+    dev_cmd.add_argument("--admin-port", type=int, default=8081, help="the operator console")
     dev_cmd.add_argument("--rules", default="examples/rules.toml")
     dev_cmd.add_argument("--contacts-csv", default="examples/contacts.csv")
     dev_cmd.add_argument("--contacts", default=".run/contacts.sqlite3")

@@ -52,6 +52,12 @@ class FacadeSettings:
         "name to expect in the decision service's "
         "certificate, when it differs from the target host",
     )
+    admin_listen: str = setting(
+        "", "address of the operator console, host:port (empty: no console); never public"
+    )
+    admin_keys: tuple[str, ...] = setting(
+        (), "console keys, comma-separated; never the webhook's keys", secret=True
+    )
     log_full_numbers: bool = setting(False, "log whole phone numbers (default: last 4 digits)")
     access_log: bool = setting(True, "one JSON line per request on stderr")
 

@@ -31,7 +31,12 @@ def seed_directory(csv_path: str, directory_path: str) -> int:
 
 
 def run_devstack(
-    facade_port: int, decision_port: int, rules: str, contacts_csv: str, contacts: str
+    facade_port: int,
+    decision_port: int,
+    rules: str,
+    contacts_csv: str,
+    contacts: str,
+    admin_port: int = 8081,
 ) -> int:
     # Explicit handlers: a shell that starts us in the background would leave SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
@@ -39,6 +44,9 @@ def run_devstack(
     key = os.environ.get("FACADE_API_KEYS", "").split(",")[0].strip()
     if not key:
         key = "dev-" + secrets.token_urlsafe(18)
+    admin_key = os.environ.get("FACADE_ADMIN_KEYS", "").split(",")[0].strip()
+    if not admin_key:
+        admin_key = "admin-" + secrets.token_urlsafe(18)
     seeded = seed_directory(contacts_csv, contacts)
     decision_args = [
         "serve",
@@ -50,7 +58,7 @@ def run_devstack(
         contacts,
     ]
     try:
-        decision = ServiceProcess("decision", decision_args)
+        decision = ServiceProcess("decision", decision_args, own_group=True)
     except RuntimeError:
         print(
             f"the decision service did not start (see above); if port {decision_port} is "
@@ -64,16 +72,20 @@ def run_devstack(
         f"127.0.0.1:{facade_port}",
         "--decision",
         f"127.0.0.1:{decision.port}",
+        "--admin-listen",
+        f"127.0.0.1:{admin_port}",
     ]
+    env = {
+        "FACADE_API_KEYS": os.environ.get("FACADE_API_KEYS") or key,
+        "FACADE_ADMIN_KEYS": os.environ.get("FACADE_ADMIN_KEYS") or admin_key,
+    }
     try:
-        facade = ServiceProcess(
-            "facade", facade_args, env={"FACADE_API_KEYS": os.environ.get("FACADE_API_KEYS") or key}
-        )
+        facade = ServiceProcess("facade", facade_args, env=env, own_group=True)
     except RuntimeError:
         decision.stop()
         print(
-            f"the facade did not start (see above); if port {facade_port} is taken: "
-            "python -m facade devstack --port N",
+            f"the facade did not start (see above); if port {facade_port} or {admin_port} is "
+            "taken: python -m facade devstack --port N --admin-port M",
             file=sys.stderr,
         )
         return 1
@@ -83,6 +95,7 @@ def run_devstack(
 callback-router is up.
   webhook:   {url}
   API key:   {key}
+  console:   http://127.0.0.1:{admin_port}/  (admin key: {admin_key})
   decision:  127.0.0.1:{decision.port} (gRPC), rules {Path(rules).resolve()}
   contacts:  {Path(contacts).resolve()} ({seeded} demo contacts from {contacts_csv})
 

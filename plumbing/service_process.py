@@ -26,7 +26,10 @@ class ServiceProcess:
         env: Mapping[str, str] | None = None,
         timeout: float = 20.0,
         stderr: IO[str] | int | None = None,
+        own_group: bool = False,
     ) -> None:
+        """`own_group`: out of the caller's process group, so a Ctrl-C at the terminal reaches
+        only the caller, which then stops the service itself (one signal, not a race of two)."""
         self.command = [sys.executable, "-m", module, *args]
         self.process = subprocess.Popen(
             self.command,
@@ -34,6 +37,7 @@ class ServiceProcess:
             stderr=stderr,
             text=True,
             env={**os.environ, **(env or {})},
+            process_group=0 if own_group else None,
         )
         try:
             self.port = self._wait_ready(timeout)
