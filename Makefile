@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 STUBS  := decision/v1/.generated
 
-.PHONY: venv protos system-deps run test lint bench openapi clean
+.PHONY: venv protos system-deps run test lint bench openapi screenshots clean
 
 venv: $(INSTALLED)
 
@@ -42,6 +42,10 @@ test: venv protos system-deps
 lint: venv protos
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The console's screenshots in the README, taken in headless chromium with the example rules.
+screenshots: venv protos system-deps
+	$(BIN)/python -m tests.console_browser facade/console/screenshots
 
 bench: venv protos
 	$(BIN)/python -m bench

@@ -23,8 +23,9 @@ CONSOLE_FILES = resources.files("facade").joinpath("console")
 ADMIN_TIMEOUT = 2.0  # seconds: a person is waiting, not TrueEngage
 
 
-def _as_json(message: Any) -> dict[str, Any]:
-    return MessageToDict(message, always_print_fields_with_no_presence=True)
+def _as_json(message: Any, zeros: bool = False) -> dict[str, Any]:
+    """Proto3 JSON, the webhook's field names; `zeros`: counts of 0 are shown, not omitted."""
+    return MessageToDict(message, always_print_fields_with_no_presence=zeros)
 
 
 class AdminApiHandler(JsonHandler):
@@ -44,11 +45,6 @@ class AdminApiHandler(JsonHandler):
 
     def decision_service_failed(self, error: grpc.aio.AioRpcError) -> None:
         self.fail(502, f"decision service: {error.code().name.lower()}: {error.details()}")
-
-    def answer(self, patch: Any, now: datetime) -> dict[str, Any]:
-        """What TrueEngage would get for this patch: the webhook's own answer shaping."""
-        body, dropped = answer_body(patch, now, self.horizon)
-        return {"body": body, "dropped": [{"field": f, "reason": r} for f, r in dropped]}
 
 
 class SessionHandler(AdminApiHandler):
@@ -85,9 +81,15 @@ class TryHandler(AdminApiHandler):
         except grpc.aio.AioRpcError as error:
             self.decision_service_failed(error)
             return
-        now = moment or datetime.now(UTC)
+        # What TrueEngage would get: the webhook's own answer shaping, at the moment tried.
+        body, dropped = answer_body(
+            explained.decision.patch, moment or datetime.now(UTC), self.horizon
+        )
         result = _as_json(explained)
-        result["answer"] = self.answer(explained.decision.patch, now)
+        result["answer"] = {
+            "body": body,
+            "dropped": [{"field": f, "reason": r} for f, r in dropped],
+        }
         self.write_json(result)
 
 
@@ -102,11 +104,12 @@ class RulesHandler(AdminApiHandler):
         except grpc.aio.AioRpcError as error:
             self.decision_service_failed(error)
             return
-        self.write_json(_as_json(rules))
+        self.write_json(_as_json(rules, zeros=True))
 
 
 class DecisionsHandler(AdminApiHandler):
-    """GET /api/decisions?rule=&after=: recent decisions, newest first, with their answers."""
+    """GET /api/decisions?rule=&after=: recent decisions, newest first, as the decision service
+    keeps them (numbers masked, so they are shown as decided rather than re-checked)."""
 
     SUPPORTED_METHODS = ("GET",)
 
@@ -122,12 +125,7 @@ class DecisionsHandler(AdminApiHandler):
         except grpc.aio.AioRpcError as error:
             self.decision_service_failed(error)
             return
-        decisions = []
-        for entry in recent.decisions:
-            shown = _as_json(entry)
-            shown["answer"] = self.answer(entry.response.patch, entry.decided_at.ToDatetime(UTC))
-            decisions.append(shown)
-        self.write_json({"decisions": decisions})
+        self.write_json(_as_json(recent))
 
 
 class ConsolePageHandler(tornado.web.RequestHandler):

@@ -31,7 +31,8 @@ function element(tag, attributes = {}, ...children) {
 function fillFacts(list, pairs) {
   list.replaceChildren();
   for (const [name, value] of pairs) {
-    list.append(element("dt", {}, name), element("dd", {}, value === "" ? "—" : String(value)));
+    const shown = value === "" || value === undefined ? "—" : String(value);
+    list.append(element("dt", {}, name), element("dd", {}, shown));
   }
 }
 
@@ -46,7 +47,7 @@ function callerFacts(facts) {
     ["Calling code", facts.countryCallingCode ? `+${facts.countryCallingCode}` : ""],
     ["Number type", facts.numberType],
     ["Valid", facts.valid ? "yes" : "no"],
-    ["Time zone", `${facts.timeZone} (${facts.timeZoneSource})`],
+    ["Time zone", facts.timeZone ? `${facts.timeZone} (${facts.timeZoneSource})` : ""],
     ["Local time", facts.localTime],
     ["Known contact", facts.contactKnown ? "yes" : "no"],
   ];
@@ -112,9 +113,11 @@ async function tryCaller(event) {
   }
   const decision = result.decision;
   $("version").textContent = `rules ${decision.rulesVersion}`;
-  fillFacts($("try-facts"), callerFacts(decision.facts));
-  const rows = result.rules.map((rule) => {
-    const outcome = rule.matched ? (rule.applied ? "matched" : "matched, not reached") : "not matched";
+  fillFacts($("try-facts"), callerFacts(decision.facts || {}));
+  const rows = (result.rules || []).map((rule) => {
+    let outcome = "not tried (an earlier rule decided)";
+    if (rule.matched) outcome = "matched";
+    else if (rule.failedCondition) outcome = "not matched";
     return element(
       "tr", {},
       element("td", {}, rule.name),
@@ -123,7 +126,8 @@ async function tryCaller(event) {
     );
   });
   $("try-rules").replaceChildren(...rows);
-  $("try-notes").textContent = decision.notes.length ? `Notes: ${decision.notes.join("; ")}` : "";
+  const notes = decision.notes || [];
+  $("try-notes").textContent = notes.length ? `Notes: ${notes.join("; ")}` : "";
   $("try-answer").textContent = json(result.answer.body);
   $("try-dropped").replaceChildren(
     ...result.answer.dropped.map((d) => element("li", {}, `dropped ${d.field}: ${d.reason}`)),
@@ -179,7 +183,8 @@ async function loadRules() {
 // --- recent decisions ----------------------------------------------------------------------
 function decisionItem(entry) {
   const response = entry.response;
-  const rules = response.matchedRules.length ? response.matchedRules.join(", ") : "no rule";
+  const matched = response.matchedRules || [];
+  const rules = matched.length ? matched.join(", ") : "no rule";
   const when = new Date(entry.decidedAt).toLocaleTimeString();
   const summary = element(
     "summary", {},
@@ -189,11 +194,12 @@ function decisionItem(entry) {
     element("span", { class: "muted" }, response.decisionId),
   );
   const facts = element("dl", { class: "facts" });
-  fillFacts(facts, callerFacts(response.facts));
+  fillFacts(facts, callerFacts(response.facts || {}));
   const detail = element(
     "div", { class: "detail" },
     element("h3", {}, "Caller facts"), facts,
-    element("h3", {}, "Answer"), element("pre", { class: "json", tabindex: "0" }, json(entry.answer.body)),
+    element("h3", {}, "Decided patch (numbers masked)"),
+    element("pre", { class: "json", tabindex: "0" }, json(response.patch)),
   );
   const item = element("li", { "data-sequence": entry.sequence });
   item.append(element("details", {}, summary, detail));
@@ -204,6 +210,7 @@ async function pollRecent() {
   const rule = $("recent-rule").value;
   try {
     const reply = await api(`/api/decisions?rule=${encodeURIComponent(rule)}&after=${newestSequence}`);
+    reply.decisions = reply.decisions || [];
     if (reply.decisions.length) {
       newestSequence = Number(reply.decisions[0].sequence);
       $("recent-list").prepend(...reply.decisions.map(decisionItem));
