@@ -13,13 +13,15 @@ from decision.cases import contact_from_mapping, request_from_webhook, run_cases
 from decision.config import DecisionSettings
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.coverage import format_coverage, rule_coverage
-from decision.directory import DirectoryError, SqliteDirectory
-from decision.engine import RulesError, RuleSet, explain, number_facts, parse_rules
+from decision.directory import ContactRecord, DirectoryError, open_directory
+from decision.engine import Contact, RulesError, RuleSet, explain, number_facts, parse_rules
 from decision.explain import format_explanation
 from decision.rules_file import install_rules, read_rules, read_rules_text
 from plumbing.graceful import hold_exit_signals
 from plumbing.logs import configure_logging
 from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
+
+DIRECTORY_HELP = "contact directory: a SQLite file path"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -42,19 +44,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _write_directory(spec: str, records: list[ContactRecord], replace: bool) -> int:
+    async with await open_directory(spec) as directory:
+        return await directory.write(records, replace)
+
+
+async def _read_directory(spec: str) -> list[ContactRecord]:
+    async with await open_directory(spec) as directory:
+        return await directory.records()
+
+
+async def _look_up(spec: str, e164: str) -> Contact | None:
+    async with await open_directory(spec) as directory:
+        return await directory.lookup(e164)
+
+
 def _contacts_import(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         with open(args.file, newline="", encoding="utf-8") as stream:
             records = read_contacts(stream, args.file, args.default_region or "")
-        directory = SqliteDirectory(args.contacts)
+        count = asyncio.run(_write_directory(args.contacts, records, args.replace))
     except (ContactsCsvError, DirectoryError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
-    try:
-        count = directory.write(records, replace=args.replace)
-    finally:
-        directory.close()
     numbers = sum(len(r.numbers) for r in records)
     print(
         f"{args.contacts}: {'replaced with' if args.replace else 'upserted'} {count} contacts "
@@ -65,14 +78,11 @@ def _contacts_import(args: argparse.Namespace) -> int:
 
 def _contacts_export(args: argparse.Namespace) -> int:
     try:
-        directory = SqliteDirectory(args.contacts)
+        records = asyncio.run(_read_directory(args.contacts))
     except DirectoryError as error:
         print(error, file=sys.stderr)
         return 1
-    try:
-        write_contacts(directory.records(), sys.stdout)
-    finally:
-        directory.close()
+    write_contacts(records, sys.stdout)
     return 0
 
 
@@ -135,10 +145,12 @@ def _explain(args: argparse.Namespace) -> int:
     if args.contact:
         contact = contact_from_mapping(dict(item.split("=", 1) for item in args.contact))
     elif args.contacts:
-        directory = SqliteDirectory(args.contacts)
         number = number_facts(request.phone_number, request.country_code, rules.default_region)
-        contact = directory.lookup(number.e164)
-        directory.close()
+        try:
+            contact = asyncio.run(_look_up(args.contacts, number.e164))
+        except DirectoryError as error:
+            print(error, file=sys.stderr)
+            return 1
     at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
@@ -263,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     contacts_cmd = commands.add_parser("contacts", help="import or export the contact directory")
     contacts_sub = contacts_cmd.add_subparsers(dest="contacts_command", required=True)
     import_cmd = contacts_sub.add_parser("import", help="upsert contacts from a CSV file")
-    import_cmd.add_argument("--contacts", required=True, help="SQLite directory file")
+    import_cmd.add_argument("--contacts", required=True, help=DIRECTORY_HELP)
     import_cmd.add_argument(
         "--replace",
         action="store_true",
@@ -275,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_cmd.add_argument("file")
     import_cmd.set_defaults(run=_contacts_import)
     export_cmd = contacts_sub.add_parser("export", help="write the directory as CSV to stdout")
-    export_cmd.add_argument("--contacts", required=True, help="SQLite directory file")
+    export_cmd.add_argument("--contacts", required=True, help=DIRECTORY_HELP)
     export_cmd.set_defaults(run=_contacts_export)
     return parser
 

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection
 
 from decision.config import DecisionSettings
 from decision.decision_log import DecisionLog
-from decision.directory import SqliteDirectory
+from decision.directory import open_directory
 from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
 from decision.v1 import decision_pb2, decision_pb2_grpc
@@ -42,10 +42,9 @@ def start_metrics_server(listen: str) -> None:
     start_http_server(int(port), addr=host or "0.0.0.0")
 
 
-async def serve(settings: DecisionSettings) -> None:
-    """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
-    # Refuses to start on a bad file: there is no old one to keep.
-    rules = await LiveRules.open(settings.rules, settings.rules_settle)
+def build_server(servicer: DecisionServicer) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """The gRPC server around `servicer`, with standard health checking and reflection; not yet
+    bound to a port. `start_serving` starts it."""
     server = grpc.aio.server(
         options=[
             # Answer keepalive pings from clients that keep idle channels open.
@@ -58,7 +57,29 @@ async def serve(settings: DecisionSettings) -> None:
             ("grpc.so_reuseport", 0),
         ]
     )
-    directory = SqliteDirectory(settings.contacts) if settings.contacts else None
+    decision_pb2_grpc.add_DecisionServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    return server, health_servicer
+
+
+async def start_serving(
+    server: grpc.aio.Server, health_servicer: health.aio.HealthServicer
+) -> None:
+    """Starts the server and tells health checks it is SERVING."""
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+async def serve(settings: DecisionSettings) -> None:
+    """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
+    # Refuses to start on a bad file: there is no old one to keep.
+    rules = await LiveRules.open(settings.rules, settings.rules_settle)
+    directory = await open_directory(settings.contacts) if settings.contacts else None
     access_log = AccessLog("decision") if settings.access_log else None
     decision_log = None
     if settings.decision_log:
@@ -75,12 +96,7 @@ async def serve(settings: DecisionSettings) -> None:
         directory=directory,
         decision_log=decision_log,
     )
-    decision_pb2_grpc.add_DecisionServiceServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    server, health_servicer = build_server(servicer)
     credentials = server_credentials(settings)
     try:
         if credentials is None:
@@ -95,9 +111,7 @@ async def serve(settings: DecisionSettings) -> None:
         )
     if settings.metrics_listen:
         start_metrics_server(settings.metrics_listen)
-    await server.start()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await start_serving(server, health_servicer)
     reloader = asyncio.create_task(rules.run(settings.watch_interval))
     # Tests and `make run` read this line to learn the port when asked for port 0.
     host = settings.listen.rpartition(":")[0]
@@ -118,7 +132,7 @@ async def serve(settings: DecisionSettings) -> None:
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.grace)
     if directory is not None:
-        directory.close()
+        await directory.close()
     if decision_log is not None:
         decision_log.close()
     if access_log is not None:

@@ -110,7 +110,9 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         request_id = _request_id(request, context)
         rules = self.rules.current  # read once: a reload mid-request cannot mix two versions
         try:
-            contact = self._contact(request, rules.default_region) if rules.uses_contact else None
+            contact = (
+                await self._contact(request, rules.default_region) if rules.uses_contact else None
+            )
             decision = rules.decide(request, now, contact)
         except Exception:
             await self._failed(context, request_id, rules.version)
@@ -149,7 +151,9 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         request_id = _request_id(request, context)
         rules = self.rules.current
         try:
-            contact = self._contact(request, rules.default_region) if rules.uses_contact else None
+            contact = (
+                await self._contact(request, rules.default_region) if rules.uses_contact else None
+            )
             decision, outcomes = decide_traced(rules, request, now, contact)
         except Exception:
             await self._failed(context, request_id, rules.version)
@@ -219,11 +223,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         )
         await context.abort(grpc.StatusCode.INTERNAL, "decision failed; see the service log")
 
-    def _contact(self, request: CallbackFields, default_region: str) -> Contact | None:
+    async def _contact(self, request: CallbackFields, default_region: str) -> Contact | None:
         if self.directory is None:
             return None
         number = number_facts(request.phone_number, request.country_code, default_region)
-        return self.directory.lookup(number.e164)
+        return await self.directory.lookup(number.e164)
 
     async def LookupContact(
         self, request: decision_pb2.LookupContactRequest, context: grpc.aio.ServicerContext
@@ -235,7 +239,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         region = self.rules.current.default_region
         e164 = number_facts(request.phone_number, request.country_code, region).e164
-        contact = self.directory.lookup(e164)
+        contact = await self.directory.lookup(e164)
         if contact is None:
             return decision_pb2.LookupContactResponse(found=False, e164=e164)
         return decision_pb2.LookupContactResponse(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -19,15 +20,15 @@ def _interrupt(signum: int, frame: object) -> None:
 def seed_directory(csv_path: str, directory_path: str) -> int:
     """A fresh demo directory from the example CSV, replacing whatever an earlier run left."""
     from decision.contacts_csv import read_contacts
-    from decision.directory import SqliteDirectory
+    from decision.directory import open_directory
+
+    async def replace_all() -> int:
+        async with await open_directory(directory_path) as directory:
+            return await directory.write(records, replace=True)
 
     with open(csv_path, newline="", encoding="utf-8") as stream:
         records = read_contacts(stream, csv_path)
-    directory = SqliteDirectory(directory_path)
-    try:
-        return directory.write(records, replace=True)
-    finally:
-        directory.close()
+    return asyncio.run(replace_all())
 
 
 def run_devstack(

@@ -1,10 +1,12 @@
-"""The decision service over real gRPC: Decide, health, reflection, clients, shutdown."""
+"""The decision service over real gRPC: Decide, health, reflection and clients against it in
+process; shutdown, start-up failures and exit codes against the process."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -16,6 +18,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from decision.client import BlockingDecisionClient, DecisionClient
 from decision.v1 import decision_pb2
 from tests.conftest import EXAMPLE_RULES, start_decision
+from tests.in_process_decision import InProcessDecision
 
 
 def at(text: str) -> Timestamp:
@@ -25,8 +28,14 @@ def at(text: str) -> Timestamp:
 
 
 @pytest.fixture(scope="module")
-def client(decision_service):
-    with BlockingDecisionClient(f"127.0.0.1:{decision_service.port}", timeout=5) as blocking:
+def decision_in_process() -> Iterator[InProcessDecision]:
+    with InProcessDecision(EXAMPLE_RULES) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def client(decision_in_process: InProcessDecision):
+    with BlockingDecisionClient(f"127.0.0.1:{decision_in_process.port}", timeout=5) as blocking:
         yield blocking
 
 
@@ -69,9 +78,9 @@ def test_decide_at_a_given_moment_schedules_us_after_hours(client):
     assert reply.facts.local_time == "2026-11-24T18:00:00-05:00"
 
 
-def test_async_client_and_health(decision_service):
+def test_async_client_and_health(decision_in_process):
     async def scenario():
-        client = DecisionClient(f"127.0.0.1:{decision_service.port}", timeout=5)
+        client = DecisionClient(f"127.0.0.1:{decision_in_process.port}", timeout=5)
         try:
             assert await client.serving()
             reply = await client.decide(decision_pb2.DecideRequest(phone_number="+447400123456"))
@@ -82,16 +91,16 @@ def test_async_client_and_health(decision_service):
     assert asyncio.run(scenario()) == ["uk-mobile"]
 
 
-def test_standard_health_service_reports_serving(decision_service):
-    with grpc.insecure_channel(f"127.0.0.1:{decision_service.port}") as channel:
+def test_standard_health_service_reports_serving(decision_in_process):
+    with grpc.insecure_channel(f"127.0.0.1:{decision_in_process.port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for service in ("", "decision.v1.DecisionService"):
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_reflection_lists_the_services(decision_service):
-    with grpc.insecure_channel(f"127.0.0.1:{decision_service.port}") as channel:
+def test_reflection_lists_the_services(decision_in_process):
+    with grpc.insecure_channel(f"127.0.0.1:{decision_in_process.port}") as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         reply = next(iter(stub.ServerReflectionInfo(iter([request]), timeout=5)))
@@ -119,7 +128,7 @@ def test_refuses_to_start_on_a_bad_rules_file(tmp_path):
     assert f"{bad}: rule 'r': when.region: unknown region 'XX'" in result.stderr
 
 
-def test_a_taken_port_is_a_clear_error(decision_service):
+def test_a_taken_port_is_a_clear_error(decision_in_process):
     result = subprocess.run(
         [
             sys.executable,
@@ -127,7 +136,7 @@ def test_a_taken_port_is_a_clear_error(decision_service):
             "decision",
             "serve",
             "--listen",
-            f"127.0.0.1:{decision_service.port}",
+            f"127.0.0.1:{decision_in_process.port}",
             "--rules",
             str(EXAMPLE_RULES),
         ],
@@ -136,4 +145,4 @@ def test_a_taken_port_is_a_clear_error(decision_service):
         timeout=30,
     )
     assert result.returncode == 1
-    assert f"decision: cannot listen on 127.0.0.1:{decision_service.port}" in result.stderr
+    assert f"decision: cannot listen on 127.0.0.1:{decision_in_process.port}" in result.stderr

@@ -1,0 +1,77 @@
+"""The contact directory: who is calling, keyed by E.164 number, behind one async interface.
+
+`ContactDirectory` is what the service, the CLI and `make run` use; each backend is a module
+beside this one (`sqlite.py`) implementing `DirectoryBackend`; `open_directory` picks the backend
+from what the user gives and wraps it in the read cache every backend shares (`cached.py`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from decision.directory.cached import CachedDirectory
+from decision.engine import Contact
+
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class DirectoryError(RuntimeError):
+    """A directory this code cannot open or use (a newer schema, not a database, unknown kind)."""
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    """A contact as stored: its key, numbers and fields."""
+
+    key: str
+    numbers: tuple[str, ...]
+    contact: Contact = field(default_factory=Contact)
+
+
+class ContactDirectory(Protocol):
+    """What callers use. Every method may wait on the backend; none blocks the event loop."""
+
+    async def lookup(self, e164: str) -> Contact | None: ...
+
+    async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
+        """Upserts contacts (with `replace`: swaps the whole directory) all at once or not at
+        all; returns how many contacts were written."""
+        ...
+
+    async def records(self) -> list[ContactRecord]: ...
+
+    async def close(self) -> None: ...
+
+
+class DirectoryBackend(ContactDirectory, Protocol):
+    """What a backend implements: the interface, uncached, plus word of other writers."""
+
+    async def wait_for_change(self) -> None:
+        """Returns once another writer (another process, another replica) may have changed the
+        data since the last return, so the cache must be dropped."""
+        ...
+
+
+async def open_directory(spec: str) -> CachedDirectory:
+    """The directory `spec` names, cached: a file path is SQLite. Raises DirectoryError with a
+    one-line reason. Call inside the event loop that will use the directory."""
+    return CachedDirectory(await _open_backend(spec))
+
+
+async def _open_backend(spec: str) -> DirectoryBackend:
+    if not spec:
+        raise DirectoryError("no contact directory given: a SQLite file path")
+    scheme = _URL_SCHEME.match(spec)
+    # Backends are imported only when asked for, so a database driver is needed only by those
+    # who use that database. A new backend adds its branch here and its module beside this one.
+    if scheme is None:
+        from decision.directory.sqlite import SqliteDirectory
+
+        return await SqliteDirectory.open(spec)
+    # Only the scheme is ever echoed: a URL may carry a password.
+    kind = scheme[1].lower()
+    if kind in ("postgresql", "postgres"):
+        raise DirectoryError(f"{kind}:// contact directories are not supported yet")
+    raise DirectoryError(f"{kind}:// is not a kind of contact directory; give a SQLite file path")

@@ -1,0 +1,211 @@
+"""The SQLite backend: one file in WAL mode, so an import is one transaction that lookups see all
+of or none of, and never wait for. sqlite3 calls block, so every one of them runs on one worker
+thread that owns the connection, never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from decision.directory import ContactRecord, DirectoryError
+from decision.engine import Contact
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+    key              TEXT PRIMARY KEY,   -- the CSV's contact_id, or the contact's first number
+    name             TEXT NOT NULL DEFAULT '',
+    tier             TEXT NOT NULL DEFAULT '',
+    language         TEXT NOT NULL DEFAULT '',
+    preferred_agents TEXT NOT NULL DEFAULT '[]',  -- JSON list of agent ids or names
+    skills           TEXT NOT NULL DEFAULT '[]',  -- JSON list of skill ids or names
+    attributes       TEXT NOT NULL DEFAULT '{}'   -- JSON object of strings
+);
+CREATE TABLE IF NOT EXISTS numbers (
+    e164        TEXT PRIMARY KEY,
+    contact_key TEXT NOT NULL REFERENCES contacts(key) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS numbers_by_contact ON numbers(contact_key);
+"""
+_LOOKUP = (
+    "SELECT c.name, c.tier, c.language, c.preferred_agents, c.skills, c.attributes "
+    "FROM numbers n JOIN contacts c ON c.key = n.contact_key WHERE n.e164 = ?"
+)
+_UPSERT_CONTACT = (
+    "INSERT INTO contacts (key, name, tier, language, preferred_agents, skills, attributes) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET name=excluded.name, "
+    "tier=excluded.tier, language=excluded.language, "
+    "preferred_agents=excluded.preferred_agents, skills=excluded.skills, "
+    "attributes=excluded.attributes"
+)
+_UPSERT_NUMBER = (
+    "INSERT INTO numbers (e164, contact_key) VALUES (?, ?) "
+    "ON CONFLICT(e164) DO UPDATE SET contact_key=excluded.contact_key"
+)
+_RECORDS = (
+    "SELECT c.key, c.name, c.tier, c.language, c.preferred_agents, c.skills, c.attributes, "
+    "group_concat(n.e164, ' ') FROM contacts c JOIN numbers n ON n.contact_key = c.key "
+    "GROUP BY c.key ORDER BY c.key"
+)
+
+
+def _contact_from_row(row: tuple) -> Contact:
+    name, tier, language, agents, skills, attributes = row
+    return Contact(
+        name=name,
+        tier=tier,
+        language=language,
+        preferred_agents=tuple(json.loads(agents)),
+        skills=tuple(json.loads(skills)),
+        attributes=json.loads(attributes),
+    )
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    row = db.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
+    ).fetchone()
+    version = db.execute("SELECT version FROM schema_version").fetchone() if row else None
+    if version and version[0] > SCHEMA_VERSION:
+        raise DirectoryError(
+            f"{path}: contact directory schema version {version[0]} is newer than this "
+            f"code knows ({SCHEMA_VERSION}); upgrade callback-router or use another file"
+        )
+    if version is None or version[0] < SCHEMA_VERSION:
+        # Version 1 is the first schema; later versions add their steps here, in order.
+        # Every statement is idempotent, so two processes migrating at once agree.
+        db.executescript(_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM schema_version")
+        db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        db.execute("COMMIT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None)
+    except (OSError, sqlite3.Error) as error:
+        raise DirectoryError(f"{path}: cannot open the contact directory ({error})") from None
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        _migrate(db, path)
+    except sqlite3.Error as error:
+        db.close()
+        raise DirectoryError(f"{path}: not a contact directory ({error})") from None
+    except DirectoryError:
+        db.close()
+        raise
+    return db
+
+
+class SqliteDirectory:
+    """A `DirectoryBackend` over one SQLite file; `open` it, from inside the event loop."""
+
+    def __init__(self, path: Path, worker: ThreadPoolExecutor, poll_seconds: float) -> None:
+        """Runs on `worker`, the thread that will own the connection."""
+        self.path = path
+        self._db = _connect(path)
+        self._worker = worker
+        self._poll_seconds = poll_seconds
+        # Read before the first lookup, so no commit after it can go unnoticed.
+        self._data_version = self._current_data_version()
+
+    @classmethod
+    async def open(cls, path: str | Path, poll_seconds: float = 0.5) -> SqliteDirectory:
+        """Creates or migrates the file. `poll_seconds`: how often to ask SQLite whether another
+        connection committed (its data_version), for `wait_for_change`."""
+        path = Path(path)
+        # One thread: an sqlite3 connection is used by one thread at a time, and it keeps
+        # lookups in order behind a write made through this same directory.
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="directory-sqlite")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                worker, cls, path, worker, poll_seconds
+            )
+        except BaseException:
+            worker.shutdown()
+            raise
+
+    def _run(self, work: Callable[..., T], *args: object) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
+
+    async def lookup(self, e164: str) -> Contact | None:
+        """One indexed query."""
+        return await self._run(self._lookup, e164)
+
+    def _lookup(self, e164: str) -> Contact | None:
+        row = self._db.execute(_LOOKUP, (e164,)).fetchone()
+        return _contact_from_row(row) if row else None
+
+    async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
+        return await self._run(self._write, records, replace)
+
+    def _write(self, records: Iterable[ContactRecord], replace: bool) -> int:
+        count = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if replace:
+                self._db.execute("DELETE FROM numbers")
+                self._db.execute("DELETE FROM contacts")
+            for record in records:
+                c = record.contact
+                self._db.execute(
+                    _UPSERT_CONTACT,
+                    (
+                        record.key,
+                        c.name,
+                        c.tier,
+                        c.language,
+                        json.dumps(c.preferred_agents),
+                        json.dumps(c.skills),
+                        json.dumps(dict(c.attributes), sort_keys=True),
+                    ),
+                )
+                self._db.executemany(_UPSERT_NUMBER, [(n, record.key) for n in record.numbers])
+                count += 1
+            # A number moved to another contact can leave its old contact with none.
+            self._db.execute(
+                "DELETE FROM contacts WHERE key NOT IN (SELECT contact_key FROM numbers)"
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return count
+
+    async def records(self) -> list[ContactRecord]:
+        return await self._run(self._records)
+
+    def _records(self) -> list[ContactRecord]:
+        return [
+            ContactRecord(key, tuple(sorted(numbers.split())), _contact_from_row(fields))
+            for key, *fields, numbers in self._db.execute(_RECORDS)
+        ]
+
+    async def wait_for_change(self) -> None:
+        """SQLite's data_version changes when another connection (a `contacts import` in another
+        process) commits; it is polled, off the loop, every `poll_seconds`."""
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            version = await self._run(self._current_data_version)
+            if version != self._data_version:
+                self._data_version = version
+                return
+
+    def _current_data_version(self) -> int:
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    async def close(self) -> None:
+        await self._run(self._db.close)
+        self._worker.shutdown()
