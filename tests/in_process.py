@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 
 import grpc
 import tornado.netutil
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from decision.directory import open_directory
+from decision.directory.cached import CachedDirectory
 from decision.rules_file import LiveRules
+from decision.server import build_server, start_serving
 from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2_grpc
 from facade.app import FacadeServer
 from facade.config import FacadeSettings
 from facade.rate_limit import RateLimiter
@@ -47,17 +48,22 @@ class EventLoopThread:
 
 
 class InProcessDecision:
-    """The decision service's gRPC surface (Decide, LookupContact, health) around the real
-    servicer and a rules file; `stop` and `start` again on the same port stand for an outage."""
+    """The decision service as `decision.server` builds it (health, reflection), around the real
+    servicer, a rules file and optionally a real contact directory; `stop` and `start` again on
+    the same port stand for an outage, `close` ends it (directory included)."""
 
     def __init__(
         self,
         services: EventLoopThread,
         rules: Path | str,
         credentials: grpc.ServerCredentials | None = None,
+        contacts: str = "",
     ) -> None:
         self.services = services
-        self.servicer = DecisionServicer(LiveRules(rules))
+        self.directory: CachedDirectory | None = None
+        if contacts:
+            self.directory = services.run(open_directory(contacts))
+        self.servicer = DecisionServicer(LiveRules(rules, settle=0), directory=self.directory)
         self.credentials = credentials
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -67,23 +73,31 @@ class InProcessDecision:
         self._server, self.port = self.services.run(self._start())
 
     async def _start(self) -> tuple[grpc.aio.Server, int]:
-        server = grpc.aio.server()
-        decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.servicer, server)
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        server, health_servicer = build_server(self.servicer)
         address = f"127.0.0.1:{self.port}"
         if self.credentials is None:
             port = server.add_insecure_port(address)
         else:
             port = server.add_secure_port(address, self.credentials)
-        await server.start()
-        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        await start_serving(server, health_servicer)
         return server, port
 
     def stop(self) -> None:
         if self._server is not None:
             self.services.run(self._server.stop(None))
             self._server = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.directory is not None:
+            self.services.run(self.directory.close())
+            self.directory = None
+
+    def __enter__(self) -> InProcessDecision:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class InProcessFacade:

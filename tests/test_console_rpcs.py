@@ -11,35 +11,29 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
 from decision.v1 import decision_pb2, decision_pb2_grpc
 from tests.conftest import EXAMPLE_RULES
+from tests.in_process import EventLoopThread, InProcessDecision
 
 UK_MOBILE = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
 US_NUMBER = decision_pb2.DecideRequest(phone_number="2025550123", country_code="+1")
 
 
 def with_service(
+    services: EventLoopThread,
     scenario: Callable[[decision_pb2_grpc.DecisionServiceStub, DecisionServicer], Awaitable[None]],
     rules: Path = EXAMPLE_RULES,
 ) -> None:
-    async def run() -> None:
-        servicer = DecisionServicer(LiveRules(rules, settle=0))
-        server = grpc.aio.server()
-        decision_pb2_grpc.add_DecisionServiceServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                await scenario(decision_pb2_grpc.DecisionServiceStub(channel), servicer)
-        finally:
-            await server.stop(None)
+    async def run(port: int, servicer: DecisionServicer) -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await scenario(decision_pb2_grpc.DecisionServiceStub(channel), servicer)
 
-    asyncio.run(run())
+    with InProcessDecision(services, rules) as decision:
+        asyncio.run(run(decision.port, decision.servicer))
 
 
-def test_explain_shows_every_rule_and_the_decision_without_counting_it():
+def test_explain_shows_every_rule_and_the_decision_without_counting_it(services):
     async def scenario(stub, servicer):
         explained = await stub.Explain(UK_MOBILE, timeout=5)
         traces = {trace.name: trace for trace in explained.rules}
@@ -53,10 +47,10 @@ def test_explain_shows_every_rule_and_the_decision_without_counting_it():
         assert explained.decision.decision_id == ""  # nothing logged
         assert servicer.recent.total == 0
 
-    with_service(scenario)
+    with_service(services, scenario)
 
 
-def test_decisions_are_listed_newest_first_masked_and_filtered_by_rule():
+def test_decisions_are_listed_newest_first_masked_and_filtered_by_rule(services):
     async def scenario(stub, servicer):
         await stub.Decide(UK_MOBILE, timeout=5)
         await stub.Decide(US_NUMBER, timeout=5)
@@ -75,10 +69,10 @@ def test_decisions_are_listed_newest_first_masked_and_filtered_by_rule():
         )
         assert [d.sequence for d in newer.decisions] == [2]
 
-    with_service(scenario)
+    with_service(services, scenario)
 
 
-def test_get_rules_tells_the_live_file_and_counts_per_rule():
+def test_get_rules_tells_the_live_file_and_counts_per_rule(services):
     async def scenario(stub, servicer):
         await stub.Decide(UK_MOBILE, timeout=5)
         await stub.Decide(UK_MOBILE, timeout=5)
@@ -94,10 +88,10 @@ def test_get_rules_tells_the_live_file_and_counts_per_rule():
         ]
         assert rules.decisions == 2
 
-    with_service(scenario)
+    with_service(services, scenario)
 
 
-def test_a_refused_reload_is_reported_with_its_problems(tmp_path):
+def test_a_refused_reload_is_reported_with_its_problems(services, tmp_path):
     path = tmp_path / "rules.toml"
     path.write_text(EXAMPLE_RULES.read_text())
 
@@ -108,7 +102,7 @@ def test_a_refused_reload_is_reported_with_its_problems(tmp_path):
         assert rules.text == EXAMPLE_RULES.read_text()  # the old rules stay live
         assert any("regio" in problem for problem in rules.last_refused.problems)
 
-    with_service(scenario, path)
+    with_service(services, scenario, path)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +110,7 @@ def test_a_refused_reload_is_reported_with_its_problems(tmp_path):
     [Timestamp(seconds=-62135596801), Timestamp(seconds=253402300800), Timestamp(nanos=-1)],
     ids=["before year 1", "after year 9999", "negative nanos"],
 )
-def test_an_impossible_moment_is_the_callers_error(at):
+def test_an_impossible_moment_is_the_callers_error(services, at):
     async def scenario(stub, servicer):
         request = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44", at=at)
         for call in (stub.Decide, stub.Explain):
@@ -125,4 +119,4 @@ def test_an_impossible_moment_is_the_callers_error(at):
             assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert raised.value.details().startswith("at: not a valid timestamp")
 
-    with_service(scenario)
+    with_service(services, scenario)

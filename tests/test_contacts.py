@@ -19,7 +19,7 @@ from decision.contacts_csv import ContactsCsvError, read_contacts, write_contact
 from decision.directory import ContactRecord, open_directory
 from decision.engine import Contact
 from tests.conftest import EXAMPLE_RULES, Webhook, start_facade
-from tests.in_process_decision import InProcessDecision
+from tests.in_process import InProcessDecision
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ADA = "+447400654321"
@@ -126,14 +126,14 @@ def test_cli_errors_for_directories_it_cannot_open_are_one_line(tmp_path):
 
 
 @pytest.fixture
-def stack_with_directory(tmp_path):
+def stack_with_directory(tmp_path, services):
     """The decision service in process with the demo directory, the facade as a process."""
     db = tmp_path / "contacts.sqlite3"
     assert (
         contacts_cli("import", "--contacts", str(db), str(EXAMPLES / "contacts.csv")).returncode
         == 0
     )
-    with InProcessDecision(EXAMPLE_RULES, contacts=str(db)) as decision:
+    with InProcessDecision(services, EXAMPLE_RULES, contacts=str(db)) as decision:
         facade = start_facade(f"127.0.0.1:{decision.port}", 2000)
         yield decision, Webhook(facade.port), db
         facade.stop()
@@ -170,9 +170,9 @@ def test_lookup_contact_over_grpc(stack_with_directory):
         assert not missing.found
 
 
-def test_lookup_contact_without_a_directory():
+def test_lookup_contact_without_a_directory(services):
     with (
-        InProcessDecision(EXAMPLE_RULES) as decision,
+        InProcessDecision(services, EXAMPLE_RULES) as decision,
         BlockingDecisionClient(f"127.0.0.1:{decision.port}", timeout=5) as client,
         pytest.raises(grpc.RpcError) as caught,
     ):

@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from decision.client import BlockingDecisionClient, DecisionClient
 from decision.v1 import decision_pb2
 from tests.conftest import EXAMPLE_RULES, start_decision
-from tests.in_process_decision import InProcessDecision
+from tests.in_process import InProcessDecision
 
 
 def at(text: str) -> Timestamp:
@@ -28,8 +28,8 @@ def at(text: str) -> Timestamp:
 
 
 @pytest.fixture(scope="module")
-def decision_in_process() -> Iterator[InProcessDecision]:
-    with InProcessDecision(EXAMPLE_RULES) as service:
+def decision_in_process(services) -> Iterator[InProcessDecision]:
+    with InProcessDecision(services, EXAMPLE_RULES) as service:
         yield service
 
 
