@@ -11,7 +11,12 @@ from plumbing.settings import setting
 class DecisionSettings:
     listen: str = setting("127.0.0.1:50051", "gRPC address, host:port (port 0: any free port)")
     rules: str = setting("examples/rules.toml", "rules file (TOML), watched for changes")
-    contacts: str = setting("", "SQLite contact directory file (empty: no directory)")
+    contacts: str = setting(
+        "", "contact directory: a SQLite file or a postgresql:// URL (empty: no directory)"
+    )
+    contacts_timeout_ms: int = setting(
+        100, "deadline of one contact lookup; past it the caller is treated as unknown"
+    )
     watch_interval: float = setting(1.0, "seconds between checks of the rules file")
     rules_settle: float = setting(
         1.0, "seconds a changed rules file must stay unchanged before it is loaded"

@@ -75,11 +75,29 @@ async def start_serving(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
 
+DIRECTORY_HEALTH_NAME = "callback-router.contacts"
+
+
+def _tell_health(health_servicer: health.aio.HealthServicer, ok: bool) -> None:
+    """The directory's own health status: NOT_SERVING while it fails ("degraded"), while the
+    service's overall status stays SERVING, because decisions go on without contacts."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    _background.add(task := asyncio.create_task(health_servicer.set(DIRECTORY_HEALTH_NAME, status)))
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks referenced until done
+
+
 async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
     # Refuses to start on a bad file: there is no old one to keep.
     rules = await LiveRules.open(settings.rules, settings.rules_settle)
-    directory = await open_directory(settings.contacts) if settings.contacts else None
+    directory = None
+    if settings.contacts:
+        directory = await open_directory(settings.contacts, settings.contacts_timeout_ms / 1000)
     access_log = AccessLog("decision") if settings.access_log else None
     decision_log = None
     if settings.decision_log:
@@ -97,6 +115,7 @@ async def serve(settings: DecisionSettings) -> None:
         decision_log=decision_log,
     )
     server, health_servicer = build_server(servicer)
+    servicer.directory_health.on_change = lambda ok: _tell_health(health_servicer, ok)
     credentials = server_credentials(settings)
     try:
         if credentials is None:
@@ -112,6 +131,8 @@ async def serve(settings: DecisionSettings) -> None:
     if settings.metrics_listen:
         start_metrics_server(settings.metrics_listen)
     await start_serving(server, health_servicer)
+    if directory is not None:
+        _tell_health(health_servicer, True)
     reloader = asyncio.create_task(rules.run(settings.watch_interval))
     # Tests and `make run` read this line to learn the port when asked for port 0.
     host = settings.listen.rpartition(":")[0]

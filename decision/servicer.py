@@ -14,6 +14,7 @@ import grpc
 from decision import metrics
 from decision.decision_log import DecisionLog
 from decision.directory import ContactDirectory
+from decision.directory_health import DirectoryHealth
 from decision.engine import (
     MATCHED,
     CallbackFields,
@@ -59,15 +60,20 @@ def fill_facts(facts: decision_pb2.CallerFacts, decision: Decision, contact_know
 
 
 def _response(
-    decision: Decision, contact_known: bool, request_id: str, decision_id: str
+    decision: Decision,
+    contact_known: bool,
+    request_id: str,
+    decision_id: str,
+    notes: list[str],
 ) -> decision_pb2.DecideResponse:
+    """`notes`: the service's own, after the engine's."""
     response = decision_pb2.DecideResponse(
         patch=decision.patch,
         matched_rules=decision.matched_rules,
         rules_version=decision.rules_version,
         decision_id=decision_id,
         request_id=request_id,
-        notes=decision.notes,
+        notes=decision.notes + notes if notes else decision.notes,
     )
     fill_facts(response.facts, decision, contact_known)
     return response
@@ -92,8 +98,10 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         directory: ContactDirectory | None = None,
         decision_log: DecisionLog | None = None,
         recent: RecentDecisions | None = None,
+        directory_health: DirectoryHealth | None = None,
     ) -> None:
         self.rules = rules
+        self.directory_health = directory_health or DirectoryHealth()
         self.recent = recent or RecentDecisions(full_numbers=full_numbers)
         self.directory = directory
         self.decision_log = decision_log
@@ -109,14 +117,17 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         now = await self._moment(request, context)
         request_id = _request_id(request, context)
         rules = self.rules.current  # read once: a reload mid-request cannot mix two versions
+        notes: list[str] = []
         try:
             contact = (
-                await self._contact(request, rules.default_region) if rules.uses_contact else None
+                await self._contact(request, rules.default_region, notes)
+                if rules.uses_contact
+                else None
             )
             decision = rules.decide(request, now, contact)
         except Exception:
             await self._failed(context, request_id, rules.version)
-        response = _response(decision, contact is not None, request_id, new_id())
+        response = _response(decision, contact is not None, request_id, new_id(), notes)
         elapsed = time.perf_counter() - started
         self.recent.record(request, response, now)
         if self.decision_log is not None:
@@ -138,7 +149,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                     "phone": phone,
                     "matched_rules": decision.matched_rules,
                     "rules_version": decision.rules_version,
-                    "notes": decision.notes,
+                    "notes": list(response.notes),
                     "ms": round(elapsed * 1000, 3),
                 },
             )
@@ -150,16 +161,19 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         now = await self._moment(request, context)
         request_id = _request_id(request, context)
         rules = self.rules.current
+        notes: list[str] = []
         try:
             contact = (
-                await self._contact(request, rules.default_region) if rules.uses_contact else None
+                await self._contact(request, rules.default_region, notes)
+                if rules.uses_contact
+                else None
             )
             decision, outcomes = decide_traced(rules, request, now, contact)
         except Exception:
             await self._failed(context, request_id, rules.version)
         applied = set(decision.matched_rules)
         return decision_pb2.ExplainResponse(
-            decision=_response(decision, contact is not None, request_id, ""),
+            decision=_response(decision, contact is not None, request_id, "", notes),
             rules=[
                 decision_pb2.RuleTrace(
                     name=outcome.name,
@@ -223,11 +237,21 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         )
         await context.abort(grpc.StatusCode.INTERNAL, "decision failed; see the service log")
 
-    async def _contact(self, request: CallbackFields, default_region: str) -> Contact | None:
+    async def _contact(
+        self, request: CallbackFields, default_region: str, notes: list[str]
+    ) -> Contact | None:
+        """The caller's contact. A directory that fails or passes its deadline means "unknown"
+        for this decision, with a note: routing never waits on, or fails with, the directory."""
         if self.directory is None:
             return None
         number = number_facts(request.phone_number, request.country_code, default_region)
-        return await self.directory.lookup(number.e164)
+        try:
+            contact = await self.directory.lookup(number.e164)
+        except Exception as error:
+            notes.append(self.directory_health.failed(error))
+            return None
+        self.directory_health.succeeded()
+        return contact
 
     async def LookupContact(
         self, request: decision_pb2.LookupContactRequest, context: grpc.aio.ServicerContext
@@ -239,7 +263,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         region = self.rules.current.default_region
         e164 = number_facts(request.phone_number, request.country_code, region).e164
-        contact = await self.directory.lookup(e164)
+        try:
+            contact = await self.directory.lookup(e164)
+        except Exception as error:
+            self.directory_health.failed(error)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the contact directory is failing")
         if contact is None:
             return decision_pb2.LookupContactResponse(found=False, e164=e164)
         return decision_pb2.LookupContactResponse(

@@ -54,10 +54,10 @@ class DirectoryBackend(ContactDirectory, Protocol):
         ...
 
 
-async def open_directory(spec: str) -> CachedDirectory:
+async def open_directory(spec: str, lookup_timeout: float = 0.1) -> CachedDirectory:
     """The directory `spec` names, cached: a file path is SQLite. Raises DirectoryError with a
     one-line reason. Call inside the event loop that will use the directory."""
-    return CachedDirectory(await _open_backend(spec))
+    return CachedDirectory(await _open_backend(spec), lookup_timeout=lookup_timeout)
 
 
 async def _open_backend(spec: str) -> DirectoryBackend:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the package imports this module: no import back at run time
     from decision.directory import ContactRecord, DirectoryBackend
 
 log = logging.getLogger("decision.directory")
+WATCH_RETRY_SECONDS = 1.0
 
 
 class CachedDirectory:
@@ -26,10 +27,19 @@ class CachedDirectory:
     seconds at most (bounded, oldest first out); the TTL only bounds staleness should word of a
     change be lost. Built inside the running event loop, which watches the backend for changes."""
 
-    def __init__(self, backend: DirectoryBackend, size: int = 50_000, ttl: float = 30.0) -> None:
+    def __init__(
+        self,
+        backend: DirectoryBackend,
+        size: int = 50_000,
+        ttl: float = 30.0,
+        lookup_timeout: float = 0.1,
+    ) -> None:
+        """`lookup_timeout`: the deadline of one backend lookup (a miss), inside the decision's
+        own budget; past it the lookup raises TimeoutError, which callers treat as unknown."""
         self.backend = backend
         self._size = size
         self._ttl = ttl
+        self._lookup_timeout = lookup_timeout
         self._cache: OrderedDict[str, tuple[float, Contact | None]] = OrderedDict()
         self._generation = 0  # bumped on every drop, so a lookup begun before one is not kept
         self._watcher = asyncio.get_running_loop().create_task(self._drop_on_change())
@@ -43,7 +53,8 @@ class CachedDirectory:
         if hit is not None and hit[0] > now:
             return hit[1]
         generation = self._generation
-        contact = await self.backend.lookup(e164)
+        async with asyncio.timeout(self._lookup_timeout):
+            contact = await self.backend.lookup(e164)
         if generation == self._generation:
             self._cache[e164] = (now + self._ttl, contact)
             self._cache.move_to_end(e164)
@@ -81,13 +92,15 @@ class CachedDirectory:
         self._generation += 1
 
     async def _drop_on_change(self) -> None:
-        try:
-            while True:
+        """Runs for the directory's life: a backend that cannot tell (a broken file, a database
+        down) drops the cache and is asked again, so no failure ends the watching."""
+        while True:
+            try:
                 await self.backend.wait_for_change()
-                self._drop()
-        except Exception:
-            log.exception(
-                "cannot watch the contact directory for changes; cached answers now live until "
-                "their TTL",
-                extra={"ttl_seconds": self._ttl},
-            )
+            except Exception as error:
+                log.warning(
+                    "cannot watch the contact directory for changes; trying again",
+                    extra={"error": f"{type(error).__name__}: {error}"[:200]},
+                )
+                await asyncio.sleep(WATCH_RETRY_SECONDS)
+            self._drop()

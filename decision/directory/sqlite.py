@@ -109,6 +109,15 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` now (None while there is none)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
 class SqliteDirectory:
     """A `DirectoryBackend` over one SQLite file; `open` it, from inside the event loop."""
 
@@ -116,6 +125,7 @@ class SqliteDirectory:
         """Runs on `worker`, the thread that will own the connection."""
         self.path = path
         self._db = _connect(path)
+        self._file = _identity(path)
         self._worker = worker
         self._poll_seconds = poll_seconds
         # Read before the first lookup, so no commit after it can go unnoticed.
@@ -195,13 +205,26 @@ class SqliteDirectory:
 
     async def wait_for_change(self) -> None:
         """SQLite's data_version changes when another connection (a `contacts import` in another
-        process) commits; it is polled, off the loop, every `poll_seconds`."""
+        process) commits; a file replaced at the same path (deleted, then imported anew) is a
+        new file to open. Both are polled, off the loop, every `poll_seconds`."""
         while True:
             await asyncio.sleep(self._poll_seconds)
-            version = await self._run(self._current_data_version)
-            if version != self._data_version:
-                self._data_version = version
+            if await self._run(self._changed):
                 return
+
+    def _changed(self) -> bool:
+        current = _identity(self.path)
+        if current is not None and current != self._file:
+            fresh = _connect(self.path)  # DirectoryError leaves the old file in use
+            self._db.close()
+            self._db, self._file = fresh, current
+            self._data_version = self._current_data_version()
+            return True
+        version = self._current_data_version()
+        if version != self._data_version:
+            self._data_version = version
+            return True
+        return False
 
     def _current_data_version(self) -> int:
         return self._db.execute("PRAGMA data_version").fetchone()[0]
