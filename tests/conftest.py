@@ -21,6 +21,9 @@ from plumbing.service_process import ServiceProcess
 from tests.in_process import EventLoopThread, InProcessDecision, InProcessFacade
 from tests.scripted_decision import ScriptedServer
 
+# A real PostgreSQL server for the directory tests (`postgres`, `postgres_url`).
+pytest_plugins = ["tests.postgres"]
+
 EXAMPLE_RULES = Path(__file__).resolve().parent.parent / "examples" / "rules.toml"
 API_KEY = "test-key-0123456789"
 SECOND_KEY = "second-key-abcdef"

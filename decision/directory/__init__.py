@@ -73,5 +73,7 @@ async def _open_backend(spec: str) -> DirectoryBackend:
     # Only the scheme is ever echoed: a URL may carry a password.
     kind = scheme[1].lower()
     if kind in ("postgresql", "postgres"):
-        raise DirectoryError(f"{kind}:// contact directories are not supported yet")
+        from decision.directory.postgres import PostgresDirectory
+
+        return await PostgresDirectory.open(spec)
     raise DirectoryError(f"{kind}:// is not a kind of contact directory; give a SQLite file path")

@@ -1,0 +1,253 @@
+"""The contact directory in PostgreSQL: one directory every decision replica shares.
+
+Lookups go through a small async pool under their own deadline; an import is one transaction
+(COPY into staging tables, then swap or upsert), so no replica sees half of one; each import
+bumps a generation and NOTIFYs, and every replica drops its cache when it hears it, or at the
+latest when its periodic check sees the generation move (a missed notification)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from decision.directory import ContactRecord, DirectoryError
+from decision.engine import Contact
+
+log = logging.getLogger("decision.directory")
+
+SCHEMA_VERSION = 1
+CHANNEL = "callback_router_contacts"
+_MIGRATION_LOCK = 0x0C0B_AC_01  # pg_advisory_xact_lock key: replicas migrate one at a time
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS callback_router_schema (version integer NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS contacts (
+        key              text PRIMARY KEY,
+        name             text  NOT NULL DEFAULT '',
+        tier             text  NOT NULL DEFAULT '',
+        language         text  NOT NULL DEFAULT '',
+        preferred_agents jsonb NOT NULL DEFAULT '[]',
+        skills           jsonb NOT NULL DEFAULT '[]',
+        attributes       jsonb NOT NULL DEFAULT '{}')""",
+    """CREATE TABLE IF NOT EXISTS contact_numbers (
+        e164        text PRIMARY KEY,
+        contact_key text NOT NULL REFERENCES contacts(key) ON DELETE CASCADE)""",
+    """CREATE INDEX IF NOT EXISTS contact_numbers_by_contact ON contact_numbers(contact_key)""",
+    """CREATE TABLE IF NOT EXISTS contact_generation (generation bigint NOT NULL)""",
+)
+_LOOKUP = (
+    "SELECT c.name, c.tier, c.language, c.preferred_agents, c.skills, c.attributes "
+    "FROM contact_numbers n JOIN contacts c ON c.key = n.contact_key WHERE n.e164 = %s"
+)
+
+
+def _contact(row: tuple) -> Contact:
+    name, tier, language, agents, skills, attributes = row
+    return Contact(name, tier, language, tuple(agents), tuple(skills), attributes)
+
+
+async def migrate(connection: psycopg.AsyncConnection, where: str) -> None:
+    """Creates or upgrades the schema; refuses one written by a newer version."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        exists = await (
+            await connection.execute("SELECT to_regclass('callback_router_schema')")
+        ).fetchone()
+        version = None
+        if exists and exists[0]:
+            row = await (
+                await connection.execute("SELECT version FROM callback_router_schema")
+            ).fetchone()
+            version = row[0] if row else None
+        if version is not None and version > SCHEMA_VERSION:
+            raise DirectoryError(
+                f"{where}: contact directory schema version {version} is newer than this code "
+                f"knows ({SCHEMA_VERSION}); upgrade callback-router or use another database"
+            )
+        if version is None or version < SCHEMA_VERSION:
+            # Version 1 is the first schema; later versions add their steps here, in order.
+            for statement in _SCHEMA:
+                await connection.execute(statement)
+            await connection.execute("DELETE FROM callback_router_schema")
+            await connection.execute(
+                "INSERT INTO callback_router_schema VALUES (%s)", (SCHEMA_VERSION,)
+            )
+            await connection.execute(
+                "INSERT INTO contact_generation SELECT 0 "
+                "WHERE NOT EXISTS (SELECT 1 FROM contact_generation)"
+            )
+
+
+class PostgresDirectory:
+    """The backend (caching is the shared wrapper's job: `wait_for_change` tells it when)."""
+
+    def __init__(self, url: str, check_interval: float = 5.0, pool_size: int = 4) -> None:
+        self.url = url
+        self.where = _redacted(url)
+        self.check_interval = check_interval
+        self._changed = asyncio.Event()
+        self._pool = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+            reconnect_timeout=0,  # never give up: the database comes back, so must we
+        )
+        self._listener: asyncio.Task | None = None
+        self._generation: int | None = None
+
+    @classmethod
+    async def open(cls, url: str, check_interval: float = 5.0) -> PostgresDirectory:
+        """Migrates the schema and starts listening for imports; DirectoryError when the
+        database cannot be reached or holds a newer schema. `check_interval`: seconds between
+        generation checks, the fallback for a notification lost with a connection."""
+        directory = cls(url, check_interval)
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=5
+            ) as connection:
+                await migrate(connection, directory.where)
+        except psycopg.Error as error:
+            raise DirectoryError(f"{directory.where}: {_first_line(error)}") from None
+        await directory._pool.open(wait=False)
+        directory._listener = asyncio.create_task(directory._listen())
+        return directory
+
+    async def lookup(self, e164: str) -> Contact | None:
+        """Raises psycopg.Error / TimeoutError when the database fails: the caller's
+        deadline and fallback decide what that means."""
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(_LOOKUP, (e164,))
+            row = await cursor.fetchone()
+        return _contact(row) if row else None
+
+    async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
+        """One transaction: COPY into staging tables, then swap or upsert, bump the
+        generation and notify every replica (NOTIFY is delivered at commit)."""
+        count = 0
+        async with self._pool.connection() as connection, connection.transaction():
+            await connection.execute(
+                "CREATE TEMP TABLE staged_contacts (LIKE contacts) ON COMMIT DROP"
+            )
+            await connection.execute(
+                "CREATE TEMP TABLE staged_numbers (LIKE contact_numbers) ON COMMIT DROP"
+            )
+            numbers: list[tuple[str, str]] = []
+            async with connection.cursor().copy(
+                "COPY staged_contacts (key, name, tier, language, preferred_agents, skills, "
+                "attributes) FROM STDIN"
+            ) as copy:
+                for record in records:
+                    c = record.contact
+                    await copy.write_row(
+                        (
+                            record.key,
+                            c.name,
+                            c.tier,
+                            c.language,
+                            Jsonb(list(c.preferred_agents)),
+                            Jsonb(list(c.skills)),
+                            Jsonb(dict(c.attributes)),
+                        )
+                    )
+                    numbers += [(number, record.key) for number in record.numbers]
+                    count += 1
+            async with connection.cursor().copy(
+                "COPY staged_numbers (e164, contact_key) FROM STDIN"
+            ) as copy:
+                for row in numbers:
+                    await copy.write_row(row)
+            if replace:
+                # DELETE, not TRUNCATE: readers keep reading the old rows until commit.
+                await connection.execute("DELETE FROM contact_numbers")
+                await connection.execute("DELETE FROM contacts")
+            await connection.execute(
+                "INSERT INTO contacts SELECT * FROM staged_contacts ON CONFLICT (key) DO UPDATE "
+                "SET name = excluded.name, tier = excluded.tier, language = excluded.language, "
+                "preferred_agents = excluded.preferred_agents, skills = excluded.skills, "
+                "attributes = excluded.attributes"
+            )
+            await connection.execute(
+                "INSERT INTO contact_numbers SELECT * FROM staged_numbers "
+                "ON CONFLICT (e164) DO UPDATE SET contact_key = excluded.contact_key"
+            )
+            # A number moved to another contact can leave its old contact with none.
+            await connection.execute(
+                "DELETE FROM contacts c WHERE NOT EXISTS "
+                "(SELECT 1 FROM contact_numbers n WHERE n.contact_key = c.key)"
+            )
+            cursor = await connection.execute(
+                "UPDATE contact_generation SET generation = generation + 1 RETURNING generation"
+            )
+            generation = (await cursor.fetchone())[0]
+            await connection.execute(f"NOTIFY {CHANNEL}, '{int(generation)}'")
+        return count
+
+    async def records(self) -> list[ContactRecord]:
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                "SELECT c.key, c.name, c.tier, c.language, c.preferred_agents, c.skills, "
+                "c.attributes, array_agg(n.e164 ORDER BY n.e164) FROM contacts c "
+                "JOIN contact_numbers n ON n.contact_key = c.key GROUP BY c.key ORDER BY c.key"
+            )
+            rows = await cursor.fetchall()
+        return [
+            ContactRecord(key, tuple(numbers), _contact(fields)) for key, *fields, numbers in rows
+        ]
+
+    async def _listen(self) -> None:
+        """NOTIFY for speed, a periodic generation check for what a lost connection missed."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=5
+                ) as connection:
+                    await connection.execute(f"LISTEN {CHANNEL}")
+                    while True:
+                        await self._check_generation(connection)
+                        async for _ in connection.notifies(timeout=self.check_interval):
+                            break  # something changed: check (and drop caches) at once
+            except asyncio.CancelledError:
+                raise
+            except psycopg.Error as error:
+                log.warning("contact directory listener lost: %s", error)
+                self._generation = None  # whatever happened meanwhile, look again
+                await asyncio.sleep(min(self.check_interval, 1.0))
+
+    async def _check_generation(self, connection: psycopg.AsyncConnection) -> None:
+        cursor = await connection.execute("SELECT generation FROM contact_generation")
+        row = await cursor.fetchone()
+        generation = row[0] if row else 0
+        if generation != self._generation:
+            self._generation = generation
+            self._changed.set()
+
+    async def wait_for_change(self) -> None:
+        await self._changed.wait()
+        self._changed.clear()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._pool.close()
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password or parameters (which may hold one), for messages and logs."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.partition(':')[0]}{at}{hostport}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
