@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from facade import metrics
 from facade.auth import ApiKeys
 from facade.decider import FailOpenDecider, Outcome
+from facade.drain import Drain
 from facade.network import ClientPolicy
 from facade.payload import PayloadError, parse_payload
 from facade.rate_limit import RateLimiter
@@ -180,15 +181,19 @@ class LiveHandler(JsonHandler):
 
 
 class ReadyHandler(JsonHandler):
-    """GET /readyz: the decision service is reachable and SERVING."""
+    """GET /readyz: the decision service is reachable and SERVING, and the facade is not
+    stopping (the load balancer sends no new traffic to a stopping replica)."""
 
     SUPPORTED_METHODS = ("GET",)
 
-    def initialize(self, decision_serving: Callable[[], Awaitable[bool]]) -> None:
+    def initialize(self, decision_serving: Callable[[], Awaitable[bool]], drain: Drain) -> None:
         self.decision_serving = decision_serving
+        self.drain = drain
 
     async def get(self) -> None:
-        if await self.decision_serving():
+        if self.drain.started:
+            self.write_json({"status": "stopping"}, 503)
+        elif await self.decision_serving():
             self.write_json({"status": "ready"})
         else:
             self.write_json({"status": "decision service not serving"}, 503)
