@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from facade.admin import make_admin_app
 from facade.auth import ApiKeys, keys_from_text
 from facade.config import FacadeSettings
 from facade.decider import FailOpenDecider
+from facade.drain import CloseWhileDraining, Drain, DrainingHTTPServer
 from facade.handlers import (
     CallbackHandler,
     LiveHandler,
@@ -78,6 +80,7 @@ def make_app(
     limiter: RateLimiter,
     decider: FailOpenDecider,
     decision_serving: Callable[[], Awaitable[bool]],
+    drain: Drain,
     access_log: AccessLog | None = None,
 ) -> tornado.web.Application:
     """The facade's routes around its collaborators, so tests can build one on a test port."""
@@ -92,10 +95,11 @@ def make_app(
         [
             (CALLBACK_PATH, CallbackHandler, callback),
             ("/healthz", LiveHandler),
-            ("/readyz", ReadyHandler, {"decision_serving": decision_serving}),
+            ("/readyz", ReadyHandler, {"decision_serving": decision_serving, "drain": drain}),
             ("/metrics", MetricsHandler, _metrics_handler_args()),
             ("/openapi.json", OpenApiHandler),
         ],
+        transforms=[functools.partial(CloseWhileDraining, drain)],
         default_handler_class=NotFoundHandler,
         log_function=make_access_logger(settings.log_full_numbers, access_log),
     )
@@ -142,10 +146,8 @@ def _tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
     return context
 
 
-def make_http_server(
-    app: tornado.web.Application, settings: FacadeSettings
-) -> tornado.httpserver.HTTPServer:
-    return tornado.httpserver.HTTPServer(
+def make_http_server(app: tornado.web.Application, settings: FacadeSettings) -> DrainingHTTPServer:
+    return DrainingHTTPServer(
         app,
         ssl_options=_tls_context(settings),
         # The handler answers 413 itself up to this hard cap; beyond it Tornado cuts the
@@ -183,6 +185,7 @@ class FacadeServer:
             timedelta(days=settings.schedule_horizon_days),
         )
         self.access_log = access_log
+        self.drain = Drain()
         self.app = make_app(
             settings,
             self.keys,
@@ -190,10 +193,11 @@ class FacadeServer:
             limiter or RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
             self.decider,
             self.client.serving,
+            self.drain,
             access_log,
         )
         self.http = make_http_server(self.app, settings)
-        self.admin: tornado.httpserver.HTTPServer | None = None
+        self.admin: DrainingHTTPServer | None = None
         if settings.admin_listen:
             admin_keys = ApiKeys(settings.admin_keys)
             console = make_admin_app(admin_keys, self.client, self.decider.horizon)
@@ -208,13 +212,26 @@ class FacadeServer:
             log.error("API keys not reloaded, keeping the old ones: %s", error)
 
     async def stop(self) -> None:
-        """Stops accepting, lets in-flight requests finish within the grace period, closes."""
-        self.http.stop()  # requests already read go on
+        """Stops without losing a request. At once: readiness off, and every answer says
+        `Connection: close`. For `drain_seconds` requests go on being answered, on open
+        connections and new ones alike (the load balancer learns of the stop late). Then: stop
+        listening, close the connections that carry no request, give those that do `grace`
+        seconds to be answered, close what is left."""
+        self.drain.start()
         if self.admin is not None:
             self.admin.stop()
-        if not await self.decider.drained(self.settings.grace):
-            log.warning("stopping with %d decisions still in flight", self.decider.in_flight)
+        await asyncio.sleep(self.settings.drain_seconds)
+        self.http.stop()
+        await self.http.close_idle_connections()
+        if not await self.http.answered(self.settings.grace):
+            log.warning(
+                "stopping with %d requests unanswered (%d decisions in flight)",
+                self.http.requests_in_progress,
+                self.decider.in_flight,
+            )
         await self.http.close_all_connections()
+        if self.admin is not None:
+            await self.admin.close_all_connections()
         await self.client.close()
         if self.access_log is not None:
             self.access_log.flush()
@@ -225,7 +242,7 @@ async def serve(
     sockets: list[socket.socket],
     admin_sockets: Sequence[socket.socket] = (),
 ) -> None:
-    """Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish."""
+    """Serves until SIGTERM/SIGINT, then drains and stops (`FacadeServer.stop`)."""
     facade = FacadeServer(settings, AccessLog("facade") if settings.access_log else None)
     facade.http.add_sockets(sockets)
     if facade.admin is not None:

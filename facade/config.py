@@ -38,7 +38,12 @@ class FacadeSettings:
     max_header: int = setting(16 * 1024, "largest accepted request head in bytes")
     body_timeout: float = setting(10.0, "seconds a client gets to send its body")
     idle_timeout: float = setting(60.0, "seconds an idle keep-alive connection stays open")
-    grace: float = setting(5.0, "seconds in-flight requests get to finish on SIGTERM")
+    drain_seconds: float = setting(
+        5.0,
+        "seconds a stopping facade goes on answering (not ready, Connection: close) before it "
+        "stops listening",
+    )
+    grace: float = setting(5.0, "seconds in-flight requests get to finish after the drain")
     schedule_horizon_days: int = setting(30, "furthest callbackScheduledTime let through, in days")
     tls_cert: str = setting("", "PEM certificate chain: serve HTTPS instead of HTTP")
     tls_key: str = setting("", "PEM private key for --tls-cert")

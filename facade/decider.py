@@ -3,7 +3,6 @@ because routing was slow, down or overloaded."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -42,8 +41,6 @@ class FailOpenDecider:
         self.max_in_flight = max_in_flight
         self.horizon = horizon
         self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     async def answer(self, request: DecideRequest, request_id: str) -> Outcome:
         if self.in_flight >= self.max_in_flight:
@@ -52,7 +49,6 @@ class FailOpenDecider:
             metrics.FAIL_OPEN.labels("overloaded").inc()
             return Outcome({}, fail_open="overloaded")
         self.in_flight += 1
-        self._idle.clear()
         started = time.perf_counter()
         try:
             response = await self.client.decide(
@@ -73,8 +69,6 @@ class FailOpenDecider:
             return Outcome({}, fail_open=reason)
         finally:
             self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
         try:
             body, dropped = answer_body(response.patch, datetime.now(UTC), self.horizon)
@@ -103,11 +97,3 @@ class FailOpenDecider:
             list(response.matched_rules),
             response.rules_version,
         )
-
-    async def drained(self, timeout: float) -> bool:
-        """Waits until no decision is in flight (graceful shutdown)."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from facade import metrics
 from facade.auth import ApiKeys
 from facade.decider import FailOpenDecider, Outcome
+from facade.drain import Drain
 from facade.network import ClientPolicy
 from facade.payload import PayloadError, parse_payload
 from facade.rate_limit import RateLimiter
@@ -54,10 +55,12 @@ class JsonHandler(tornado.web.RequestHandler):
 
 @tornado.web.stream_request_body
 class CallbackHandler(JsonHandler):
-    """POST /trueengage/callback: the webhook. Refusals come before the body is read, in the
-    order that costs a flood the least: address, key (failures spend a per-address budget),
+    """POST /trueengage/callback: the webhook. Refusals are decided before the body is read, in
+    the order that costs a flood the least: address, key (failures spend a per-address budget),
     content type, declared size. The body is streamed, so one larger than the limit is never
-    buffered."""
+    buffered. A refused body within the limit is read and dropped before the answer, so the
+    connection stays usable (HTTP/1.1 keep-alive); one that cannot be is answered at once with
+    `Connection: close`, since Tornado then closes rather than read it."""
 
     SUPPORTED_METHODS = ("POST",)
 
@@ -75,13 +78,26 @@ class CallbackHandler(JsonHandler):
         self.decider = decider
         self.max_body = max_body
         self.body = bytearray()
+        self.received = 0
         self.too_large = False
+        self.refusal: tuple[int, str] | None = None
         self.outcome: Outcome | None = None
         self.phone = ""
 
     def refuse(self, status: int, reason: str, message: str) -> None:
+        """Counts a refusal; it is answered once the body is drained (`answer_refusal`)."""
         metrics.REFUSALS.labels(reason).inc()
-        self.fail(status, message)
+        self.refusal = (status, message)
+
+    def answer_refusal(self, closing: bool = False) -> None:
+        assert self.refusal is not None
+        if closing:  # answered before the body is read: Tornado closes, but would not say so
+            self.set_header("Connection", "close")
+        self.fail(*self.refusal)
+
+    def declared_too_large(self) -> bool:
+        length = self.request.headers.get("Content-Length", "")
+        return length.isdigit() and int(length) > self.max_body
 
     def prepare(self) -> None:
         given = self.request.headers.get("X-Request-Id", "")
@@ -90,6 +106,13 @@ class CallbackHandler(JsonHandler):
         self.client = self.policy.client_address(
             self.request.remote_ip, self.request.headers.get("X-Forwarded-For")
         )
+        self.check_before_body()
+        # A client waiting for "100 Continue" is better told at once than asked for the body.
+        waits_to_send = self.request.headers.get("Expect", "").lower() == "100-continue"
+        if self.refusal is not None and (waits_to_send or self.declared_too_large()):
+            self.answer_refusal(closing=True)
+
+    def check_before_body(self) -> None:
         if not self.policy.allowed(self.client):
             self.refuse(403, "address_not_allowed", "client address not allowed")
             return
@@ -108,22 +131,27 @@ class CallbackHandler(JsonHandler):
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             self.refuse(415, "content_type", "Content-Type must be application/json")
             return
-        length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        if self.declared_too_large():
             self.refuse(413, "body_too_large", f"body larger than {self.max_body} bytes")
 
     def data_received(self, chunk: bytes) -> None:
+        self.received += len(chunk)
         if self._finished or self.too_large:
             return  # already answered; the rest of the body is drained and dropped
-        if len(self.body) + len(chunk) > self.max_body:
+        if self.received > self.max_body:
+            if self.refusal is not None:
+                self.answer_refusal(closing=True)  # not worth reading further
+                return
             self.too_large = True
             self.body.clear()
-            return
-        self.body += chunk
+        elif self.refusal is None:
+            self.body += chunk
 
     async def post(self) -> None:
         if self.too_large:
             self.refuse(413, "body_too_large", f"body larger than {self.max_body} bytes")
+        if self.refusal is not None:
+            self.answer_refusal()
             return
         try:
             request = parse_payload(bytes(self.body))
@@ -153,15 +181,19 @@ class LiveHandler(JsonHandler):
 
 
 class ReadyHandler(JsonHandler):
-    """GET /readyz: the decision service is reachable and SERVING."""
+    """GET /readyz: the decision service is reachable and SERVING, and the facade is not
+    stopping (the load balancer sends no new traffic to a stopping replica)."""
 
     SUPPORTED_METHODS = ("GET",)
 
-    def initialize(self, decision_serving: Callable[[], Awaitable[bool]]) -> None:
+    def initialize(self, decision_serving: Callable[[], Awaitable[bool]], drain: Drain) -> None:
         self.decision_serving = decision_serving
+        self.drain = drain
 
     async def get(self) -> None:
-        if await self.decision_serving():
+        if self.drain.started:
+            self.write_json({"status": "stopping"}, 503)
+        elif await self.decision_serving():
             self.write_json({"status": "ready"})
         else:
             self.write_json({"status": "decision service not serving"}, 503)

@@ -17,6 +17,24 @@ from decision.genesys import (
 from decision.v1.decision_pb2 import DecideRequest
 
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+# Half of a surrogate pair, which JSON may carry as an escape ("\\ud83d": JavaScript cutting a
+# string through an emoji). No UTF-8 text can hold one, so neither protobuf nor a log could.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _LongInteger:
+    """An integer literal too long for `int()` (Python refuses beyond 4,300 digits), kept as
+    its text: longer than any field or attribute value takes, so it is only ever refused."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _integer(text: str) -> int | _LongInteger:
+    return int(text) if len(text) <= MAX_ATTRIBUTE_VALUE else _LongInteger(text)
 
 
 class PayloadError(ValueError):
@@ -29,7 +47,8 @@ class PayloadError(ValueError):
 
 def _known_field(key: str, value: Any) -> str:
     field = WEBHOOK[key]
-    if isinstance(value, int) and not isinstance(value, bool) and field.may_be_number:
+    number = isinstance(value, int | _LongInteger) and not isinstance(value, bool)
+    if number and field.may_be_number:
         value = str(value)
     if not isinstance(value, str):
         raise PayloadError(f"{key} must be a string", key)
@@ -37,17 +56,27 @@ def _known_field(key: str, value: Any) -> str:
         raise PayloadError(f"{key} is longer than {field.max_length} characters", key)
     if _CONTROL.search(value):
         raise PayloadError(f"{key} contains control characters", key)
+    if _LONE_SURROGATE.search(value):
+        raise PayloadError(f"{key} contains half of a surrogate pair (not Unicode text)", key)
     return value
 
 
 def _attribute(key: str, value: Any) -> str | None:
     """Extra fields are tolerated (TrueEngage may add some) and passed on as strings."""
-    if value is None or len(key) > MAX_ATTRIBUTE_KEY or _CONTROL.search(key):
+    if value is None or len(key) > MAX_ATTRIBUTE_KEY or not _sendable(key):
         return None
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    if len(text) > MAX_ATTRIBUTE_VALUE or _CONTROL.search(text):
+    # json.dumps escapes surrogates in what it writes; a _LongInteger becomes its quoted text,
+    # longer than the limit, so it is left out like any other value too long.
+    text = (
+        value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+    )
+    if len(text) > MAX_ATTRIBUTE_VALUE or not _sendable(text):
         return None
     return text
+
+
+def _sendable(text: str) -> bool:
+    return not _CONTROL.search(text) and not _LONE_SURROGATE.search(text)
 
 
 def parse_payload(body: bytes) -> DecideRequest:
@@ -57,7 +86,7 @@ def parse_payload(body: bytes) -> DecideRequest:
     except UnicodeDecodeError:
         raise PayloadError("body is not valid UTF-8") from None
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_int=_integer)
     except json.JSONDecodeError as error:
         raise PayloadError(
             f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}"

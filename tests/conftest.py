@@ -102,7 +102,7 @@ def start_facade(
     stderr: Any = None,
 ) -> ServiceProcess:
     args = ["serve", "--listen", "127.0.0.1:0", "--decision", decision_target]
-    args += ["--deadline-ms", str(deadline_ms), "--grace", "2", *extra]
+    args += ["--deadline-ms", str(deadline_ms), "--grace", "2", "--drain-seconds", "0", *extra]
     keys = {"FACADE_API_KEYS": f"{API_KEY},{SECOND_KEY}"}
     return ServiceProcess("facade", args, env={**keys, **(env or {})}, stderr=stderr)
 
@@ -114,6 +114,7 @@ def facade_settings(decision_target: str, **overrides: Any) -> FacadeSettings:
         decision=decision_target,
         deadline_ms=300,
         grace=2.0,
+        drain_seconds=0.0,
         api_keys=(API_KEY, SECOND_KEY),
     )
     return replace(settings, **overrides)

@@ -89,3 +89,19 @@ def test_only_the_webhook_is_public():
 )
 def test_dockerfile_is_multi_stage_non_root_and_builds_the_stubs(needle):
     assert needle in (DEPLOY / "Dockerfile").read_text()
+
+
+def test_facade_pod_outlives_its_drain():
+    """The preStop hook delays SIGTERM while the endpoint is removed; the pod is given time for
+    the hook, the facade's drain and its grace before Kubernetes kills it."""
+    (deployment,) = [d for d in of_kind("Deployment") if d["metadata"]["name"] == "callback-facade"]
+    pod = deployment["spec"]["template"]["spec"]
+    (facade,) = pod["containers"]
+    command = facade["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    env = {v["name"]: v["value"] for v in facade["env"]}
+    defaults = FacadeSettings()
+    drain = float(env.get("FACADE_DRAIN_SECONDS", defaults.drain_seconds))
+    grace = float(env.get("FACADE_GRACE", defaults.grace))
+    assert drain > 0
+    assert pod["terminationGracePeriodSeconds"] > float(command[1]) + drain + grace

@@ -1,14 +1,18 @@
 """Reading TrueEngage's webhook body: known fields, their types and lengths, control characters,
-numbers sent as JSON numbers, and extra fields passed on as attributes."""
+numbers sent as JSON numbers, and extra fields passed on as attributes; whatever the body, a
+request that serializes or a refusal, never another error."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from hypothesis import given, settings
 
+from decision.genesys import WEBHOOK
 from facade.payload import PayloadError, parse_payload
 from tests.conftest import SEED
+from tests.json_strategies import bodies
 
 
 def parse(document: object) -> object:
@@ -157,3 +161,48 @@ def test_bodies_that_are_not_a_json_object_are_refused(body, message):
     with pytest.raises(PayloadError, match="^" + message.replace("[", r"\[") + "$") as caught:
         parse_payload(body)
     assert caught.value.field is None
+
+
+@pytest.mark.parametrize("field", sorted(WEBHOOK))
+@pytest.mark.parametrize("half", ["\\ud83d", "\\ude00"])
+def test_half_a_surrogate_pair_is_refused_naming_the_field(field, half):
+    with pytest.raises(PayloadError) as caught:
+        parse_payload(f'{{"{field}": "a{half}"}}'.encode())
+    assert caught.value.field == field
+    assert str(caught.value) == f"{field} contains half of a surrogate pair (not Unicode text)"
+
+
+@pytest.mark.parametrize("field", sorted(WEBHOOK))
+def test_an_integer_past_4300_digits_is_refused_naming_the_field(field):
+    with pytest.raises(PayloadError) as caught:
+        parse_payload(f'{{"{field}": {"9" * 4301}}}'.encode())
+    assert caught.value.field == field
+    limit = WEBHOOK[field].max_length
+    message = (
+        "is longer than {limit} characters" if WEBHOOK[field].may_be_number else "must be a string"
+    )
+    assert str(caught.value) == f"{field} {message.format(limit=limit)}"
+
+
+def test_extra_fields_that_no_text_can_carry_are_left_out():
+    body = '{"half": "\\ud83d", "\\ude00": "x", "nested": ["\\ud83d"], "long": 9%s, "in": [9%s]}'
+    request = parse_payload((body % ("9" * 4300, "9" * 4300)).encode())
+    # Nested values travel as JSON, which escapes the half pair into plain ASCII.
+    assert dict(request.attributes) == {"nested": '["\\ud83d"]'}
+
+
+def read(body: str) -> object:
+    try:
+        return parse_payload(body.encode())
+    except PayloadError as error:
+        return error
+
+
+@given(body=bodies)
+@settings(max_examples=500, deadline=None)
+def test_any_body_reads_into_a_request_that_serializes_or_is_refused(body):
+    result = read(body)
+    if isinstance(result, PayloadError):
+        assert result.field is None or result.field in WEBHOOK
+    else:
+        result.SerializeToString()  # what the decision client sends; fails on a half pair

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import SEED
@@ -108,6 +110,20 @@ def test_wrong_bearer_scheme_is_401(webhook):
             "phoneNumber",
         ),
         (b'{"phoneNumber": "\xff\xfe"}', "body is not valid UTF-8", None),
+        # JavaScript cutting a string through an emoji leaves half of its surrogate pair.
+        (
+            '{"queueId": "abc\\ud83d"}',
+            "queueId contains half of a surrogate pair (not Unicode text)",
+            "queueId",
+        ),
+        # Past Python's 4,300 digits, int() itself refuses.
+        (
+            '{"phoneNumber": ' + "9" * 4301 + "}",
+            "phoneNumber is longer than 32 characters",
+            "phoneNumber",
+        ),
+        ('{"widgetId": -' + "9" * 5000 + "}", "widgetId is longer than 64 characters", "widgetId"),
+        ('{"queueId": ' + "9" * 4301 + "}", "queueId must be a string", "queueId"),
         ("[" * 100_00 + "]" * 100_00, "JSON is nested too deeply", None),
     ],
 )
@@ -116,6 +132,13 @@ def test_bad_bodies_are_400_naming_the_problem(webhook, body, error, field):
     assert reply.status == 400
     expected = {"error": error} if field is None else {"error": error, "field": field}
     assert reply.body == expected
+
+
+def test_extra_fields_no_text_can_carry_are_left_out(webhook):
+    extra = '"note": "\\ude00", "\\ud83d": "x", "big": [' + "9" * 4301 + "]"
+    body = json.dumps(SEED)[:-1] + ", " + extra + "}"
+    reply = webhook.post(body)
+    assert (reply.status, reply.body) == (200, UK_MOBILE_ANSWER)
 
 
 def test_null_fields_mean_not_given(webhook):
