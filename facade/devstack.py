@@ -7,14 +7,10 @@ import os
 import secrets
 import signal
 import sys
-import time
+import threading
 from pathlib import Path
 
 from plumbing.service_process import ServiceProcess
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def seed_directory(csv_path: str, directory_path: str) -> int:
@@ -39,9 +35,12 @@ def run_devstack(
     contacts: str,
     admin_port: int = 8081,
 ) -> int:
-    # Explicit handlers: a shell that starts us in the background would leave SIGINT ignored.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Explicit handlers (a shell that starts us in the background would leave SIGINT ignored)
+    # that only raise a flag: a Ctrl-C at any moment ends the loop below, never the program
+    # half-way through it.
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     key = os.environ.get("FACADE_API_KEYS", "").split(",")[0].strip()
     if not key:
         key = "dev-" + secrets.token_urlsafe(18)
@@ -75,6 +74,8 @@ def run_devstack(
         f"127.0.0.1:{decision.port}",
         "--admin-listen",
         f"127.0.0.1:{admin_port}",
+        "--drain-seconds",
+        "0",  # no load balancer to drain from on a laptop
     ]
     env = {
         "FACADE_API_KEYS": os.environ.get("FACADE_API_KEYS") or key,
@@ -110,12 +111,8 @@ A known VIP (examples/contacts.csv): same command with "phoneNumber":"0740065432
 Ctrl-C stops both.""",
         flush=True,
     )
-    try:
-        while decision.process.poll() is None and facade.process.poll() is None:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        codes = facade.stop(), decision.stop()
+    while not stop.is_set() and decision.process.poll() is None and facade.process.poll() is None:
+        stop.wait(0.5)
+    codes = facade.stop(), decision.stop()
     print(f"stopped (facade exit {codes[0]}, decision exit {codes[1]})")
     return 0 if codes == (0, 0) else 1
