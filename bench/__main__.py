@@ -23,6 +23,7 @@ from bench.contract import contract_scenarios
 from bench.directory import directory_scenarios
 from bench.engine import engine_scenarios, number_cache_scenario
 from bench.load import INSTALL_HINT, LoadResult, h2load, missing_tools, wrk
+from bench.postgres_directory import postgres_directory_scenarios
 from decision.v1.decision_pb2 import DecideRequest
 from plumbing.service_process import ServiceProcess
 
@@ -187,7 +188,8 @@ def main() -> int:
         )
     for name, result in contract_scenarios().items():
         rows.append({"scenario": name, **result, "target": ""})
-    for name, result in directory_scenarios().items():
+    sqlite = directory_scenarios()
+    for name, result in [*sqlite.items(), *postgres_directory_scenarios(sqlite).items()]:
         rows.append(
             {
                 "scenario": name,
