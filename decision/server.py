@@ -13,9 +13,10 @@ from grpc_reflection.v1alpha import reflection
 from decision.config import DecisionSettings
 from decision.decision_log import DecisionLog
 from decision.directory import SqliteDirectory
+from decision.grpc_server import add_decision_service, new_server
 from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from decision.v1 import decision_pb2
 from plumbing.graceful import wait_for_exit_signal
 from plumbing.logs import AccessLog
 
@@ -46,8 +47,10 @@ async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
     # Refuses to start on a bad file: there is no old one to keep.
     rules = await LiveRules.open(settings.rules, settings.rules_settle)
-    server = grpc.aio.server(
-        options=[
+    server = new_server(
+        settings.max_concurrent_calls,
+        settings.call_backlog,
+        [
             # Answer keepalive pings from clients that keep idle channels open.
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
@@ -56,7 +59,7 @@ async def serve(settings: DecisionSettings) -> None:
             # gRPC shares a taken port by default (SO_REUSEPORT): a second service started by
             # mistake, maybe with other rules, would silently get half the calls.
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     directory = SqliteDirectory(settings.contacts) if settings.contacts else None
     access_log = AccessLog("decision") if settings.access_log else None
@@ -75,7 +78,7 @@ async def serve(settings: DecisionSettings) -> None:
         directory=directory,
         decision_log=decision_log,
     )
-    decision_pb2_grpc.add_DecisionServiceServicer_to_server(servicer, server)
+    add_decision_service(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

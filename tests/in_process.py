@@ -15,9 +15,9 @@ import grpc
 import tornado.netutil
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from decision.grpc_server import add_decision_service
 from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2_grpc
 from facade.app import FacadeServer
 from facade.config import FacadeSettings
 from facade.rate_limit import RateLimiter
@@ -68,7 +68,7 @@ class InProcessDecision:
 
     async def _start(self) -> tuple[grpc.aio.Server, int]:
         server = grpc.aio.server()
-        decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.servicer, server)
+        add_decision_service(self.servicer, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         address = f"127.0.0.1:{self.port}"

@@ -11,6 +11,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from decision.grpc_server import add_decision_service
 from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
 from decision.v1 import decision_pb2, decision_pb2_grpc
@@ -27,7 +28,7 @@ def with_service(
     async def run() -> None:
         servicer = DecisionServicer(LiveRules(rules, settle=0))
         server = grpc.aio.server()
-        decision_pb2_grpc.add_DecisionServiceServicer_to_server(servicer, server)
+        add_decision_service(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:
