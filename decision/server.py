@@ -28,9 +28,13 @@ def server_credentials(settings: DecisionSettings) -> grpc.ServerCredentials | N
     """TLS with --tls-cert/--tls-key; mTLS (client certificates required) with --tls-client-ca."""
     if not settings.tls_cert:
         return None
-    client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    try:
+        client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+        key, cert = Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes()
+    except OSError as error:
+        raise SystemExit(f"decision: cannot read {error.filename}: {error.strerror}") from None
     return grpc.ssl_server_credentials(
-        [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())],
+        [(key, cert)],
         root_certificates=client_ca,
         require_client_auth=client_ca is not None,
     )
@@ -40,12 +44,17 @@ def start_metrics_server(listen: str) -> None:
     from prometheus_client import start_http_server
 
     host, _, port = listen.rpartition(":")
-    start_http_server(int(port), addr=host or "0.0.0.0")
+    try:
+        start_http_server(int(port), addr=host or "0.0.0.0")
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"decision: cannot serve metrics on {listen}: {error}") from None
 
 
 async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
     # Refuses to start on a bad file: there is no old one to keep.
+    if settings.max_concurrent_calls < 1 or settings.call_backlog < 1:
+        raise SystemExit("decision: --max-concurrent-calls and --call-backlog must be at least 1")
     rules = await LiveRules.open(settings.rules, settings.rules_settle)
     server = new_server(
         settings.max_concurrent_calls,
@@ -65,12 +74,17 @@ async def serve(settings: DecisionSettings) -> None:
     access_log = AccessLog("decision") if settings.access_log else None
     decision_log = None
     if settings.decision_log:
-        decision_log = DecisionLog(
-            settings.decision_log,
-            settings.log_full_numbers,
-            settings.decision_log_buffer,
-            settings.decision_log_buffer_bytes,
-        )
+        try:
+            decision_log = DecisionLog(
+                settings.decision_log,
+                settings.log_full_numbers,
+                settings.decision_log_buffer,
+                settings.decision_log_buffer_bytes,
+            )
+        except OSError as error:
+            raise SystemExit(
+                f"decision: cannot open the decision log {settings.decision_log}: {error.strerror}"
+            ) from None
     servicer = DecisionServicer(
         rules,
         full_numbers=settings.log_full_numbers,
