@@ -40,47 +40,116 @@ def contact_from_mapping(raw: Mapping[str, Any]) -> Contact:
     )
 
 
-def _subset_mismatch(expected: Any, actual: Any, path: str) -> str | None:
+CASE_KEYS = ("name", "at", "request", "contact", "expect")
+EXPECT_KEYS = ("rules", "patch", "absent")
+
+
+class CasesError(ValueError):
+    """A cases file that cannot be run: unreadable, not TOML, or with malformed cases (every
+    problem, one line each, naming the case)."""
+
+
+def _subset_mismatches(expected: Any, actual: Any, path: str) -> list[str]:
     if isinstance(expected, dict) and isinstance(actual, dict):
+        mismatches = []
         for key, value in expected.items():
             if key not in actual:
-                return f"{path}{key}: expected {value!r}, absent"
-            problem = _subset_mismatch(value, actual[key], f"{path}{key}.")
-            if problem:
-                return problem
-        return None
+                mismatches.append(f"{path}{key}: expected {value!r}, absent")
+            else:
+                mismatches += _subset_mismatches(value, actual[key], f"{path}{key}.")
+        return mismatches
     if expected != actual:
-        return f"{path.rstrip('.')}: expected {expected!r}, got {actual!r}"
-    return None
+        return [f"{path.rstrip('.')}: expected {expected!r}, got {actual!r}"]
+    return []
 
 
 @dataclass(frozen=True)
 class CaseResult:
     name: str
-    failure: str | None
+    failures: tuple[str, ...]  # every mismatch; empty when the case passed
     matched_rules: tuple[str, ...]
 
 
+def _unknown(table: Mapping[str, Any], known: tuple[str, ...], where: str) -> list[str]:
+    return [
+        f"{where}unknown key {key!r} (known: {', '.join(known)})"
+        for key in table
+        if key not in known
+    ]
+
+
+def _case_problems(case: Any, name: str) -> list[str]:
+    """What makes a case unrunnable or unable to fail; a case without problems can be run."""
+    if not isinstance(case, dict):
+        return [f"{name}: not a table"]
+    problems = _unknown(case, CASE_KEYS, f"{name}: ")
+    if not isinstance(case.get("name", ""), str):
+        problems.append(f"{name}: name must be a string")
+    if "request" not in case:
+        problems.append(f"{name}: no request")
+    for key in ("request", "contact"):
+        if key in case and not isinstance(case[key], dict):
+            problems.append(f"{name}: {key} must be a table")
+    if "at" in case and not (isinstance(case["at"], datetime) and case["at"].tzinfo is not None):
+        problems.append(f"{name}: at must be a TOML date-time with offset")
+    expect = case.get("expect")
+    if not isinstance(expect, dict) or not set(expect) & set(EXPECT_KEYS):
+        problems.append(f"{name}: no expect (expect.rules, expect.patch or expect.absent)")
+        return problems
+    problems += _unknown(expect, EXPECT_KEYS, f"{name}: expect: ")
+    for key in ("rules", "absent"):
+        value = expect.get(key, [])
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            problems.append(f"{name}: expect.{key} must be a list of strings")
+    if not isinstance(expect.get("patch", {}), dict):
+        problems.append(f"{name}: expect.patch must be a table")
+    return problems
+
+
+def read_cases(path: str | Path) -> list[dict[str, Any]]:
+    """The cases of a TOML cases file, each with its name; CasesError lists every problem."""
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise CasesError(f"{path}: cannot read: {reason}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise CasesError(f"{path}: not valid TOML: {error}") from None
+    problems = _unknown(doc, ("cases",), "")
+    raw = doc.get("cases", [])
+    if not isinstance(raw, list) or not raw:
+        problems.append("no [[cases]]")
+        raw = []
+    cases = []
+    for number, case in enumerate(raw, start=1):
+        given = case.get("name") if isinstance(case, dict) else None
+        name = f"case {given!r}" if isinstance(given, str) else f"case #{number}"
+        problems += _case_problems(case, name)
+        if isinstance(case, dict):
+            cases.append({**case, "name": given if isinstance(given, str) else f"case #{number}"})
+    if problems:
+        raise CasesError("\n".join(f"{path}: {problem}" for problem in problems))
+    return cases
+
+
 def run_cases(rules: RuleSet, path: str | Path) -> list[CaseResult]:
-    """Decides every case of a TOML cases file and compares with its `expect` table."""
-    doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    """Decides every case of a TOML cases file and compares with its `expect` table; a file
+    with any malformed case is refused whole (CasesError), never half run."""
     results: list[CaseResult] = []
-    for number, case in enumerate(doc.get("cases", []), start=1):
-        name = case.get("name", f"case #{number}")
+    for case in read_cases(path):
         at = case.get("at", datetime.now(UTC))
-        if not isinstance(at, datetime) or at.tzinfo is None:
-            results.append(CaseResult(name, "`at` must be a TOML date-time with offset", ()))
-            continue
         contact = contact_from_mapping(case["contact"]) if "contact" in case else None
-        decision = rules.decide(request_from_webhook(case.get("request", {})), at, contact)
+        decision = rules.decide(request_from_webhook(case["request"]), at, contact)
         patch = MessageToDict(decision.patch)
-        expect = case.get("expect", {})
-        failure = None
-        if "rules" in expect and list(expect["rules"]) != decision.matched_rules:
-            failure = f"rules: expected {expect['rules']}, got {decision.matched_rules}"
-        failure = failure or _subset_mismatch(expect.get("patch", {}), patch, "patch.")
-        for field in expect.get("absent", []):
-            if failure is None and field in patch:
-                failure = f"patch.{field}: expected absent, got {patch[field]!r}"
-        results.append(CaseResult(name, failure, tuple(decision.matched_rules)))
+        expect = case["expect"]
+        failures = []
+        if "rules" in expect and expect["rules"] != list(decision.matched_rules):
+            failures.append(f"rules: expected {expect['rules']}, got {decision.matched_rules}")
+        failures += _subset_mismatches(expect.get("patch", {}), patch, "patch.")
+        failures += [
+            f"patch.{field}: expected absent, got {patch[field]!r}"
+            for field in expect.get("absent", [])
+            if field in patch
+        ]
+        results.append(CaseResult(case["name"], tuple(failures), tuple(decision.matched_rules)))
     return results

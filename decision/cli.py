@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from decision.cases import contact_from_mapping, request_from_webhook, run_cases
+from decision.cases import CasesError, contact_from_mapping, request_from_webhook, run_cases
 from decision.config import DecisionSettings
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.coverage import format_coverage, rule_coverage
@@ -50,12 +50,13 @@ async def _write_directory(spec: str, records: list[ContactRecord], replace: boo
 
 
 async def _read_directory(spec: str) -> list[ContactRecord]:
-    async with await open_directory(spec) as directory:
+    # Reading never creates: a missing directory is an error, not a new empty one.
+    async with await open_directory(spec, create=False) as directory:
         return await directory.records()
 
 
 async def _look_up(spec: str, e164: str) -> Contact | None:
-    async with await open_directory(spec) as directory:
+    async with await open_directory(spec, create=False) as directory:
         return await directory.lookup(e164)
 
 
@@ -109,12 +110,15 @@ def _test(args: argparse.Namespace) -> int:
     rules = _rules_or_report(args.rules)
     if rules is None:
         return 1
-    results = run_cases(rules, args.cases)
+    try:
+        results = run_cases(rules, args.cases)
+    except CasesError as error:
+        print(error, file=sys.stderr)
+        return 1
     for result in results:
-        print(f"{'PASS' if result.failure is None else 'FAIL'}: {result.name}")
-        if result.failure:
-            print(f"    {result.failure}")
-    failed = sum(r.failure is not None for r in results)
+        print(f"{'FAIL' if result.failures else 'PASS'}: {result.name}")
+        print("".join(f"    {failure}\n" for failure in result.failures), end="")
+    failed = sum(bool(r.failures) for r in results)
     print(f"{len(results) - failed} passed, {failed} failed")
     status = 1 if failed or not results else 0
     if args.coverage or args.threshold is not None:
@@ -139,11 +143,11 @@ def _explain(args: argparse.Namespace) -> int:
         "scheduleGroupId": args.schedule_group,
     }
     payload = {k: v for k, v in payload.items() if v is not None}
-    payload.update(dict(item.split("=", 1) for item in args.attribute))
+    payload.update(args.attribute)
     request = request_from_webhook(payload)
     contact = None
     if args.contact:
-        contact = contact_from_mapping(dict(item.split("=", 1) for item in args.contact))
+        contact = contact_from_mapping(dict(args.contact))
     elif args.contacts:
         number = number_facts(request.phone_number, request.country_code, rules.default_region)
         try:
@@ -151,9 +155,7 @@ def _explain(args: argparse.Namespace) -> int:
         except DirectoryError as error:
             print(error, file=sys.stderr)
             return 1
-    at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    at = args.at or datetime.now(UTC)
     print(format_explanation(explain(rules, request, at, contact)))
     return 0
 
@@ -164,7 +166,11 @@ def _replay(args: argparse.Namespace) -> int:
     rules = _rules_or_report(args.rules)
     if rules is None:
         return 1
-    report = replay(args.log, rules)
+    try:
+        report = replay(args.log, rules)
+    except OSError as error:
+        print(f"{args.log}: cannot read the decision log: {error.strerror}", file=sys.stderr)
+        return 1
     print(format_report(report, args.log, rules))
     return 1 if args.fail_on_change and report.changed else 0
 
@@ -182,10 +188,15 @@ def _install(args: argparse.Namespace) -> int:
     for warning in rules.warnings:
         print(f"{args.candidate}: warning: {warning}")
     if args.cases:
-        results = run_cases(rules, args.cases)
-        failed = [r for r in results if r.failure is not None]
+        try:
+            results = run_cases(rules, args.cases)
+        except CasesError as error:
+            print(f"{error}\n{args.live}: not changed", file=sys.stderr)
+            return 1
+        failed = [r for r in results if r.failures]
         for result in failed:
-            print(f"FAIL: {result.name}\n    {result.failure}")
+            print(f"FAIL: {result.name}")
+            print("".join(f"    {failure}\n" for failure in result.failures), end="")
         if failed or not results:
             print(f"{len(failed)} of {len(results)} cases failed; {args.live}: not changed")
             return 1
@@ -200,6 +211,24 @@ def _install(args: argparse.Namespace) -> int:
         "loads it at its next check once it has settled, or on SIGHUP"
     )
     return 0
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not (equals and key):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return key, value
+
+
+def _moment(text: str) -> datetime:
+    """An ISO 8601 moment; one without an offset is UTC."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 moment such as 2026-11-24T18:00:00Z"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,16 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("--queue")
     explain_cmd.add_argument("--script")
     explain_cmd.add_argument("--schedule-group")
-    explain_cmd.add_argument("--attribute", action="append", default=[], metavar="KEY=VALUE")
+    explain_cmd.add_argument(
+        "--attribute", action="append", default=[], type=_key_value, metavar="KEY=VALUE"
+    )
     explain_cmd.add_argument(
         "--contact",
         action="append",
         default=[],
+        type=_key_value,
         metavar="FIELD=VALUE",
         help="pretend the caller is a known contact (tier=vip, name=...)",
     )
     explain_cmd.add_argument("--contacts", help="look the caller up in this contact directory")
-    explain_cmd.add_argument("--at", help="ISO 8601 moment, e.g. 2026-11-24T18:00:00Z")
+    explain_cmd.add_argument(
+        "--at", type=_moment, help="ISO 8601 moment, e.g. 2026-11-24T18:00:00Z (default: now)"
+    )
     explain_cmd.set_defaults(run=_explain)
 
     replay_cmd = commands.add_parser(

@@ -21,6 +21,12 @@ class DecisionSettings:
     rules_settle: float = setting(
         1.0, "seconds a changed rules file must stay unchanged before it is loaded"
     )
+    max_concurrent_calls: int = setting(
+        10_000, "calls in progress at once; one more is refused with RESOURCE_EXHAUSTED"
+    )
+    call_backlog: int = setting(
+        100_000, "calls arrived but not yet taken up that gRPC may queue (beyond: CANCELLED)"
+    )
     grace: float = setting(5.0, "seconds in-flight calls get to finish on SIGTERM")
     metrics_listen: str = setting("", "host:port for Prometheus metrics over HTTP (empty: off)")
     tls_cert: str = setting("", "PEM certificate chain: serve gRPC over TLS")

@@ -50,7 +50,8 @@ def log_entry(
     full_numbers: bool,
 ) -> dict[str, Any]:
     """One decision as the log stores it. Numbers are masked unless the operator allows them
-    whole; replay is exact only with whole numbers (see `decision replay`)."""
+    whole, and so is the contact's name (the patch still shows it where a rule put it); replay
+    is exact only with whole numbers (see `decision replay`)."""
     logged_request = MessageToDict(request, preserving_proto_field_name=True)
     facts = MessageToDict(response.facts, preserving_proto_field_name=True)
     patch = MessageToDict(response.patch)
@@ -76,7 +77,8 @@ def log_entry(
     }
     if contact is not None:
         entry["contact"] = {
-            "name": contact.name if full_numbers else "",
+            # null: withheld, which replay tells apart from a contact without a name
+            "name": contact.name if full_numbers else None,
             "tier": contact.tier,
             "language": contact.language,
             "preferred_agents": list(contact.preferred_agents),

@@ -13,9 +13,10 @@ from grpc_reflection.v1alpha import reflection
 from decision.config import DecisionSettings
 from decision.decision_log import DecisionLog
 from decision.directory import open_directory
+from decision.grpc_server import add_decision_service, new_server
 from decision.rules_file import LiveRules
 from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from decision.v1 import decision_pb2
 from plumbing.graceful import wait_for_exit_signal
 from plumbing.logs import AccessLog
 
@@ -27,9 +28,13 @@ def server_credentials(settings: DecisionSettings) -> grpc.ServerCredentials | N
     """TLS with --tls-cert/--tls-key; mTLS (client certificates required) with --tls-client-ca."""
     if not settings.tls_cert:
         return None
-    client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    try:
+        client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+        key, cert = Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes()
+    except OSError as error:
+        raise SystemExit(f"decision: cannot read {error.filename}: {error.strerror}") from None
     return grpc.ssl_server_credentials(
-        [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())],
+        [(key, cert)],
         root_certificates=client_ca,
         require_client_auth=client_ca is not None,
     )
@@ -39,14 +44,23 @@ def start_metrics_server(listen: str) -> None:
     from prometheus_client import start_http_server
 
     host, _, port = listen.rpartition(":")
-    start_http_server(int(port), addr=host or "0.0.0.0")
+    try:
+        start_http_server(int(port), addr=host or "0.0.0.0")
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"decision: cannot serve metrics on {listen}: {error}") from None
 
 
-def build_server(servicer: DecisionServicer) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+def build_server(
+    servicer: DecisionServicer,
+    max_concurrent_calls: int = DecisionSettings.max_concurrent_calls,
+    call_backlog: int = DecisionSettings.call_backlog,
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """The gRPC server around `servicer`, with standard health checking and reflection; not yet
     bound to a port. `start_serving` starts it."""
-    server = grpc.aio.server(
-        options=[
+    server = new_server(
+        max_concurrent_calls,
+        call_backlog,
+        [
             # Answer keepalive pings from clients that keep idle channels open.
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
@@ -55,9 +69,9 @@ def build_server(servicer: DecisionServicer) -> tuple[grpc.aio.Server, health.ai
             # gRPC shares a taken port by default (SO_REUSEPORT): a second service started by
             # mistake, maybe with other rules, would silently get half the calls.
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
-    decision_pb2_grpc.add_DecisionServiceServicer_to_server(servicer, server)
+    add_decision_service(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -93,6 +107,8 @@ _background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks referenced
 
 async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
+    if settings.max_concurrent_calls < 1 or settings.call_backlog < 1:
+        raise SystemExit("decision: --max-concurrent-calls and --call-backlog must be at least 1")
     # Refuses to start on a bad file: there is no old one to keep.
     rules = await LiveRules.open(settings.rules, settings.rules_settle)
     directory = None
@@ -101,12 +117,17 @@ async def serve(settings: DecisionSettings) -> None:
     access_log = AccessLog("decision") if settings.access_log else None
     decision_log = None
     if settings.decision_log:
-        decision_log = DecisionLog(
-            settings.decision_log,
-            settings.log_full_numbers,
-            settings.decision_log_buffer,
-            settings.decision_log_buffer_bytes,
-        )
+        try:
+            decision_log = DecisionLog(
+                settings.decision_log,
+                settings.log_full_numbers,
+                settings.decision_log_buffer,
+                settings.decision_log_buffer_bytes,
+            )
+        except OSError as error:
+            raise SystemExit(
+                f"decision: cannot open the decision log {settings.decision_log}: {error.strerror}"
+            ) from None
     servicer = DecisionServicer(
         rules,
         full_numbers=settings.log_full_numbers,
@@ -114,7 +135,9 @@ async def serve(settings: DecisionSettings) -> None:
         directory=directory,
         decision_log=decision_log,
     )
-    server, health_servicer = build_server(servicer)
+    server, health_servicer = build_server(
+        servicer, settings.max_concurrent_calls, settings.call_backlog
+    )
     servicer.directory_health.on_change = lambda ok: _tell_health(health_servicer, ok)
     credentials = server_credentials(settings)
     try:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 from facade.config import FacadeSettings
 from plumbing.logs import configure_logging
@@ -43,7 +44,26 @@ def _serve(args: argparse.Namespace) -> int:
     if set(settings.admin_keys) & set(keys):
         print("facade: a console key must not also be a webhook key", file=sys.stderr)
         return 2
+    for flag, path in _pem_files(settings):
+        try:
+            Path(path).read_bytes()
+        except OSError as error:
+            print(f"facade: cannot read {flag} {path}: {error.strerror}", file=sys.stderr)
+            return 2
     return run(settings)
+
+
+def _pem_files(settings: FacadeSettings) -> list[tuple[str, str]]:
+    """The PEM files the settings name, with their flags: checked before starting, because
+    ssl and grpc report a missing one without its name."""
+    named = {
+        "--tls-cert": settings.tls_cert,
+        "--tls-key": settings.tls_key,
+        "--decision-tls-ca": settings.decision_tls_ca,
+        "--decision-tls-cert": settings.decision_tls_cert,
+        "--decision-tls-key": settings.decision_tls_key,
+    }
+    return [(flag, path) for flag, path in named.items() if path]
 
 
 def _devstack(args: argparse.Namespace) -> int:
@@ -65,9 +85,12 @@ def _openapi(args: argparse.Namespace) -> int:
     text = render_openapi()
     if args.output == "-":
         sys.stdout.write(text)
-    else:
-        with open(args.output, "w", encoding="utf-8") as out:
-            out.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"facade: cannot write {args.output}: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -120,8 +120,8 @@ def test_explain_with_a_pretend_contact():
 def test_coverage_is_computed_from_case_results_alone():
     rules = read_rules(EXAMPLES / "rules.toml")
     results = [
-        CaseResult("vip", None, ("known-vip", "uk-mobile")),
-        CaseResult("failing cases count too", "patch.queueId: ...", ("known-vip",)),
+        CaseResult("vip", (), ("known-vip", "uk-mobile")),
+        CaseResult("failing cases count too", ("patch.queueId: ...",), ("known-vip",)),
     ]
     coverage = rule_coverage(rules, results)
     assert coverage.never_matched == ["us-after-hours"]
@@ -129,3 +129,53 @@ def test_coverage_is_computed_from_case_results_alone():
         "coverage: 66.7% of rules matched by some case",
         "    never matched: us-after-hours",
     ]
+
+
+def test_every_mismatch_of_a_case_is_reported(tmp_path):
+    cases = tmp_path / "cases.toml"
+    cases.write_text(
+        '[[cases]]\nname = "three things wrong"\nat = 2026-11-24T10:00:00Z\n'
+        'request = { phoneNumber = "07400123456", countryCode = "+44" }\n'
+        'expect.rules = ["known-vip"]\n'
+        'expect.patch = { priority = 10, routingData = { queueId = "x" } }\n'
+        'expect.absent = ["queueId"]\n'
+    )
+    result = run("test", str(EXAMPLES / "rules.toml"), str(cases))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "FAIL: three things wrong",
+        "    rules: expected ['known-vip'], got ['uk-mobile']",
+        "    patch.priority: expected 10, absent",
+        "    patch.routingData.queueId: expected 'x', got '5a9d0c4e-1b2f-4c3d-8e5f-000000000001'",
+        "    patch.queueId: expected absent, got '5a9d0c4e-1b2f-4c3d-8e5f-000000000001'",
+        "0 passed, 1 failed",
+    ]
+
+
+def test_a_malformed_case_is_refused_by_name_and_nothing_runs(tmp_path):
+    cases = tmp_path / "cases.toml"
+    cases.write_text(
+        '[[cases]]\nname = "typo"\nreqest = { phoneNumber = "07400123456" }\n'
+        'expect.rules = ["uk-mobile"]\n'
+        '[[cases]]\nname = "checks nothing"\nrequest = { phoneNumber = "07400123456" }\n'
+        '[[cases]]\nrequest = { phoneNumber = "07400123456" }\nexpect = { rule = [] }\n'
+    )
+    for command in (
+        ("test", str(EXAMPLES / "rules.toml"), str(cases)),
+        (
+            "install",
+            str(EXAMPLES / "rules.toml"),
+            str(tmp_path / "live.toml"),
+            "--cases",
+            str(cases),
+        ),
+    ):
+        result = run(*command)
+        assert result.returncode == 1
+        assert "PASS" not in result.stdout
+        assert f"{cases}: case 'typo': unknown key 'reqest'" in result.stderr
+        assert f"{cases}: case 'typo': no request" in result.stderr
+        assert f"{cases}: case 'checks nothing': no expect" in result.stderr
+        assert f"{cases}: case #3: no expect" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "live.toml").exists()

@@ -126,7 +126,7 @@ def test_the_factory_says_what_it_cannot_open(tmp_path):
     not_sqlite = tmp_path / "notes.txt"
     not_sqlite.write_text("not a database, just some text that is long enough" * 100)
     assert open_error(str(not_sqlite)).startswith(f"{not_sqlite}: not a contact directory (")
-    assert open_error(str(tmp_path)).startswith(f"{tmp_path}: cannot open the contact directory")
+    assert open_error(str(tmp_path)) == f"{tmp_path}: not a contact directory (not a file)"
 
 
 def test_a_file_path_opens_sqlite_behind_the_cache(tmp_path):

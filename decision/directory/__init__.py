@@ -54,13 +54,17 @@ class DirectoryBackend(ContactDirectory, Protocol):
         ...
 
 
-async def open_directory(spec: str, lookup_timeout: float = 0.1) -> CachedDirectory:
-    """The directory `spec` names, cached: a file path is SQLite. Raises DirectoryError with a
-    one-line reason. Call inside the event loop that will use the directory."""
-    return CachedDirectory(await _open_backend(spec), lookup_timeout=lookup_timeout)
+async def open_directory(
+    spec: str, lookup_timeout: float = 0.1, create: bool = True
+) -> CachedDirectory:
+    """The directory `spec` names, cached: a file path is SQLite, a postgresql:// URL
+    PostgreSQL. `create`: an empty directory where there is none (a file, a schema); readers
+    say False. Raises DirectoryError with a one-line reason. Call inside the event loop that
+    will use the directory."""
+    return CachedDirectory(await _open_backend(spec, create), lookup_timeout=lookup_timeout)
 
 
-async def _open_backend(spec: str) -> DirectoryBackend:
+async def _open_backend(spec: str, create: bool) -> DirectoryBackend:
     if not spec:
         raise DirectoryError("no contact directory given: a SQLite file path")
     scheme = _URL_SCHEME.match(spec)
@@ -69,7 +73,7 @@ async def _open_backend(spec: str) -> DirectoryBackend:
     if scheme is None:
         from decision.directory.sqlite import SqliteDirectory
 
-        return await SqliteDirectory.open(spec)
+        return await SqliteDirectory.open(spec, create=create)
     # Only the scheme is ever echoed: a URL may carry a password.
     kind = scheme[1].lower()
     if kind in ("postgresql", "postgres"):

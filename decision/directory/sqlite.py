@@ -132,10 +132,17 @@ class SqliteDirectory:
         self._data_version = self._current_data_version()
 
     @classmethod
-    async def open(cls, path: str | Path, poll_seconds: float = 0.5) -> SqliteDirectory:
-        """Creates or migrates the file. `poll_seconds`: how often to ask SQLite whether another
-        connection committed (its data_version), for `wait_for_change`."""
+    async def open(
+        cls, path: str | Path, poll_seconds: float = 0.5, create: bool = True
+    ) -> SqliteDirectory:
+        """Creates (unless `create` is False) or migrates the file. `poll_seconds`: how often to
+        ask SQLite whether another connection committed (its data_version), for
+        `wait_for_change`."""
         path = Path(path)
+        if not create and not path.exists():
+            raise DirectoryError(f"{path}: no contact directory there (no such file)")
+        if path.exists() and not path.is_file():
+            raise DirectoryError(f"{path}: not a contact directory (not a file)")
         # One thread: an sqlite3 connection is used by one thread at a time, and it keeps
         # lookups in order behind a write made through this same directory.
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="directory-sqlite")

@@ -1,0 +1,91 @@
+"""Replay of a masked decision log (the default): the same rules change nothing, although the
+log withholds the contact's name; rules that would put the name elsewhere still show."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import grpc
+
+from decision.decision_log import DecisionLog
+from decision.engine import Contact
+from decision.grpc_server import add_decision_service
+from decision.replay import format_report, replay
+from decision.rules_file import LiveRules, read_rules
+from decision.servicer import DecisionServicer
+from decision.v1 import decision_pb2, decision_pb2_grpc
+from tests.conftest import EXAMPLE_RULES
+
+ADA = Contact(
+    name="Ada Lovelace",
+    tier="vip",
+    language="english",
+    preferred_agents=("alice",),
+    skills=("premium",),
+    attributes={"account": "ACME-001"},
+)
+
+
+class OneContact:
+    """A directory that knows one caller (the demo directory's VIP)."""
+
+    async def lookup(self, e164: str) -> Contact | None:
+        return ADA if e164 == "+447400654321" else None
+
+
+def masked_log(tmp_path: Path) -> Path:
+    """Decisions for the VIP and an unknown caller, logged as `decision serve` logs them."""
+    path = tmp_path / "decisions.jsonl"
+    decision_log = DecisionLog(str(path), full_numbers=False)
+
+    async def decide() -> None:
+        servicer = DecisionServicer(
+            LiveRules(EXAMPLE_RULES), directory=OneContact(), decision_log=decision_log
+        )
+        server = grpc.aio.server()
+        add_decision_service(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = decision_pb2_grpc.DecisionServiceStub(channel)
+                for number in ("07400654321", "07400123456"):
+                    request = decision_pb2.DecideRequest(phone_number=number, country_code="+44")
+                    await stub.Decide(request, timeout=10)
+        finally:
+            await server.stop(None)
+
+    asyncio.run(decide())
+    decision_log.close()
+    return path
+
+
+def test_the_same_rules_replay_unchanged_from_a_masked_log(tmp_path):
+    log = masked_log(tmp_path)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    vip = entries[0]
+    assert vip["patch"]["callbackUserName"] == "Ada Lovelace"  # what the patch already shows
+    assert vip["contact"]["name"] is None  # withheld, and said to be
+    report = replay(log, read_rules(EXAMPLE_RULES))
+    assert (report.total, report.unchanged, report.changed) == (2, 2, 0), format_report(
+        report, str(log), read_rules(EXAMPLE_RULES)
+    )
+
+
+def test_moving_the_name_to_another_field_is_a_change(tmp_path):
+    log = masked_log(tmp_path)
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(
+        EXAMPLE_RULES.read_text().replace(
+            'callback_user_name = "@contact.name"', 'caller_id_name = "@contact.name"'
+        )
+    )
+    rules = read_rules(candidate)
+    report = replay(log, rules)
+    assert report.changed == 1
+    assert report.changes[("known-vip + uk-mobile", "known-vip + uk-mobile")][0]["differences"] == [
+        "callbackUserName: Ada Lovelace -> (absent)",
+        "callerIdName: (absent) -> (contact name not logged)",
+    ]
