@@ -26,10 +26,15 @@ def of_kind(kind: str) -> list[dict]:
     return [d for d in documents() if d["kind"] == kind]
 
 
+def pod_specs() -> list[tuple[dict, dict]]:
+    """Every pod template: Deployments' and the CronJob's (the contacts import)."""
+    specs = [(d, d["spec"]["template"]["spec"]) for d in of_kind("Deployment")]
+    specs += [(d, d["spec"]["jobTemplate"]["spec"]["template"]["spec"]) for d in of_kind("CronJob")]
+    return specs
+
+
 def containers() -> list[tuple[dict, dict]]:
-    return [
-        (d, c) for d in of_kind("Deployment") for c in d["spec"]["template"]["spec"]["containers"]
-    ]
+    return [(d, c) for d, spec in pod_specs() for c in spec["containers"]]
 
 
 def test_manifests_parse_and_have_both_services():
@@ -105,3 +110,16 @@ def test_facade_pod_outlives_its_drain():
     grace = float(env.get("FACADE_GRACE", defaults.grace))
     assert drain > 0
     assert pod["terminationGracePeriodSeconds"] > float(command[1]) + drain + grace
+
+
+def test_every_replica_and_the_import_job_share_one_directory_url():
+    def contacts_source(container: dict) -> dict:
+        (variable,) = [v for v in container["env"] if v["name"] == "DECISION_CONTACTS"]
+        return variable["valueFrom"]["secretKeyRef"]
+
+    decision = next(c for _, c in containers() if c["name"] == "decision")
+    (job,) = of_kind("CronJob")
+    (importer,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert contacts_source(decision) == contacts_source(importer)
+    assert importer["command"][:5] == ["python", "-m", "decision", "contacts", "import"]
+    assert "$(DECISION_CONTACTS)" in importer["command"]
