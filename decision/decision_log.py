@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -33,7 +34,9 @@ WIRE_SIZE_FACTOR = 2
 ENTRY_OVERHEAD = 2048
 CHUNK_BYTES = 64 * 1024  # written in one write() call when that many are waiting
 
-Item = tuple[decision_pb2.DecideRequest, decision_pb2.DecideResponse, str, Contact | None, float]
+Item = tuple[
+    decision_pb2.DecideRequest, decision_pb2.DecideResponse, datetime, Contact | None, float
+]
 
 
 def held_bytes(request: decision_pb2.DecideRequest, response: decision_pb2.DecideResponse) -> int:
@@ -44,7 +47,7 @@ def held_bytes(request: decision_pb2.DecideRequest, response: decision_pb2.Decid
 def log_entry(
     request: decision_pb2.DecideRequest,
     response: decision_pb2.DecideResponse,
-    at: str,
+    at: datetime,
     contact: Contact | None,
     latency_ms: float,
     full_numbers: bool,
@@ -65,7 +68,7 @@ def log_entry(
     entry: dict[str, Any] = {
         "decision_id": response.decision_id,
         "request_id": response.request_id,
-        "at": at,
+        "at": at.isoformat(),
         "request": logged_request,
         "facts": facts,
         "contact": None,
@@ -137,7 +140,7 @@ class DecisionLog:
         self,
         request: decision_pb2.DecideRequest,
         response: decision_pb2.DecideResponse,
-        at: str,
+        at: datetime,
         contact: Contact | None,
         latency_ms: float,
     ) -> None:

@@ -21,6 +21,7 @@ from decision.engine import (
     Contact,
     Decision,
     NumberFacts,
+    RuleOutcome,
     decide_traced,
     number_facts,
 )
@@ -79,6 +80,14 @@ def _response(
     return response
 
 
+def _moment(request: decision_pb2.DecideRequest) -> datetime | None:
+    """`at` as a datetime; None when no calendar can hold it (the caller's error)."""
+    try:
+        return request.at.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
     if request.request_id:
         return request.request_id
@@ -114,24 +123,12 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.DecideResponse:
         started = time.perf_counter()
-        now = await self._moment(request, context)
-        request_id = _request_id(request, context)
-        rules = self.rules.current  # read once: a reload mid-request cannot mix two versions
-        notes: list[str] = []
-        try:
-            contact = (
-                await self._contact(request, rules.default_region, notes)
-                if rules.uses_contact
-                else None
-            )
-            decision = rules.decide(request, now, contact)
-        except Exception:
-            await self._failed(context, request_id, rules.version)
+        decision, contact, notes, now, request_id = await self._decide(request, context, None)
         response = _response(decision, contact is not None, request_id, new_id(), notes)
         elapsed = time.perf_counter() - started
         self.recent.record(request, response, now)
         if self.decision_log is not None:
-            self.decision_log.record(request, response, now.isoformat(), contact, elapsed * 1000)
+            self.decision_log.record(request, response, now, contact, elapsed * 1000)
         metrics.DECISION_SECONDS.observe(elapsed)
         for name in decision.matched_rules or ("none",):
             counter = self._decided.get(name)
@@ -149,7 +146,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                     "phone": phone,
                     "matched_rules": decision.matched_rules,
                     "rules_version": decision.rules_version,
-                    "notes": list(response.notes),
+                    "notes": decision.notes + notes if notes else decision.notes,
                     "ms": round(elapsed * 1000, 3),
                 },
             )
@@ -158,19 +155,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def Explain(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.ExplainResponse:
-        now = await self._moment(request, context)
-        request_id = _request_id(request, context)
-        rules = self.rules.current
-        notes: list[str] = []
-        try:
-            contact = (
-                await self._contact(request, rules.default_region, notes)
-                if rules.uses_contact
-                else None
-            )
-            decision, outcomes = decide_traced(rules, request, now, contact)
-        except Exception:
-            await self._failed(context, request_id, rules.version)
+        outcomes: list[RuleOutcome] = []
+        decision, contact, notes, _, request_id = await self._decide(request, context, outcomes)
         applied = set(decision.matched_rules)
         return decision_pb2.ExplainResponse(
             decision=_response(decision, contact is not None, request_id, "", notes),
@@ -184,6 +170,40 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                 for outcome in outcomes
             ],
         )
+
+    async def _decide(
+        self,
+        request: decision_pb2.DecideRequest,
+        context: grpc.aio.ServicerContext,
+        trace: list[RuleOutcome] | None,
+    ) -> tuple[Decision, Contact | None, list[str], datetime, str]:
+        """The one way both Decide and Explain decide: the moment, the request id, the live
+        rules read once (a reload mid-request cannot mix two versions), the contact, the engine.
+        With `trace`, the engine runs traced and each rule's fate is appended to it. Returns the
+        decision, the contact, the service's own notes, the moment and the request id."""
+        now = self.clock() if not request.HasField("at") else _moment(request)
+        if now is None:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "at: not a valid timestamp (years 1-9999, nanos 0-999,999,999)",
+            )
+        request_id = _request_id(request, context)
+        rules = self.rules.current
+        notes: list[str] = []
+        try:
+            contact = (
+                await self._contact(request, rules.default_region, notes)
+                if rules.uses_contact
+                else None
+            )
+            if trace is None:
+                decision = rules.decide(request, now, contact)
+            else:
+                decision, outcomes = decide_traced(rules, request, now, contact)
+                trace.extend(outcomes)
+        except Exception:
+            await self._failed(context, request_id, rules.version)
+        return decision, contact, notes, now, request_id
 
     async def GetRules(
         self, request: decision_pb2.GetRulesRequest, context: grpc.aio.ServicerContext
@@ -211,21 +231,6 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     ) -> decision_pb2.ListDecisionsResponse:
         recent = self.recent.newest(request.rule, request.limit, request.after_sequence)
         return decision_pb2.ListDecisionsResponse(decisions=list(recent))
-
-    async def _moment(  # noqa: RET503 (context.abort raises)
-        self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
-    ) -> datetime:
-        """`at`, or now. An `at` no calendar can hold is the caller's error, said briefly."""
-        if not request.HasField("at"):
-            return self.clock()
-        try:
-            return request.at.ToDatetime(tzinfo=UTC)
-        except (ValueError, OverflowError, OSError):
-            pass
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "at: not a valid timestamp (years 1-9999, nanos 0-999,999,999)",
-        )
 
     async def _failed(
         self, context: grpc.aio.ServicerContext, request_id: str, rules_version: str

@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
 
@@ -28,7 +29,7 @@ BIG = decision_pb2.DecideRequest(
     attributes={f"field{i}": "x" * 500 for i in range(100)},
 )
 RESPONSE = decision_pb2.DecideResponse(decision_id="d", matched_rules=["uk-mobile"])
-AT = "2026-11-24T00:00:00+00:00"
+AT = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def counter(name: str) -> float:

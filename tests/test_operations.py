@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -150,7 +151,7 @@ def test_full_decision_log_buffer_drops_and_counts():
 
     def record_many() -> None:
         for _ in range(500):  # nobody reads the pipe yet: the writer blocks, the buffer fills
-            decision_log.record(UK, response, "2026-11-24T00:00:00+00:00", None, 0.1)
+            decision_log.record(UK, response, datetime(2026, 11, 24, tzinfo=UTC), None, 0.1)
 
     recorder = threading.Thread(target=record_many)
     recorder.start()
