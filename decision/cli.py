@@ -21,7 +21,7 @@ from plumbing.graceful import hold_exit_signals
 from plumbing.logs import configure_logging
 from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
 
-DIRECTORY_HELP = "contact directory: a SQLite file path"
+DIRECTORY_HELP = "contact directory: a SQLite file path or a postgresql:// URL"
 
 
 def _serve(args: argparse.Namespace) -> int:

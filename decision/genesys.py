@@ -227,3 +227,7 @@ CALLBACK_PATCH_SCHEMA: Schema = {
 def is_genesys_id(value: str) -> bool:
     # fullmatch: Python's `$` also matches before a final newline, JSON Schema's does not.
     return bool(GENESYS_ID.fullmatch(value))
+
+
+def is_e164(value: str) -> bool:
+    return bool(E164.fullmatch(value))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -13,18 +13,28 @@ from pathlib import Path
 from plumbing.service_process import ServiceProcess
 
 
-def seed_directory(csv_path: str, directory_path: str) -> int:
-    """A fresh demo directory from the example CSV, replacing whatever an earlier run left."""
-    from decision.contacts_csv import read_contacts
-    from decision.directory import open_directory
-
-    async def replace_all() -> int:
-        async with await open_directory(directory_path) as directory:
-            return await directory.write(records, replace=True)
-
-    with open(csv_path, newline="", encoding="utf-8") as stream:
-        records = read_contacts(stream, csv_path)
-    return asyncio.run(replace_all())
+def seed_directory(csv_path: str, directory_path: str) -> str:
+    """A fresh demo directory from the example CSV, replacing whatever an earlier run left.
+    Through the decision service's own command: the facade knows nothing of directories."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "decision",
+            "contacts",
+            "import",
+            "--replace",
+            "--contacts",
+            directory_path,
+            csv_path,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stderr.strip())
+    return done.stdout.strip()  # e.g. "...: replaced with 2 contacts (3 numbers) in 0.0s"
 
 
 def run_devstack(
@@ -92,14 +102,17 @@ def run_devstack(
         )
         return 1
     url = f"http://127.0.0.1:{facade.port}/trueengage/callback"
+    assert facade.process.stdout is not None
+    # The facade's next line tells the console's address (its port, when asked for port 0).
+    console = facade.process.stdout.readline().split("console on ", 1)[-1].strip()
     print(
         f"""
 callback-router is up.
   webhook:   {url}
   API key:   {key}
-  console:   http://127.0.0.1:{admin_port}/  (admin key: {admin_key})
+  console:   {console}  (admin key: {admin_key})
   decision:  127.0.0.1:{decision.port} (gRPC), rules {Path(rules).resolve()}
-  contacts:  {Path(contacts).resolve()} ({seeded} demo contacts from {contacts_csv})
+  contacts:  {seeded} (from {contacts_csv})
 
 Try it:
   curl -s {url} \\

@@ -120,9 +120,9 @@ def test_the_factory_says_what_it_cannot_open(tmp_path):
     assert unreachable.startswith("postgresql://router@127.0.0.1:1/contacts: ")
     assert "s3cret" not in unreachable
     assert open_error("mysql://router:s3cret@db/contacts") == (
-        "mysql:// is not a kind of contact directory; give a SQLite file path"
+        "mysql:// is not a kind of contact directory; give a SQLite file path or a postgresql:// URL"
     )
-    assert open_error("") == "no contact directory given: a SQLite file path"
+    assert open_error("") == "no contact directory given: a SQLite file path or a postgresql:// URL"
     not_sqlite = tmp_path / "notes.txt"
     not_sqlite.write_text("not a database, just some text that is long enough" * 100)
     assert open_error(str(not_sqlite)).startswith(f"{not_sqlite}: not a contact directory (")

@@ -85,6 +85,11 @@ def test_the_example_file_loads():
         ),
         (rule(then="{ data = { n = 1 } }"), "then.data.n: expected a non-empty string"),
         (rule(then='{ caller_id = "0207 123" }'), "then.caller_id: expected an E.164 number"),
+        # The facade's check would drop it from every answer: refused at load instead.
+        (
+            rule(then='{ caller_id = "+442071234567\\n" }'),
+            "then.caller_id: expected an E.164 number",
+        ),
         (rule(then='{ schedule = "tomorrow" }'), 'then.schedule: expected "next <window>"'),
         (
             rule(then='{ schedule = "next never" }'),

@@ -202,3 +202,11 @@ def test_database_killed_and_restarted_under_load_loses_no_webhook(
     # While the database was down the callers were unknown, and routed all the same.
     replica_logs = "".join(path.read_text() for path in tmp_path.glob("replica-*.log"))
     assert "caller treated as unknown" in replica_logs
+
+
+def test_reading_a_database_without_a_directory_creates_nothing(postgres_url):
+    exported = contacts_cli("export", "--contacts", postgres_url)
+    assert exported.returncode == 1
+    assert exported.stderr.endswith(": no contact directory there (no schema)\n")
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute("SELECT to_regclass('contacts')").fetchone() == (None,)

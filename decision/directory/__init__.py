@@ -1,8 +1,9 @@
 """The contact directory: who is calling, keyed by E.164 number, behind one async interface.
 
 `ContactDirectory` is what the service, the CLI and `make run` use; each backend is a module
-beside this one (`sqlite.py`) implementing `DirectoryBackend`; `open_directory` picks the backend
-from what the user gives and wraps it in the read cache every backend shares (`cached.py`)."""
+beside this one (`sqlite.py`, `postgres.py`) implementing `DirectoryBackend`; `open_directory`
+picks the backend from what the user gives and wraps it in the read cache every backend shares
+(`cached.py`)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,9 @@ async def open_directory(
 
 async def _open_backend(spec: str, create: bool) -> DirectoryBackend:
     if not spec:
-        raise DirectoryError("no contact directory given: a SQLite file path")
+        raise DirectoryError(
+            "no contact directory given: a SQLite file path or a postgresql:// URL"
+        )
     scheme = _URL_SCHEME.match(spec)
     # Backends are imported only when asked for, so a database driver is needed only by those
     # who use that database. A new backend adds its branch here and its module beside this one.
@@ -79,5 +82,8 @@ async def _open_backend(spec: str, create: bool) -> DirectoryBackend:
     if kind in ("postgresql", "postgres"):
         from decision.directory.postgres import PostgresDirectory
 
-        return await PostgresDirectory.open(spec)
-    raise DirectoryError(f"{kind}:// is not a kind of contact directory; give a SQLite file path")
+        return await PostgresDirectory.open(spec, create=create)
+    raise DirectoryError(
+        f"{kind}:// is not a kind of contact directory; give a SQLite file path or a "
+        "postgresql:// URL"
+    )

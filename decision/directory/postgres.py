@@ -52,8 +52,9 @@ def _contact(row: tuple) -> Contact:
     return Contact(name, tier, language, tuple(agents), tuple(skills), attributes)
 
 
-async def migrate(connection: psycopg.AsyncConnection, where: str) -> None:
-    """Creates or upgrades the schema; refuses one written by a newer version."""
+async def migrate(connection: psycopg.AsyncConnection, where: str, create: bool = True) -> None:
+    """Creates (unless `create` is False) or upgrades the schema; refuses one written by a
+    newer version."""
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         exists = await (
@@ -65,6 +66,8 @@ async def migrate(connection: psycopg.AsyncConnection, where: str) -> None:
                 await connection.execute("SELECT version FROM callback_router_schema")
             ).fetchone()
             version = row[0] if row else None
+        if version is None and not create:
+            raise DirectoryError(f"{where}: no contact directory there (no schema)")
         if version is not None and version > SCHEMA_VERSION:
             raise DirectoryError(
                 f"{where}: contact directory schema version {version} is newer than this code "
@@ -104,7 +107,9 @@ class PostgresDirectory:
         self._generation: int | None = None
 
     @classmethod
-    async def open(cls, url: str, check_interval: float = 5.0) -> PostgresDirectory:
+    async def open(
+        cls, url: str, check_interval: float = 5.0, create: bool = True
+    ) -> PostgresDirectory:
         """Migrates the schema and starts listening for imports; DirectoryError when the
         database cannot be reached or holds a newer schema. `check_interval`: seconds between
         generation checks, the fallback for a notification lost with a connection."""
@@ -113,7 +118,7 @@ class PostgresDirectory:
             async with await psycopg.AsyncConnection.connect(
                 url, autocommit=True, connect_timeout=5
             ) as connection:
-                await migrate(connection, directory.where)
+                await migrate(connection, directory.where, create)
         except psycopg.Error as error:
             raise DirectoryError(f"{directory.where}: {_first_line(error)}") from None
         await directory._pool.open(wait=False)

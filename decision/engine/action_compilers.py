@@ -12,12 +12,12 @@ from decision.engine import actions as act
 from decision.engine.compiling import Compiler
 from decision.genesys import (
     DELIVERY_MODES,
-    E164,
     MAX_DATA_KEY,
     MAX_DATA_VALUE,
     MAX_TEXT,
     PRIORITY_RANGE,
     PROTECTED_DATA_KEYS,
+    is_e164,
 )
 
 _DELAY = re.compile(r"^\+(\d+)([mhd])$")
@@ -95,7 +95,7 @@ def _priority(compiler: Compiler, where: str, key: str, value: Any) -> act.Actio
 
 
 def _caller_id(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
-    if not isinstance(value, str) or not E164.match(value):
+    if not isinstance(value, str) or not is_e164(value):
         compiler.problem(where, 'expected an E.164 number like "+442071234567"')
         return None
     return act.SetValue(key, value)
