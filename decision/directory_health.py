@@ -8,18 +8,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from prometheus_client import Counter, Gauge
+from decision.metrics import DIRECTORY_FAILURES as FAILURES
+from decision.metrics import DIRECTORY_UP as UP
 
 log = logging.getLogger("decision.directory")
-
-FAILURES = Counter(
-    "decision_directory_failures_total",
-    "Contact lookups that failed or passed their deadline (the caller was treated as unknown)",
-    ["reason"],
-)
-UP = Gauge(
-    "decision_directory_up", "1 while contact lookups succeed, 0 while the directory is degraded"
-)
 
 
 class DirectoryHealth:

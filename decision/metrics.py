@@ -29,6 +29,16 @@ LOG_BUFFERED_BYTES = Gauge(
 )
 
 
+DIRECTORY_FAILURES = Counter(
+    "decision_directory_failures_total",
+    "Contact lookups that failed or passed their deadline (the caller was treated as unknown)",
+    ["reason"],
+)
+DIRECTORY_UP = Gauge(
+    "decision_directory_up", "1 while contact lookups succeed, 0 while the directory is degraded"
+)
+
+
 def rules_went_live(version: str, source: str) -> None:
     RULES_VERSION.clear()
     RULES_VERSION.labels(version, source).set(1)

@@ -1,4 +1,5 @@
-"""Per-client token buckets: `rate` requests per second, bursts up to `burst`."""
+"""Per-address token buckets for failed authentications: `rate` per second, bursts up to
+`burst`; each call of `retry_after` spends a token (the handler calls it only for a wrong key)."""
 
 from __future__ import annotations
 

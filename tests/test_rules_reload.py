@@ -21,6 +21,7 @@ from decision.engine import RuleSet
 from decision.rules_file import LiveRules
 from decision.v1 import decision_pb2
 from plumbing.service_process import ServiceProcess
+from tests.conftest import wait_until
 
 QUEUE_A = "aaaaaaaa-0000-4000-8000-000000000001"
 QUEUE_B = "bbbbbbbb-0000-4000-8000-000000000002"
@@ -274,6 +275,7 @@ def test_a_sighup_storm_with_a_large_file_never_stops_the_answers(tmp_path):
         callers = [threading.Thread(target=caller) for _ in range(2)]
         for thread in callers:
             thread.start()
+        wait_until(lambda: answered or errors, "the callers are answered before the storm")
         for _ in range(100):
             service.process.send_signal(signal.SIGHUP)
             time.sleep(0.005)  # pacing, so the signals are not merged by the kernel
@@ -289,9 +291,8 @@ def test_a_sighup_storm_with_a_large_file_never_stops_the_answers(tmp_path):
     finally:
         storm_over.set()
         service.stop()
-    assert errors == []
-    assert before_last > 0  # answered while the signals came
-    assert len(answered) > before_last  # and while the last reloads ran
+    assert errors == []  # no call failed while the signals came
+    assert len(answered) > before_last  # and answers went on while the last reloads ran
     assert set(answered) <= {QUEUE_A, QUEUE_B}
 
 
