@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from decision.v1 import decision_pb2
@@ -15,12 +14,8 @@ from plumbing.logs import mask_number
 DEFAULT_WINDOW = 500
 
 
-@dataclass(frozen=True, slots=True)
-class RecentDecision:
-    sequence: int
-    decided_at: datetime
-    request: decision_pb2.DecideRequest
-    response: decision_pb2.DecideResponse
+# (sequence, decided at, request, response): a plain tuple, the cheapest thing to append.
+Recorded = tuple[int, datetime, decision_pb2.DecideRequest, decision_pb2.DecideResponse]
 
 
 class RecentDecisions:
@@ -30,7 +25,7 @@ class RecentDecisions:
     def __init__(self, window: int = DEFAULT_WINDOW, full_numbers: bool = False) -> None:
         self.window = window
         self.full_numbers = full_numbers
-        self._recent: deque[RecentDecision] = deque(maxlen=window)
+        self._recent: deque[Recorded] = deque(maxlen=window)
         self._sequence = 0
         self.by_rule: Counter[str] = Counter()
         self.total = 0
@@ -43,12 +38,13 @@ class RecentDecisions:
         decided_at: datetime,
     ) -> None:
         self._sequence += 1
-        self._recent.append(RecentDecision(self._sequence, decided_at, request, response))
+        self._recent.append((self._sequence, decided_at, request, response))
         self.total += 1
-        if response.matched_rules:
-            self.by_rule.update(response.matched_rules)
-        else:
+        matched = response.matched_rules
+        if not matched:
             self.unmatched += 1
+        for rule in matched:
+            self.by_rule[rule] += 1
 
     def newest(
         self, rule: str = "", limit: int = 0, after_sequence: int = 0
@@ -56,19 +52,20 @@ class RecentDecisions:
         """Newest first, masked; `rule` "none" selects decisions no rule matched."""
         limit = limit if 0 < limit <= self.window else self.window
         for entry in reversed(self._recent):
-            if limit == 0 or entry.sequence <= after_sequence:
+            if limit == 0 or entry[0] <= after_sequence:
                 return
-            matched = entry.response.matched_rules
+            matched = entry[3].matched_rules
             if rule and (rule not in matched if rule != "none" else bool(matched)):
                 continue
             limit -= 1
             yield self._masked(entry)
 
-    def _masked(self, entry: RecentDecision) -> decision_pb2.RecentDecision:
-        shown = decision_pb2.RecentDecision(sequence=entry.sequence)
-        shown.decided_at.FromDatetime(entry.decided_at)
-        shown.request.CopyFrom(entry.request)
-        shown.response.CopyFrom(entry.response)
+    def _masked(self, entry: Recorded) -> decision_pb2.RecentDecision:
+        sequence, decided_at, request, response = entry
+        shown = decision_pb2.RecentDecision(sequence=sequence)
+        shown.decided_at.FromDatetime(decided_at)
+        shown.request.CopyFrom(request)
+        shown.response.CopyFrom(response)
         if not self.full_numbers:
             shown.request.phone_number = mask_number(shown.request.phone_number, False)
             facts = shown.response.facts

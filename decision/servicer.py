@@ -193,7 +193,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         try:
             contact = (
                 await self._contact(request, rules.default_region, notes)
-                if rules.uses_contact
+                if rules.uses_contact and self.directory is not None
                 else None
             )
             if trace is None:
@@ -245,10 +245,10 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def _contact(
         self, request: CallbackFields, default_region: str, notes: list[str]
     ) -> Contact | None:
-        """The caller's contact. A directory that fails or passes its deadline means "unknown"
-        for this decision, with a note: routing never waits on, or fails with, the directory."""
-        if self.directory is None:
-            return None
+        """The caller's contact (the service has a directory). A directory that fails or passes
+        its deadline means "unknown" for this decision, with a note: routing never waits on, or
+        fails with, the directory."""
+        assert self.directory is not None
         number = number_facts(request.phone_number, request.country_code, default_region)
         try:
             contact = await self.directory.lookup(number.e164)
