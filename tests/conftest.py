@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -87,10 +89,25 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 10.0
         time.sleep(0.01)
 
 
-def start_decision(rules: Path | str, port: int = 0) -> ServiceProcess:
+def start_decision(
+    rules: Path | str, *extra: str, port: int = 0, stderr: Any = None
+) -> ServiceProcess:
+    """`python -m decision serve` on a loopback port, with `extra` flags."""
     return ServiceProcess(
         "decision",
-        ["serve", "--listen", f"127.0.0.1:{port}", "--rules", str(rules), "--grace", "2"],
+        ["serve", "--listen", f"127.0.0.1:{port}", "--rules", str(rules), "--grace", "2", *extra],
+        stderr=stderr,
+    )
+
+
+def contacts_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m decision contacts ...` as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "decision", "contacts", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

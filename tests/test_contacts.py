@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,20 +16,11 @@ from decision.client import BlockingDecisionClient
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.directory import ContactRecord, open_directory
 from decision.engine import Contact
-from tests.conftest import EXAMPLE_RULES, Webhook, start_facade
+from tests.conftest import EXAMPLE_RULES, Webhook, contacts_cli, start_facade
 from tests.in_process import InProcessDecision
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ADA = "+447400654321"
-
-
-def contacts_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "decision", "contacts", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def look_up(path: Path, e164: str) -> Contact | None:

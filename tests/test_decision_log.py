@@ -18,8 +18,7 @@ from prometheus_client import REGISTRY
 from decision.client import BlockingDecisionClient
 from decision.decision_log import DecisionLog
 from decision.v1 import decision_pb2
-from facade.devstack import ServiceProcess
-from tests.conftest import EXAMPLE_RULES
+from tests.conftest import EXAMPLE_RULES, start_decision
 
 UK = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
 # What a large webhook makes: about 50 KB of attributes (the facade accepts 64 KB bodies).
@@ -99,18 +98,7 @@ def decide(port: int, request: decision_pb2.DecideRequest = UK, count: int = 1) 
 
 def test_sighup_reopens_the_log_after_rotation(tmp_path):
     log = tmp_path / "decisions.jsonl"
-    service = ServiceProcess(
-        "decision",
-        [
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rules",
-            str(EXAMPLE_RULES),
-            "--decision-log",
-            str(log),
-        ],
-    )
+    service = start_decision(EXAMPLE_RULES, "--decision-log", str(log))
     try:
         decide(service.port)
         until(lambda: log.exists() and log.read_text().count("\n") == 1, "the first entry")
@@ -133,21 +121,9 @@ def test_sigterm_exits_promptly_with_a_stalled_log_sink(tmp_path):
     err = tmp_path / "decision.err"
     try:
         with err.open("w") as stderr:
-            service = ServiceProcess(
-                "decision",
-                [
-                    "serve",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--rules",
-                    str(EXAMPLE_RULES),
-                    "--decision-log",
-                    str(fifo),
-                    "--decision-log-buffer",
-                    "50",
-                    "--access-log",
-                    "false",
-                ],
+            service = start_decision(
+                EXAMPLE_RULES,
+                *("--decision-log", str(fifo), "--decision-log-buffer", "50", "--no-access-log"),
                 stderr=stderr,
             )
             decide(service.port, BIG, count=200)  # 10 MB: the pipe and the buffer fill up

@@ -347,7 +347,7 @@ def test_decision_killed_and_restarted_under_load_never_fails_an_answer(facade_i
             decision.stop(signal.SIGKILL)
             killed = len(replies)
             wait_until(lambda: any(not r.body for r in replies[killed:]), "a fail-open answer")
-            decision = start_decision(EXAMPLE_RULES, port)
+            decision = start_decision(EXAMPLE_RULES, port=port)
             restarted = len(replies)
             wait_until(lambda: any(r.body for r in replies[restarted:]), "a decision after")
     finally:

@@ -28,6 +28,7 @@ from tests.conftest import (
     SEED,
     Webhook,
     background_load,
+    start_decision,
     start_facade,
     wait_until,
 )
@@ -180,21 +181,14 @@ def test_decision_metrics(tmp_path):
     port = free_port()
     rules = tmp_path / "rules.toml"
     rules.write_text(EXAMPLE_RULES.read_text())
-    service = ServiceProcess(
-        "decision",
-        [
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rules",
-            str(rules),
-            "--metrics-listen",
-            f"127.0.0.1:{port}",
-            "--watch-interval",
-            "0.1",
-            "--rules-settle",
-            "0",
-        ],
+    service = start_decision(
+        rules,
+        "--metrics-listen",
+        f"127.0.0.1:{port}",
+        "--watch-interval",
+        "0.1",
+        "--rules-settle",
+        "0",
     )
     try:
         with BlockingDecisionClient(f"127.0.0.1:{service.port}", timeout=5) as client:

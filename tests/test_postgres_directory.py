@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -21,20 +19,11 @@ from decision.directory.postgres import PostgresDirectory
 from decision.engine import Contact
 from decision.v1 import decision_pb2
 from plumbing.service_process import ServiceProcess
-from tests.conftest import EXAMPLE_RULES, Webhook, start_facade, wait_until
+from tests.conftest import EXAMPLE_RULES, Webhook, contacts_cli, start_facade, wait_until
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ADA = "+447400654321"
 LATE = "+447400999999"
-
-
-def contacts_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "decision", "contacts", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def late_arrival_csv(tmp_path: Path) -> Path:
