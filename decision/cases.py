@@ -11,15 +11,8 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from decision.engine import CallbackRequest, Contact, RuleSet
-from decision.genesys import WEBHOOK_FIELDS
-
-
-def request_from_webhook(payload: Mapping[str, Any]) -> CallbackRequest:
-    """A request from TrueEngage's field names; any other field becomes an attribute."""
-    known = {WEBHOOK_FIELDS[k]: str(v) for k, v in payload.items() if k in WEBHOOK_FIELDS}
-    attributes = {k: str(v) for k, v in payload.items() if k not in WEBHOOK_FIELDS}
-    return CallbackRequest(**known, attributes=attributes)
+from decision.engine import Contact, RuleSet
+from decision.webhook import PayloadError, request_from_document
 
 
 def contact_from_mapping(raw: Mapping[str, Any]) -> Contact:
@@ -90,6 +83,11 @@ def _case_problems(case: Any, name: str) -> list[str]:
     for key in ("request", "contact"):
         if key in case and not isinstance(case[key], dict):
             problems.append(f"{name}: {key} must be a table")
+    if isinstance(case.get("request"), dict):
+        try:  # the webhook's own rules: a case cannot hold a request TrueEngage's would refuse
+            request_from_document(case["request"])
+        except PayloadError as error:
+            problems.append(f"{name}: request: {error}")
     if "at" in case and not (isinstance(case["at"], datetime) and case["at"].tzinfo is not None):
         problems.append(f"{name}: at must be a TOML date-time with offset")
     expect = case.get("expect")
@@ -139,7 +137,7 @@ def run_cases(rules: RuleSet, path: str | Path) -> list[CaseResult]:
     for case in read_cases(path):
         at = case.get("at", datetime.now(UTC))
         contact = contact_from_mapping(case["contact"]) if "contact" in case else None
-        decision = rules.decide(request_from_webhook(case["request"]), at, contact)
+        decision = rules.decide(request_from_document(case["request"]), at, contact)
         patch = MessageToDict(decision.patch)
         expect = case["expect"]
         failures = []

@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from decision.cases import CasesError, contact_from_mapping, request_from_webhook, run_cases
+from decision.cases import CasesError, contact_from_mapping, run_cases
 from decision.config import DecisionSettings
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.coverage import format_coverage, rule_coverage
@@ -17,6 +17,7 @@ from decision.directory import ContactRecord, DirectoryError, open_directory
 from decision.engine import Contact, RulesError, RuleSet, explain, number_facts, parse_rules
 from decision.explain import format_explanation
 from decision.rules_file import install_rules, read_rules, read_rules_text
+from decision.webhook import PayloadError, request_from_document
 from plumbing.graceful import hold_exit_signals
 from plumbing.logs import configure_logging
 from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
@@ -144,7 +145,11 @@ def _explain(args: argparse.Namespace) -> int:
     }
     payload = {k: v for k, v in payload.items() if v is not None}
     payload.update(args.attribute)
-    request = request_from_webhook(payload)
+    try:
+        request = request_from_document(payload)
+    except PayloadError as error:
+        print(f"explain: {error}", file=sys.stderr)
+        return 2
     contact = None
     if args.contact:
         contact = contact_from_mapping(dict(args.contact))

@@ -14,10 +14,10 @@ import tornado.web
 from google.protobuf.json_format import MessageToDict
 
 from decision.client import DecisionClient
+from decision.webhook import PayloadError, parse_payload
 from facade.answer import answer_body
 from facade.auth import ApiKeys
 from facade.handlers import JsonHandler
-from facade.payload import PayloadError, parse_payload
 
 CONSOLE_FILES = resources.files("facade").joinpath("console")
 ADMIN_TIMEOUT = 2.0  # seconds: a person is waiting, not TrueEngage

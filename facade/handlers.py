@@ -12,12 +12,12 @@ from typing import Any
 import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from decision.webhook import PayloadError, parse_payload
 from facade import metrics
 from facade.auth import ApiKeys
 from facade.decider import FailOpenDecider, Outcome
 from facade.drain import Drain
 from facade.network import ClientPolicy
-from facade.payload import PayloadError, parse_payload
 from facade.rate_limit import RateLimiter
 from plumbing.ids import new_id
 

@@ -49,7 +49,11 @@ def test_ctrl_c_stops_both_services_and_exits_0(tmp_path):
         assert devstack.wait(timeout=30) == 0, rest
         assert "stopped (facade exit 0, decision exit 0)" in rest
     finally:
-        if devstack.poll() is None:
-            os.killpg(devstack.pid, signal.SIGKILL)
-            devstack.wait()
+        if devstack.poll() is None:  # a failed assertion: stop it the way that stops its
+            os.killpg(devstack.pid, signal.SIGINT)  # children too, and only then insist
+            try:
+                devstack.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(devstack.pid, signal.SIGKILL)
+                devstack.wait()
         devstack.stdout.close()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 
 from decision.genesys import WEBHOOK
-from facade.payload import PayloadError, parse_payload
+from decision.webhook import PayloadError, parse_payload
 from tests.conftest import SEED
 from tests.json_strategies import bodies
 

@@ -1,10 +1,13 @@
-"""Reads TrueEngage's webhook body into a DecideRequest, refusing anything malformed with the
-name of the field at fault."""
+"""Reads TrueEngage's webhook body into a DecideRequest by the contract's field rules
+(`decision.genesys.WEBHOOK`), refusing anything malformed with the name of the field at fault.
+The facade reads every webhook with it, and `decision test` / `explain` read their requests with
+it too, so a case file cannot hold a request the webhook would refuse."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from decision.genesys import (
@@ -95,6 +98,11 @@ def parse_payload(body: bytes) -> DecideRequest:
         raise PayloadError("JSON is nested too deeply") from None
     if not isinstance(document, dict):
         raise PayloadError("expected a JSON object")
+    return request_from_document(document)
+
+
+def request_from_document(document: Mapping[str, Any]) -> DecideRequest:
+    """A parsed webhook body (or a case file's request table) as a DecideRequest."""
     request = DecideRequest()
     attributes = request.attributes
     for key, value in document.items():
