@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from decision.client import DecisionClient
-from decision.v1.decision_pb2 import DecideRequest
+from decision.v1.decision_pb2 import DecideRequest, DecideResponse
 from facade import metrics
 from facade.answer import answer_body
 
@@ -70,6 +70,15 @@ class FailOpenDecider:
         finally:
             self.in_flight -= 1
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+        if not isinstance(response, DecideResponse):
+            # grpc.aio hands back None for bytes that are not a DecideResponse (a wrong or
+            # broken peer): that is no decision at all.
+            metrics.FAIL_OPEN.labels("bad_response").inc()
+            log.warning(
+                "fail-open: the decision service's answer is not a DecideResponse",
+                extra={"request_id": request_id},
+            )
+            return Outcome({}, fail_open="bad_response")
         try:
             body, dropped = answer_body(response.patch, datetime.now(UTC), self.horizon)
         except Exception:  # a bug here must cost the routing, not the callback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -21,6 +22,7 @@ from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
 from plumbing.ids import new_id
 
+log = logging.getLogger("facade.handlers")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 OPENAPI = resources.files("facade").joinpath("openapi.json").read_bytes()
 
@@ -161,7 +163,12 @@ class CallbackHandler(JsonHandler):
             return
         request.request_id = self.request_id
         self.phone = request.phone_number
-        self.outcome = await self.decider.answer(request, self.request_id)
+        try:
+            self.outcome = await self.decider.answer(request, self.request_id)
+        except Exception:  # the last net under "never a 5xx": a bug costs routing, not a callback
+            log.exception("fail-open: unexpected error", extra={"request_id": self.request_id})
+            metrics.FAIL_OPEN.labels("facade_error").inc()
+            self.outcome = Outcome({}, fail_open="facade_error")
         if self.outcome.decision_id:
             self.set_header("X-Decision-Id", self.outcome.decision_id)
         self.write_json(self.outcome.body)

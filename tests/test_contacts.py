@@ -116,6 +116,17 @@ def test_cli_errors_for_directories_it_cannot_open_are_one_line(tmp_path):
     assert "s3cret" not in postgres.stderr
 
 
+@pytest.mark.parametrize("password", ["S3c/retPW", "S3c#retPW", "S3c?retPW", "S3c@retPW"])
+def test_no_password_is_ever_printed_whatever_it_holds(password):
+    url = f"postgresql://router:{password}@127.0.0.1:1/contacts?application_name=x"
+    for command in (("export", "--contacts", url), ("import", "--contacts", url, "x.csv")):
+        result = contacts_cli(*command)
+        assert result.returncode != 0
+        assert result.stderr.count("\n") == 1
+        for piece in ("S3c", "retPW"):
+            assert piece not in result.stderr, result.stderr
+
+
 @pytest.fixture
 def stack_with_directory(tmp_path, services):
     """The decision service in process with the demo directory, the facade as a process."""

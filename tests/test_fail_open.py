@@ -4,6 +4,8 @@ scripted one, or the real one stopped and started again."""
 
 from __future__ import annotations
 
+from concurrent import futures
+
 import grpc
 import pytest
 
@@ -95,3 +97,35 @@ def test_decision_down_fails_open_and_recovers_after_restart(services, facade_in
         assert webhook.request("GET", "/readyz").status == 200
     finally:
         decision.stop()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\x0a\x05\xff\xff\xff\xff\xff", b"\x2a\x02\xff\xfe", b"\x0a\x04\x12\x02\xff\xfe"],
+    ids=["not a message", "decision_id not UTF-8", "patch.queueId not UTF-8"],
+)
+def test_an_answer_that_is_not_a_decide_response_fails_open(facade_in_process, garbage):
+    """A wrong or broken peer on the decision port: grpc.aio hands the facade None."""
+    answer = grpc.unary_unary_rpc_method_handler(
+        lambda request, context: garbage,
+        request_deserializer=lambda raw: raw,
+        response_serializer=lambda raw: raw,
+    )
+
+    class Garbage(grpc.GenericRpcHandler):
+        def service(self, details):
+            return answer
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((Garbage(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        facade = facade_in_process(f"127.0.0.1:{port}", deadline_ms=GENEROUS_DEADLINE_MS)
+        webhook = Webhook(facade.port)
+        before = counted("facade_fail_open_total", reason="bad_response")
+        reply = webhook.post(SEED)
+        assert (reply.status, reply.body) == (200, {})
+        assert counted("facade_fail_open_total", reason="bad_response") == before + 1
+    finally:
+        server.stop(None)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -120,7 +120,7 @@ class PostgresDirectory:
             ) as connection:
                 await migrate(connection, directory.where, create)
         except psycopg.Error as error:
-            raise DirectoryError(f"{directory.where}: {_first_line(error)}") from None
+            raise DirectoryError(f"{directory.where}: {_first_line(error, url)}") from None
         await directory._pool.open(wait=False)
         directory._listener = asyncio.create_task(directory._listen())
         return directory
@@ -222,7 +222,7 @@ class PostgresDirectory:
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as error:
-                log.warning("contact directory listener lost: %s", error)
+                log.warning("contact directory listener lost: %s", _first_line(error, self.url))
                 self._generation = None  # whatever happened meanwhile, look again
                 await asyncio.sleep(min(self.check_interval, 1.0))
 
@@ -246,13 +246,30 @@ class PostgresDirectory:
         await self._pool.close()
 
 
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+def _first_line(error: Exception, url: str) -> str:
+    """The driver's message, first line, with the URL's password blotted out wherever it shows."""
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    password = _split(url)[1]
+    # The driver may have split the URL elsewhere (at an unencoded `@`, `/`, `#`, `?`): blot out
+    # every piece of the password as well as the whole.
+    for piece in sorted({password, *re.split(r"[@/#?:]", password)}, key=len, reverse=True):
+        if len(piece) >= 2:
+            line = line.replace(piece, "***")
+    return line
+
+
+def _split(url: str) -> tuple[str, str, str]:
+    """(scheme://user, password, what follows the userinfo without parameters). By hand, not
+    with a URL parser: a password may hold `/`, `#` or `?`, which end a URL's host part and would
+    leave the password in what is shown. The userinfo ends at the last `@`."""
+    scheme, _, rest = url.partition("://")
+    userinfo, at, location = rest.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    location = location.split("?", 1)[0].split("#", 1)[0]  # parameters may hold a password
+    return f"{scheme}://{user}{at}", password, location
 
 
 def _redacted(url: str) -> str:
-    """The URL without its password or parameters (which may hold one), for messages and logs."""
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    netloc = f"{userinfo.partition(':')[0]}{at}{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """The URL without its password or parameters, for messages and logs."""
+    who, _, location = _split(url)
+    return who + location
