@@ -14,7 +14,16 @@ from decision.config import DecisionSettings
 from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
 from decision.coverage import format_coverage, rule_coverage
 from decision.directory import ContactRecord, DirectoryError, open_directory
-from decision.engine import Contact, RulesError, RuleSet, explain, number_facts, parse_rules
+from decision.engine import (
+    MOMENT_RANGE_TEXT,
+    Contact,
+    RulesError,
+    RuleSet,
+    decidable,
+    explain,
+    number_facts,
+    parse_rules,
+)
 from decision.explain import format_explanation
 from decision.rules_file import install_rules, read_rules, read_rules_text
 from decision.webhook import PayloadError, request_from_document
@@ -233,7 +242,10 @@ def _moment(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO 8601 moment such as 2026-11-24T18:00:00Z"
         ) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    if not decidable(at):
+        raise argparse.ArgumentTypeError(f"{text!r} is outside {MOMENT_RANGE_TEXT}")
+    return at
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,11 +17,13 @@ from decision.directory import ContactDirectory
 from decision.directory_health import DirectoryHealth
 from decision.engine import (
     MATCHED,
+    MOMENT_RANGE_TEXT,
     CallbackFields,
     Contact,
     Decision,
     NumberFacts,
     RuleOutcome,
+    decidable,
     decide_traced,
     number_facts,
 )
@@ -81,11 +83,13 @@ def _response(
 
 
 def _moment(request: decision_pb2.DecideRequest) -> datetime | None:
-    """`at` as a datetime; None when no calendar can hold it (the caller's error)."""
+    """`at` as a datetime; None when it is no moment a decision can be made at (the caller's
+    error)."""
     try:
-        return request.at.ToDatetime(tzinfo=UTC)
+        at = request.at.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         return None
+    return at if decidable(at) else None
 
 
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
@@ -185,7 +189,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         if now is None:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                "at: not a valid timestamp (years 1-9999, nanos 0-999,999,999)",
+                f"at: not a valid timestamp ({MOMENT_RANGE_TEXT}, nanos 0-999,999,999)",
             )
         request_id = _request_id(request, context)
         rules = self.rules.current

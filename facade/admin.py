@@ -14,7 +14,8 @@ import tornado.web
 from google.protobuf.json_format import MessageToDict
 
 from decision.client import DecisionClient
-from decision.webhook import PayloadError, parse_payload
+from decision.v1 import decision_pb2
+from decision.webhook import PayloadError, request_from_document
 from facade.answer import answer_body
 from facade.auth import ApiKeys
 from facade.handlers import JsonHandler
@@ -26,6 +27,20 @@ ADMIN_TIMEOUT = 2.0  # seconds: a person is waiting, not TrueEngage
 def _as_json(message: Any, zeros: bool = False) -> dict[str, Any]:
     """Proto3 JSON, the webhook's field names; `zeros`: counts of 0 are shown, not omitted."""
     return MessageToDict(message, always_print_fields_with_no_presence=zeros)
+
+
+def _moment(text: object) -> datetime | None:
+    """An ISO 8601 moment (no offset: UTC), else None; whether a decision can be made at it
+    is the decision service's to say (INVALID_ARGUMENT, a 400 here)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        at = at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return at
 
 
 class AdminApiHandler(JsonHandler):
@@ -44,7 +59,9 @@ class AdminApiHandler(JsonHandler):
             self.fail(401, "missing or invalid admin key")
 
     def decision_service_failed(self, error: grpc.aio.AioRpcError) -> None:
-        self.fail(502, f"decision service: {error.code().name.lower()}: {error.details()}")
+        # The service's refusal of what the operator typed is the operator's to fix (400).
+        status = 400 if error.code() == grpc.StatusCode.INVALID_ARGUMENT else 502
+        self.fail(status, f"decision service: {error.code().name.lower()}: {error.details()}")
 
 
 class SessionHandler(AdminApiHandler):
@@ -65,21 +82,31 @@ class TryHandler(AdminApiHandler):
     async def post(self) -> None:
         try:
             document = json.loads(self.request.body or b"{}")
-            at = document.pop("at", None) if isinstance(document, dict) else None
-            request = parse_payload(json.dumps(document).encode())
-            moment = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None
-        except (ValueError, AttributeError, PayloadError) as error:
-            field = getattr(error, "field", None)
-            self.fail(400, str(error) if isinstance(error, PayloadError) else "bad request", field)
+        except (ValueError, RecursionError):
+            self.fail(400, "the body is not a JSON object")
+            return
+        if not isinstance(document, dict):
+            self.fail(400, "the body is not a JSON object")
+            return
+        at = document.pop("at", None)
+        try:
+            request = request_from_document(document)
+        except PayloadError as error:
+            self.fail(400, str(error), error.field)
+            return
+        moment = _moment(at)
+        if at and moment is None:
+            self.fail(400, "at: not an ISO 8601 moment such as 2026-11-24T18:00:00Z", "at")
             return
         if moment is not None:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            request.at.FromDatetime(moment.astimezone(UTC))
+            request.at.FromDatetime(moment)
         try:
             explained = await self.client.explain(request, timeout=ADMIN_TIMEOUT)
         except grpc.aio.AioRpcError as error:
             self.decision_service_failed(error)
+            return
+        if not isinstance(explained, decision_pb2.ExplainResponse):  # a broken peer
+            self.fail(502, "decision service: not an ExplainResponse")
             return
         # What TrueEngage would get: the webhook's own answer shaping, at the moment tried.
         body, dropped = answer_body(
@@ -117,7 +144,9 @@ class DecisionsHandler(AdminApiHandler):
         try:
             after = int(self.get_query_argument("after", "0") or 0)
         except ValueError:
-            self.fail(400, "after must be a whole number", "after")
+            after = -1
+        if not 0 <= after < 2**63:
+            self.fail(400, "after must be a whole number from 0", "after")
             return
         rule = self.get_query_argument("rule", "")
         try:
@@ -128,6 +157,18 @@ class DecisionsHandler(AdminApiHandler):
         self.write_json(_as_json(recent))
 
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'"
+)
+
+
+class ConsoleFileHandler(tornado.web.StaticFileHandler):
+    """The page's CSS and JavaScript, under the same Content-Security-Policy as the page."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+
+
 class ConsolePageHandler(tornado.web.RequestHandler):
     """GET /: the page itself (no data in it: it asks the API with the key the operator types)."""
 
@@ -136,10 +177,7 @@ class ConsolePageHandler(tornado.web.RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.set_header(
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'",
-        )
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.finish(CONSOLE_FILES.joinpath("index.html").read_bytes())
 
 
@@ -158,4 +196,5 @@ def make_admin_app(
         ],
         static_path=str(CONSOLE_FILES),
         static_url_prefix="/static/",
+        static_handler_class=ConsoleFileHandler,
     )

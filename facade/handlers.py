@@ -86,6 +86,12 @@ class CallbackHandler(JsonHandler):
         self.outcome: Outcome | None = None
         self.phone = ""
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Tornado refuses a wrong method (405) before the streamed body is read, and then drops
+        # the connection: say so, so that the client does not send its next request on it.
+        self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
+
     def refuse(self, status: int, reason: str, message: str) -> None:
         """Counts a refusal; it is answered once the body is drained (`answer_refusal`)."""
         metrics.REFUSALS.labels(reason).inc()

@@ -35,6 +35,10 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
             ("explain", RULES, "--phone", "07400123456", "--at", "tomorrow"),
             "argument --at: 'tomorrow' is not an ISO 8601 moment such as 2026-11-24T18:00:00Z",
         ),
+        (
+            ("explain", RULES, "--phone", "07400123456", "--at", "0001-01-01T00:00:00Z"),
+            "argument --at: '0001-01-01T00:00:00Z' is outside years 2 to 9998",
+        ),
         (("explain", RULES, "--phone", "1", "--attribute", "vip"), "'vip' is not NAME=VALUE"),
         (("explain", RULES, "--phone", "1", "--contact", "vip"), "'vip' is not NAME=VALUE"),
         (("test", RULES, "{missing}"), "{missing}: cannot read: No such file or directory"),

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console_browser import (
+    ADMIN_KEY,
     API_KEY,
     ConsoleStack,
     browser_page,
@@ -115,3 +116,39 @@ def test_the_console_is_usable_with_the_keyboard(stack, page):
     page.keyboard.type("+44")
     page.keyboard.press("Enter")
     expect(page.locator("#try-rules tr", has_text="uk-mobile")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"[" * 100_000, 400),
+        (b'{"phoneNumber": "07400123456", "at": "0001-01-01T00:00:00+01:00"}', 400),
+        (b'{"phoneNumber": "07400123456", "at": "9999-12-31T23:59:59-01:00"}', 400),
+        (b'{"phoneNumber": "07400123456", "at": "soon"}', 400),
+        (b'{"phoneNumber": 12.5}', 400),
+    ],
+    ids=["nested too deep", "year 1", "year 9999", "not a moment", "not a phone number"],
+)
+def test_the_try_api_answers_bad_input_with_400(stack, body, status):
+    request = urllib.request.Request(
+        stack.console_url + "api/try",
+        data=body,
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == status
+    assert "error" in json.loads(refused.value.read())
+    refused.value.close()
+
+
+def test_recent_decisions_refuse_an_impossible_sequence(stack):
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    assert status_of(stack.console_url + "api/decisions?after=99999999999999999999", headers) == 400
+    assert status_of(stack.console_url + "api/decisions?after=-1", headers) == 400
+
+
+def test_the_page_files_carry_the_content_security_policy(stack):
+    for path in ("", "static/console.js", "static/console.css", "static/index.html"):
+        with urllib.request.urlopen(stack.console_url + path, timeout=10) as reply:
+            assert "script-src 'self'" in reply.headers["Content-Security-Policy"]

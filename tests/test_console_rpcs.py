@@ -107,8 +107,14 @@ def test_a_refused_reload_is_reported_with_its_problems(services, tmp_path):
 
 @pytest.mark.parametrize(
     "at",
-    [Timestamp(seconds=-62135596801), Timestamp(seconds=253402300800), Timestamp(nanos=-1)],
-    ids=["before year 1", "after year 9999", "negative nanos"],
+    [
+        Timestamp(seconds=-62135596801),
+        Timestamp(seconds=253402300800),
+        Timestamp(nanos=-1),
+        Timestamp(seconds=-62135596800),  # year 1: the caller's local time would be before it
+        Timestamp(seconds=253402300799),  # the last second of 9999: and after it
+    ],
+    ids=["before year 1", "after year 9999", "negative nanos", "year 1", "year 9999"],
 )
 def test_an_impossible_moment_is_the_callers_error(services, at):
     async def scenario(stub, servicer):

@@ -139,3 +139,18 @@ def test_a_flood_of_refusals_among_valid_requests_loses_no_request(scripted, fac
     for thread in senders:
         thread.join()
     assert len(failures) == 0, f"{len(failures)} of 400 requests failed: {failures[:3]}"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS"])
+def test_a_wrong_method_on_the_webhook_says_connection_close(facade, method):
+    connection = http.client.HTTPConnection("127.0.0.1", facade.port, timeout=10)
+    try:
+        connection.request(method, "/trueengage/callback", body=BODY, headers=VALID)
+        refused = connection.getresponse()
+        refused.read()
+        assert refused.status == 405
+        assert refused.getheader("Allow") == "POST"
+        assert refused.getheader("Connection") == "close"  # the client opens a new one
+        assert send(connection, VALID).status == 200
+    finally:
+        connection.close()

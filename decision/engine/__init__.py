@@ -7,12 +7,19 @@ answers with."""
 from decision.engine.compiling import RulesError
 from decision.engine.loader import parse_rules
 from decision.engine.numbers import NumberFacts, number_facts
-from decision.engine.request import CallbackFields, CallbackRequest, Contact
+from decision.engine.request import (
+    MOMENT_RANGE_TEXT,
+    CallbackFields,
+    CallbackRequest,
+    Contact,
+    decidable,
+)
 from decision.engine.ruleset import Decision, RuleSet, Tracer
 from decision.engine.trace import MATCHED, Explanation, RuleOutcome, decide_traced, explain
 
 __all__ = [
     "MATCHED",
+    "MOMENT_RANGE_TEXT",
     "CallbackFields",
     "CallbackRequest",
     "Contact",
@@ -23,6 +30,7 @@ __all__ = [
     "RuleSet",
     "RulesError",
     "Tracer",
+    "decidable",
     "decide_traced",
     "explain",
     "number_facts",

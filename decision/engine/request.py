@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -56,3 +57,15 @@ class Contact:
         if key in ("name", "tier", "language"):
             return getattr(self, key) or None
         return self.attributes.get(key)
+
+
+# The moments a decision can be made at: local time and schedules are worked out in the caller's
+# zone, a day either way of the instant, which Python's calendar (years 1-9999) must still hold.
+EARLIEST_MOMENT = datetime(2, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(9998, 12, 31, tzinfo=UTC)
+MOMENT_RANGE_TEXT = "years 2 to 9998"
+
+
+def decidable(at: datetime) -> bool:
+    """Whether `at` (timezone-aware) is a moment the engine can decide at."""
+    return EARLIEST_MOMENT <= at <= LATEST_MOMENT
