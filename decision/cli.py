@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
 import sys
 import time
@@ -29,7 +30,13 @@ from decision.rules_file import install_rules, read_rules, read_rules_text
 from decision.webhook import PayloadError, request_from_document
 from plumbing.graceful import hold_exit_signals
 from plumbing.logs import configure_logging
-from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
+from plumbing.settings import (
+    SettingsError,
+    add_arguments,
+    listen_problem,
+    resolve,
+    settings_epilog,
+)
 
 DIRECTORY_HELP = "contact directory: a SQLite file path or a postgresql:// URL"
 
@@ -41,6 +48,12 @@ def _serve(args: argparse.Namespace) -> int:
         settings = resolve(DecisionSettings, args, os.environ, "DECISION")
     except SettingsError as error:
         print(f"decision: {error}", file=sys.stderr)
+        return 2
+    problem = listen_problem("--listen", settings.listen) or listen_problem(
+        "--metrics-listen", settings.metrics_listen
+    )
+    if problem:
+        print(f"decision: {problem}", file=sys.stderr)
         return 2
     hold_exit_signals()
     try:
@@ -78,6 +91,12 @@ def _contacts_import(args: argparse.Namespace) -> int:
         count = asyncio.run(_write_directory(args.contacts, records, args.replace))
     except (ContactsCsvError, DirectoryError, OSError) as error:
         print(error, file=sys.stderr)
+        return 1
+    except UnicodeDecodeError:
+        print(f"{args.file}: not UTF-8 text", file=sys.stderr)
+        return 1
+    except csv.Error as error:  # e.g. a field over the csv module's size limit
+        print(f"{args.file}: not a readable CSV file ({error})", file=sys.stderr)
         return 1
     numbers = sum(len(r.numbers) for r in records)
     print(

@@ -207,5 +207,6 @@ class LiveRules:
             try:
                 await self.reload()
             except Exception:  # a bug must not end reloading for the life of the process
+                self._stamp = file_stamp(self.path)  # nor retry the same file every interval
                 metrics.RELOADS.labels("failed").inc()
                 log.exception("rules reload failed, keeping version %s", self.current.version)

@@ -137,7 +137,7 @@ def decision_credentials(settings: FacadeSettings) -> grpc.ChannelCredentials | 
     )
 
 
-def _tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
+def tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
     if not settings.tls_cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -149,7 +149,7 @@ def _tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
 def make_http_server(app: tornado.web.Application, settings: FacadeSettings) -> DrainingHTTPServer:
     return DrainingHTTPServer(
         app,
-        ssl_options=_tls_context(settings),
+        ssl_options=tls_context(settings),
         # The handler answers 413 itself up to this hard cap; beyond it Tornado cuts the
         # connection without reading more (its own default would buffer 100 MB).
         max_body_size=max(settings.max_body * 4, 1024 * 1024),

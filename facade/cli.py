@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 import tempfile
 from pathlib import Path
 
 from facade.config import FacadeSettings
 from plumbing.logs import configure_logging
-from plumbing.settings import SettingsError, add_arguments, resolve, settings_epilog
+from plumbing.settings import (
+    SettingsError,
+    add_arguments,
+    listen_problem,
+    resolve,
+    settings_epilog,
+)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -25,12 +32,14 @@ def _serve(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="facade-metrics-") as metrics_dir:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
             return _serve(args)
-    from facade.app import load_keys, run
+    from facade.app import load_keys, run, tls_context
+    from facade.network import ClientPolicy
 
     try:
         keys = load_keys(settings)
-    except OSError as error:
-        print(f"facade: cannot read the API keys file: {error}", file=sys.stderr)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        print(f"facade: cannot read the API keys file: {reason}", file=sys.stderr)
         return 2
     if not keys:
         print(
@@ -50,6 +59,24 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as error:
             print(f"facade: cannot read {flag} {path}: {error.strerror}", file=sys.stderr)
             return 2
+    # Everything that can be wrong with the settings is said now, before "serving on" is
+    # printed: a supervisor that saw the ready line must not then see the process die.
+    problem = listen_problem("--listen", settings.listen) or listen_problem(
+        "--admin-listen", settings.admin_listen
+    )
+    for name, low in (("max_body", 1), ("deadline_ms", 1), ("processes", 1), ("grace", 0)):
+        if problem is None and getattr(settings, name) < low:
+            problem = f"--{name.replace('_', '-')} must be at least {low}"
+    try:
+        ClientPolicy(settings.allow_cidrs, settings.trusted_proxies)
+        tls_context(settings)
+    except ValueError as error:
+        problem = problem or str(error)
+    except ssl.SSLError:
+        problem = problem or "--tls-cert/--tls-key: not a usable PEM certificate and key"
+    if problem:
+        print(f"facade: {problem}", file=sys.stderr)
+        return 2
     return run(settings)
 
 

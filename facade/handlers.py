@@ -60,9 +60,10 @@ class CallbackHandler(JsonHandler):
     """POST /trueengage/callback: the webhook. Refusals are decided before the body is read, in
     the order that costs a flood the least: address, key (failures spend a per-address budget),
     content type, declared size. The body is streamed, so one larger than the limit is never
-    buffered. A refused body within the limit is read and dropped before the answer, so the
-    connection stays usable (HTTP/1.1 keep-alive); one that cannot be is answered at once with
-    `Connection: close`, since Tornado then closes rather than read it."""
+    buffered. A refused body is read and dropped before the answer, so the connection stays
+    usable (HTTP/1.1 keep-alive); one declared larger than the limit, or whose sender waits for
+    `100 Continue`, is answered at once with `Connection: close`, since Tornado then closes
+    rather than read it."""
 
     SUPPORTED_METHODS = ("POST",)
 
@@ -144,15 +145,15 @@ class CallbackHandler(JsonHandler):
 
     def data_received(self, chunk: bytes) -> None:
         self.received += len(chunk)
-        if self._finished or self.too_large:
-            return  # already answered; the rest of the body is drained and dropped
+        if self._finished or self.too_large or self.refusal is not None:
+            # Drained and dropped. A refused body is read to its end, not cut off: closing while
+            # the client is still sending makes its kernel reset the connection, and the
+            # refusal is lost with it. The server's read cap (`max_body_size`) bounds the cost.
+            return
         if self.received > self.max_body:
-            if self.refusal is not None:
-                self.answer_refusal(closing=True)  # not worth reading further
-                return
             self.too_large = True
             self.body.clear()
-        elif self.refusal is None:
+        else:
             self.body += chunk
 
     async def post(self) -> None:

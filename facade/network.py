@@ -34,8 +34,8 @@ class ClientPolicy:
     writes into the header further left is ignored."""
 
     def __init__(self, allow: Iterable[str] = (), trusted_proxies: Iterable[str] = ()) -> None:
-        self.allow = parse_networks(allow, "allow_cidrs")
-        self.trusted = parse_networks(trusted_proxies, "trusted_proxies")
+        self.allow = parse_networks(allow, "--allow-cidrs")
+        self.trusted = parse_networks(trusted_proxies, "--trusted-proxies")
 
     def client_address(self, peer: str, forwarded_for: str | None) -> str:
         if not forwarded_for or not self.trusted or not _within(peer, self.trusted):

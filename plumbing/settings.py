@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -56,7 +57,10 @@ def _convert(kind: type, value: Any, where: str) -> Any:
             return lowered in ("1", "true", "yes", "on")
         if kind in (int, float) and isinstance(value, bool):
             raise ValueError
-        return kind(value)
+        converted = kind(value)
+        if kind is float and not math.isfinite(converted):
+            raise ValueError
+        return converted
     except (TypeError, ValueError):
         raise SettingsError(f"{where}: expected {kind.__name__}, got {value!r}") from None
 
@@ -106,6 +110,17 @@ def resolve(cls: type[T], args: argparse.Namespace, env: Mapping[str, str], pref
         if flag is not None:
             values[name] = _convert(_kind(cls, field), flag, f"--{name.replace('_', '-')}")
     return cls(**values)
+
+
+def listen_problem(flag: str, listen: str) -> str | None:
+    """Why `listen` is not host:port with a port from 0 to 65535 (None when it is, or empty).
+    Socket calls would otherwise take 99999 as 34463, its value modulo 65536."""
+    if not listen:
+        return None
+    port = listen.rpartition(":")[2]
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        return f"{flag}: {listen!r} is not host:port with a port from 0 to 65535"
+    return None
 
 
 def settings_epilog(cls: type, prefix: str, command: str) -> str:

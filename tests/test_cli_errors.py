@@ -62,11 +62,28 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
             "{missing}: no contact directory there (no such file)",
         ),
         (("contacts", "export", "--contacts", "{dir}"), "{dir}: not a contact directory"),
+        (("contacts", "import", "--contacts", "{db}", "{latin1}"), "{latin1}: not UTF-8 text"),
+        (
+            ("contacts", "import", "--contacts", "{db}", "{huge}"),
+            "{huge}: not a readable CSV file (field larger than field limit (131072))",
+        ),
+        (("check", "{deep}"), "{deep}: not valid TOML: nested too deeply"),
     ],
 )
 def test_decision_commands_fail_in_one_line(tmp_path, args, expected):
-    paths = {"missing": tmp_path / "missing", "dir": tmp_path, "not_toml": tmp_path / "bad.toml"}
+    paths = {
+        "missing": tmp_path / "missing",
+        "dir": tmp_path,
+        "not_toml": tmp_path / "bad.toml",
+        "db": tmp_path / "contacts.sqlite3",
+        "latin1": tmp_path / "latin1.csv",
+        "huge": tmp_path / "huge.csv",
+        "deep": tmp_path / "deep.toml",
+    }
     paths["not_toml"].write_text("x = [")
+    paths["latin1"].write_bytes("number,name\n07400 111111,Zoë\n".encode("latin-1"))
+    paths["huge"].write_text("number,name\n07400 111111," + "x" * 200_000 + "\n")
+    paths["deep"].write_text("version = 1\nx = " + "[" * 50_000 + "]" * 50_000 + "\n")
     result = run("decision", *(arg.format(**paths) for arg in args))
     assert expected.format(**paths) in last_line(result)
     assert not paths["missing"].exists()  # a read never creates what it did not find
@@ -77,7 +94,8 @@ def test_decision_commands_fail_in_one_line(tmp_path, args, expected):
     [
         (("--decision-log", "{missing}/log.jsonl"), "cannot open the decision log {missing}"),
         (("--tls-cert", "{missing}", "--tls-key", "{missing}"), "cannot read {missing}"),
-        (("--metrics-listen", "nowhere"), "cannot serve metrics on nowhere"),
+        (("--metrics-listen", "nowhere"), "--metrics-listen: 'nowhere' is not host:port"),
+        (("--metrics-listen", "127.0.0.1:99999"), "--metrics-listen: '127.0.0.1:99999' is not"),
         (("--max-concurrent-calls", "0"), "--max-concurrent-calls and --call-backlog must be"),
     ],
 )
@@ -102,3 +120,27 @@ def test_facade_serve_names_a_missing_tls_file(tmp_path):
     assert (
         last_line(result) == f"facade: cannot read --tls-cert {missing}: No such file or directory"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--listen", "127.0.0.1:99999"), "--listen: '127.0.0.1:99999' is not host:port"),
+        (("--allow-cidrs", "10.0.0.0/33"), "--allow-cidrs: '10.0.0.0/33' is not an address"),
+        (("--trusted-proxies", "garbage"), "--trusted-proxies: 'garbage' is not an address"),
+        (("--max-body", "0"), "--max-body must be at least 1"),
+        (("--idle-timeout", "nan"), "--idle-timeout: expected float, got 'nan'"),
+        (("--tls-cert", "{text}", "--tls-key", "{text}"), "--tls-cert/--tls-key: not a usable"),
+        (("--api-keys-file", "{binary}"), "cannot read the API keys file: not UTF-8 text"),
+    ],
+)
+def test_facade_serve_says_what_is_wrong_before_it_serves(tmp_path, args, expected):
+    """Never "serving on" and then a crash: a supervisor that saw the line relies on it."""
+    files = {"text": tmp_path / "not.pem", "binary": tmp_path / "keys"}
+    files["text"].write_text("not a certificate")
+    files["binary"].write_bytes(b"\xff\xfe\x00" * 10)
+    serve = ("serve", "--listen", "127.0.0.1:0", "--api-keys", "k" * 16)
+    # --listen given twice (argparse keeps the last one) tests the port check.
+    result = run("facade", *serve, *(arg.format(**files) for arg in args))
+    assert "serving on" not in result.stdout
+    assert last_line(result).startswith("facade: " + expected)

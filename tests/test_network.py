@@ -29,9 +29,9 @@ def test_an_ipv4_mapped_peer_counts_as_its_ipv4_address():
 
 
 def test_a_bad_network_is_refused_naming_the_setting():
-    with pytest.raises(ValueError, match=r"trusted_proxies: '10\.0\.0\.300' is not"):
+    with pytest.raises(ValueError, match=r"--trusted-proxies: '10\.0\.0\.300' is not"):
         ClientPolicy(trusted_proxies=["10.0.0.300"])
-    with pytest.raises(ValueError, match="allow_cidrs: 'anywhere' is not"):
+    with pytest.raises(ValueError, match="--allow-cidrs: 'anywhere' is not"):
         ClientPolicy(allow=["anywhere"])
 
 

@@ -31,6 +31,8 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RulesError(source, [f"not valid TOML: {error}"]) from None
+    except RecursionError:  # tomllib recurses per nesting level; no rules file nests so deep
+        raise RulesError(source, ["not valid TOML: nested too deeply"]) from None
     compiler = Compiler(Names({}))
     if doc.get("version") != 1:
         compiler.problem("version", "expected `version = 1`")
