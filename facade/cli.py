@@ -15,6 +15,7 @@ from plumbing.settings import (
     SettingsError,
     add_arguments,
     listen_problem,
+    out_of_range,
     resolve,
     settings_epilog,
 )
@@ -64,7 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
     problem = listen_problem("--listen", settings.listen) or listen_problem(
         "--admin-listen", settings.admin_listen
     )
-    problem = problem or _out_of_range(settings)
+    problem = problem or out_of_range(settings, _RANGES)
     try:
         ClientPolicy(settings.allow_cidrs, settings.trusted_proxies)
         tls_context(settings)
@@ -91,17 +92,6 @@ _RANGES = (
     ("body_timeout", 0.001, None),
     ("schedule_horizon_days", 0, 36_500),
 )
-
-
-def _out_of_range(settings: FacadeSettings) -> str | None:
-    for name, low, high in _RANGES:
-        value = getattr(settings, name)
-        flag = f"--{name.replace('_', '-')}"
-        if high is None and value < low:
-            return f"{flag} must be at least {low}"
-        if high is not None and not low <= value <= high:
-            return f"{flag} must be from {low} to {high}"
-    return None
 
 
 def _pem_files(settings: FacadeSettings) -> list[tuple[str, str]]:

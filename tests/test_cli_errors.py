@@ -97,6 +97,9 @@ def test_decision_commands_fail_in_one_line(tmp_path, args, expected):
         (("--metrics-listen", "nowhere"), "--metrics-listen: 'nowhere' is not host:port"),
         (("--metrics-listen", "127.0.0.1:99999"), "--metrics-listen: '127.0.0.1:99999' is not"),
         (("--max-concurrent-calls", "0"), "--max-concurrent-calls and --call-backlog must be"),
+        (("--watch-interval", "0"), "--watch-interval must be at least 0.01"),
+        (("--contacts-timeout-ms", "0"), "--contacts-timeout-ms must be at least 1"),
+        (("--decision-log-buffer", "-1"), "--decision-log-buffer must be at least 1"),
     ],
 )
 def test_decision_serve_fails_in_one_line(tmp_path, args, expected):
