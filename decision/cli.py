@@ -34,11 +34,23 @@ from plumbing.settings import (
     SettingsError,
     add_arguments,
     listen_problem,
+    out_of_range,
     resolve,
     settings_epilog,
 )
 
 DIRECTORY_HELP = "contact directory: a SQLite file path or a postgresql:// URL"
+
+
+# Values that would not fail at start but cost every call: a watch interval of 0 or less polls
+# the rules file in a loop that takes a whole core from the event loop; no lookup time makes
+# every caller unknown; no room in the decision log drops every entry.
+_SERVE_RANGES = (
+    ("watch_interval", 0.01, None),
+    ("contacts_timeout_ms", 1, None),
+    ("decision_log_buffer", 1, None),
+    ("decision_log_buffer_bytes", 1, None),
+)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -49,8 +61,10 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"decision: {error}", file=sys.stderr)
         return 2
-    problem = listen_problem("--listen", settings.listen) or listen_problem(
-        "--metrics-listen", settings.metrics_listen
+    problem = (
+        listen_problem("--listen", settings.listen)
+        or listen_problem("--metrics-listen", settings.metrics_listen)
+        or out_of_range(settings, _SERVE_RANGES)
     )
     if problem:
         print(f"decision: {problem}", file=sys.stderr)

@@ -22,11 +22,11 @@ class ApiKeys:
 
     def presented(self, headers: HTTPHeaders) -> bytes | None:
         """The key the request carries: the configured header, or `Authorization: Bearer`."""
-        value = headers.get(self.header)
-        if value is None:
+        value = headers.get(self.header, "").strip()
+        if not value:  # absent or blank: a blank header carries no key to prefer
             scheme, _, token = headers.get("Authorization", "").partition(" ")
-            value = token if scheme.lower() == "bearer" else None
-        return value.strip().encode() if value else None
+            value = token.strip() if scheme.lower() == "bearer" else ""
+        return value.encode() if value else None
 
     def allows(self, headers: HTTPHeaders) -> bool:
         given = self.presented(headers)

@@ -15,6 +15,7 @@ from plumbing.settings import (
     SettingsError,
     add_arguments,
     listen_problem,
+    out_of_range,
     resolve,
     settings_epilog,
 )
@@ -64,9 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
     problem = listen_problem("--listen", settings.listen) or listen_problem(
         "--admin-listen", settings.admin_listen
     )
-    for name, low in (("max_body", 1), ("deadline_ms", 1), ("processes", 1), ("grace", 0)):
-        if problem is None and getattr(settings, name) < low:
-            problem = f"--{name.replace('_', '-')} must be at least {low}"
+    problem = problem or out_of_range(settings, _RANGES)
     try:
         ClientPolicy(settings.allow_cidrs, settings.trusted_proxies)
         tls_context(settings)
@@ -78,6 +77,21 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"facade: {problem}", file=sys.stderr)
         return 2
     return run(settings)
+
+
+# (setting, lowest, highest or None) for the numbers whose bad values would not fail at start
+# but drop or fail open every request: a body timeout of 0 or less times out every body, no room
+# in flight answers everything {}, and past these highs gRPC's deadline or the horizon's date
+# overflows (every decision fails open; the facade dies after "serving on").
+_RANGES = (
+    ("max_body", 1, None),
+    ("deadline_ms", 1, 60_000),
+    ("processes", 1, None),
+    ("grace", 0, None),
+    ("max_in_flight", 1, None),
+    ("body_timeout", 0.001, None),
+    ("schedule_horizon_days", 0, 36_500),
+)
 
 
 def _pem_files(settings: FacadeSettings) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ import dataclasses
 import math
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -120,6 +120,18 @@ def listen_problem(flag: str, listen: str) -> str | None:
     port = listen.rpartition(":")[2]
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         return f"{flag}: {listen!r} is not host:port with a port from 0 to 65535"
+    return None
+
+
+def out_of_range(settings: object, ranges: Sequence[tuple[str, float, float | None]]) -> str | None:
+    """Why the first setting outside its (name, lowest, highest or None) range is wrong."""
+    for name, low, high in ranges:
+        value = getattr(settings, name)
+        flag = f"--{name.replace('_', '-')}"
+        if high is None and value < low:
+            return f"{flag} must be at least {low}"
+        if high is not None and not low <= value <= high:
+            return f"{flag} must be from {low} to {high}"
     return None
 
 

@@ -37,6 +37,15 @@ def test_the_configured_header_wins_over_authorization():
     assert not keys.allows(headers(X_API_Key="wrong", Authorization="Bearer k-123"))
 
 
+def test_a_blank_configured_header_carries_no_key_and_leaves_the_bearer_to_speak():
+    """A client stack that always sends the header, empty, must not turn a valid Bearer key
+    into failed authentications (which spend the address's budget up to a 429)."""
+    keys = ApiKeys(["k-123"])
+    assert keys.allows(headers(X_API_Key="", Authorization="Bearer k-123"))
+    assert keys.allows(headers(X_API_Key=" ", Authorization="Bearer k-123"))
+    assert not keys.allows(headers(X_API_Key="", Authorization="Bearer wrong"))
+
+
 def test_surrounding_blanks_are_ignored():
     keys = ApiKeys([" k-123 \n"])
     assert keys.allows(headers(X_API_Key="k-123 "))

@@ -97,6 +97,9 @@ def test_decision_commands_fail_in_one_line(tmp_path, args, expected):
         (("--metrics-listen", "nowhere"), "--metrics-listen: 'nowhere' is not host:port"),
         (("--metrics-listen", "127.0.0.1:99999"), "--metrics-listen: '127.0.0.1:99999' is not"),
         (("--max-concurrent-calls", "0"), "--max-concurrent-calls and --call-backlog must be"),
+        (("--watch-interval", "0"), "--watch-interval must be at least 0.01"),
+        (("--contacts-timeout-ms", "0"), "--contacts-timeout-ms must be at least 1"),
+        (("--decision-log-buffer", "-1"), "--decision-log-buffer must be at least 1"),
     ],
 )
 def test_decision_serve_fails_in_one_line(tmp_path, args, expected):
@@ -129,6 +132,10 @@ def test_facade_serve_names_a_missing_tls_file(tmp_path):
         (("--allow-cidrs", "10.0.0.0/33"), "--allow-cidrs: '10.0.0.0/33' is not an address"),
         (("--trusted-proxies", "garbage"), "--trusted-proxies: 'garbage' is not an address"),
         (("--max-body", "0"), "--max-body must be at least 1"),
+        (("--max-in-flight", "0"), "--max-in-flight must be at least 1"),
+        (("--body-timeout", "-1"), "--body-timeout must be at least 0.001"),
+        (("--deadline-ms", "10000000000000"), "--deadline-ms must be from 1 to 60000"),
+        (("--schedule-horizon-days", "99999999999"), "--schedule-horizon-days must be from 0"),
         (("--idle-timeout", "nan"), "--idle-timeout: expected float, got 'nan'"),
         (("--tls-cert", "{text}", "--tls-key", "{text}"), "--tls-cert/--tls-key: not a usable"),
         (("--api-keys-file", "{binary}"), "cannot read the API keys file: not UTF-8 text"),
