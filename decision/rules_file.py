@@ -8,6 +8,7 @@ half-written; `decision install` replaces the file in one rename."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import stat
@@ -30,7 +31,15 @@ Stamp = tuple[int, int, int]
 def read_rules_text(path: str | Path) -> str:
     """The file's text as the service reads it (the rules version is a hash of this text)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        # Opened without blocking and read only if a regular file: a FIFO put in its place
+        # would hold the reader (the reload thread, and the exit that waits for it) forever.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+            if not stat.S_ISREG(mode):
+                raise RulesError(str(path), ["cannot read: not a regular file"])
+            return file.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise RulesError(str(path), [f"cannot read: {error}"]) from None
 

@@ -74,6 +74,28 @@ def test_live_rules_swap_and_refuse(tmp_path, caplog):
     assert live.current is good
 
 
+def test_a_fifo_in_place_of_the_file_is_refused_without_blocking(tmp_path, caplog):
+    """Opening a FIFO to read waits for a writer, forever: the reload thread would hang, and
+    the service's exit with it (it waits for that thread)."""
+    path = tmp_path / "rules.toml"
+    path.write_text(rules_text(QUEUE_A))
+    live = LiveRules(path, settle=0)
+    good = live.current
+    path.unlink()
+    os.mkfifo(path)
+
+    async def reload_or_give_up() -> bool | None:
+        try:
+            return await asyncio.wait_for(live.reload(), 20)
+        except TimeoutError:  # a hang: a writer that closes at once lets the reader go
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            return None
+
+    assert asyncio.run(reload_or_give_up()) is False
+    assert live.current is good
+    assert "cannot read: not a regular file" in caplog.text
+
+
 def test_a_file_still_being_written_does_not_go_live(tmp_path, caplog):
     """A slow, non-atomic copy: a valid prefix of the new file sits on disk for a while. It is
     not loaded while it keeps changing; the whole file is, once it has settled."""
