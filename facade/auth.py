@@ -22,11 +22,11 @@ class ApiKeys:
 
     def presented(self, headers: HTTPHeaders) -> bytes | None:
         """The key the request carries: the configured header, or `Authorization: Bearer`."""
-        value = headers.get(self.header, "").strip()
-        if not value:  # absent or blank: a blank header carries no key to prefer
-            scheme, _, token = headers.get("Authorization", "").partition(" ")
-            value = token.strip() if scheme.lower() == "bearer" else ""
-        return value.encode() if value else None
+        key = _agreed(headers.get_list(self.header))
+        if key == "":  # absent or blank: a blank header carries no key to prefer
+            bearer = (v.partition(" ") for v in headers.get_list("Authorization"))
+            key = _agreed(token for scheme, _, token in bearer if scheme.lower() == "bearer")
+        return key.encode() if key else None
 
     def allows(self, headers: HTTPHeaders) -> bool:
         given = self.presented(headers)
@@ -38,6 +38,16 @@ class ApiKeys:
         for key in self._keys:
             matched |= hmac.compare_digest(key, given)
         return matched
+
+
+def _agreed(values: Iterable[str]) -> str | None:
+    """The one key a header sent once or more carries: a gateway that adds the client's key
+    again sends the same key twice, which is that key; two different keys are none
+    ("" when there is no key, None when they disagree)."""
+    keys = {value.strip() for value in values} - {""}
+    if len(keys) > 1:
+        return None
+    return keys.pop() if keys else ""
 
 
 def keys_from_text(text: str) -> list[str]:

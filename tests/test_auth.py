@@ -46,6 +46,22 @@ def test_a_blank_configured_header_carries_no_key_and_leaves_the_bearer_to_speak
     assert not keys.allows(headers(X_API_Key="", Authorization="Bearer wrong"))
 
 
+def test_a_key_header_sent_twice_counts_once_if_both_say_the_same():
+    """Tornado joins repeated headers with a comma; the same valid key twice (a gateway adding
+    it again) was a failed authentication, and then a 429, for a client holding a valid key."""
+    keys = ApiKeys(["k-123"])
+    twice = HTTPHeaders()
+    twice.add("X-API-Key", "k-123")
+    twice.add("X-API-Key", "k-123")
+    assert keys.allows(twice)
+    twice.add("X-API-Key", "other")  # and a different one beside it is no key at all
+    assert not keys.allows(twice)
+    bearer_twice = HTTPHeaders()
+    bearer_twice.add("Authorization", "Bearer k-123")
+    bearer_twice.add("Authorization", "Bearer k-123")
+    assert keys.allows(bearer_twice)
+
+
 def test_surrounding_blanks_are_ignored():
     keys = ApiKeys([" k-123 \n"])
     assert keys.allows(headers(X_API_Key="k-123 "))
