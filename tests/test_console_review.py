@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from playwright.sync_api import expect
+
+from tests.console_browser import browser_page, console_stack, sign_in
 
 
 @pytest.mark.parametrize(
@@ -25,3 +28,15 @@ def test_the_console_never_shares_the_webhooks_port(listen, admin_listen):
     assert result.returncode == 2
     assert "serving on" not in result.stdout
     assert result.stderr == "facade: --admin-listen must not use the webhook's port\n"
+
+
+def test_the_rules_and_recent_views_say_when_the_decision_service_is_down():
+    """The API answers 502 naming the fault; the page must show it, not a blank or stale view."""
+    with console_stack() as stack, browser_page() as page:
+        sign_in(page, stack.console_url)
+        expect(page.get_by_label("Phone number")).to_be_visible()
+        stack.decision.stop()
+        page.get_by_role("button", name="Rules").click()
+        expect(page.locator("#rules-error")).to_contain_text("decision service: unavailable")
+        page.get_by_role("button", name="Recent decisions").click()
+        expect(page.locator("#recent-error")).to_contain_text("decision service: unavailable")
