@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.console_browser import browser_page, console_stack, sign_in
+from tests.console_browser import ADMIN_KEY, ConsoleStack, browser_page, console_stack, sign_in
 
 
 @pytest.mark.parametrize(
@@ -40,3 +44,53 @@ def test_the_rules_and_recent_views_say_when_the_decision_service_is_down():
         expect(page.locator("#rules-error")).to_contain_text("decision service: unavailable")
         page.get_by_role("button", name="Recent decisions").click()
         expect(page.locator("#recent-error")).to_contain_text("decision service: unavailable")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ConsoleStack]:
+    with console_stack() as running:
+        yield running
+
+
+def try_api(stack: ConsoleStack, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        stack.console_url + "api/try", data=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize("at", ["0", "false", "[]", "{}", "1732471200"])
+def test_a_time_that_is_not_a_moment_is_refused_not_taken_as_now(stack, at):
+    body = f'{{"phoneNumber": "07400123456", "at": {at}}}'.encode()
+    assert try_api(stack, body) == (
+        400,
+        {"error": "at: not an ISO 8601 moment such as 2026-11-24T18:00:00Z", "field": "at"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"phoneNumber": "07400123456",}', "malformed JSON: Expecting property name enclosed"),
+        (b'{"phoneNumber": "07400\xff123456"}', "body is not valid UTF-8"),
+        (b'"07400123456"', "expected a JSON object"),
+    ],
+)
+def test_the_try_api_names_what_is_wrong_with_the_body(stack, body, error):
+    status, answer = try_api(stack, body)
+    assert status == 400
+    assert answer["error"].startswith(error)
+
+
+def test_the_try_api_takes_what_the_webhook_takes(stack):
+    """An extra field the webhook leaves out (an integer past Python's 4,300 digits) must not
+    make "Try a caller" refuse the same body."""
+    body = b'{"phoneNumber": "07400123456", "countryCode": "+44", "n": ' + b"9" * 5000 + b"}"
+    status, answer = try_api(stack, body)
+    assert status == 200
+    assert "uk-mobile" in answer["decision"]["matchedRules"]
