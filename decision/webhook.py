@@ -84,6 +84,12 @@ def _sendable(text: str) -> bool:
 
 def parse_payload(body: bytes) -> DecideRequest:
     """The webhook body as a DecideRequest; raises PayloadError for a body we cannot accept."""
+    return request_from_document(parse_document(body))
+
+
+def parse_document(body: bytes) -> dict[str, Any]:
+    """The webhook body as a JSON object, read as the webhook reads it (the console's "Try a
+    caller" too); raises PayloadError naming what is wrong."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -98,7 +104,7 @@ def parse_payload(body: bytes) -> DecideRequest:
         raise PayloadError("JSON is nested too deeply") from None
     if not isinstance(document, dict):
         raise PayloadError("expected a JSON object")
-    return request_from_document(document)
+    return document
 
 
 def request_from_document(document: Mapping[str, Any]) -> DecideRequest:

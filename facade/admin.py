@@ -4,7 +4,6 @@ service over gRPC, so every facade in front of the same replicas shows the same 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -15,7 +14,7 @@ from google.protobuf.json_format import MessageToDict
 
 from decision.client import DecisionClient
 from decision.v1 import decision_pb2
-from decision.webhook import PayloadError, request_from_document
+from decision.webhook import PayloadError, parse_document, request_from_document
 from facade.answer import answer_body
 from facade.auth import ApiKeys
 from facade.handlers import JsonHandler
@@ -81,21 +80,15 @@ class TryHandler(AdminApiHandler):
 
     async def post(self) -> None:
         try:
-            document = json.loads(self.request.body or b"{}")
-        except (ValueError, RecursionError):
-            self.fail(400, "the body is not a JSON object")
-            return
-        if not isinstance(document, dict):
-            self.fail(400, "the body is not a JSON object")
-            return
-        at = document.pop("at", None)
-        try:
+            document = parse_document(self.request.body or b"{}")
+            at = document.pop("at", None)
             request = request_from_document(document)
         except PayloadError as error:
             self.fail(400, str(error), error.field)
             return
         moment = _moment(at)
-        if at and moment is None:
+        # Only a missing or empty `at` means now; anything else must be a moment.
+        if at not in (None, "") and moment is None:
             self.fail(400, "at: not an ISO 8601 moment such as 2026-11-24T18:00:00Z", "at")
             return
         if moment is not None:

@@ -206,7 +206,10 @@ class FacadeServer:
     def reload_keys(self) -> None:
         """Key rotation (SIGHUP): the new set replaces the old one whole, or not at all."""
         try:
-            self.keys.replace(load_keys(self.settings))
+            keys = load_keys(self.settings)
+            if set(keys) & set(self.settings.admin_keys):  # as at start: never both
+                raise ValueError("a console key must not also be a webhook key")
+            self.keys.replace(keys)
             log.info("API keys reloaded")
         except (OSError, ValueError) as error:
             log.error("API keys not reloaded, keeping the old ones: %s", error)

@@ -65,6 +65,11 @@ def _serve(args: argparse.Namespace) -> int:
     problem = listen_problem("--listen", settings.listen) or listen_problem(
         "--admin-listen", settings.admin_listen
     )
+    # One port for both would put the console where TrueEngage calls: an IPv6 webhook and an
+    # IPv4 console (or the reverse) bind the same port number without a conflict.
+    port = settings.listen.rpartition(":")[2]
+    if problem is None and port != "0" and port == settings.admin_listen.rpartition(":")[2]:
+        problem = "--admin-listen must not use the webhook's port"
     problem = problem or out_of_range(settings, _RANGES)
     try:
         ClientPolicy(settings.allow_cidrs, settings.trusted_proxies)

@@ -141,8 +141,10 @@ async function loadRules() {
   try {
     rules = await api("/api/rules");
   } catch (error) {
+    if (error.message !== "unauthorized") $("rules-error").textContent = error.message;
     return;
   }
+  $("rules-error").textContent = "";
   $("version").textContent = `rules ${rules.version}`;
   fillFacts($("rules-summary"), [
     ["Version", rules.version],
@@ -218,8 +220,10 @@ async function pollRecent() {
       while (list.children.length > 300) list.lastElementChild.remove();
     }
     $("recent-empty").hidden = $("recent-list").children.length > 0;
+    $("recent-error").textContent = "";
   } catch (error) {
     if (error.message === "unauthorized") return;
+    $("recent-error").textContent = error.message;  // and keep asking: it may come back
   }
   pollTimer = setTimeout(pollRecent, POLL_MS);
 }

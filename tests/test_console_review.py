@@ -1,0 +1,96 @@
+"""The operator console under an adversary's review: its listener, its keys and its API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.console_browser import ADMIN_KEY, ConsoleStack, browser_page, console_stack, sign_in
+
+
+@pytest.mark.parametrize(
+    ("listen", "admin_listen"),
+    [(":::18931", "0.0.0.0:18931"), ("::1:18931", "127.0.0.1:18931")],
+    ids=["any address", "loopback"],
+)
+def test_the_console_never_shares_the_webhooks_port(listen, admin_listen):
+    """IPv6 and IPv4 sockets bind one port number without a conflict: IPv4 callers of the
+    webhook's port would reach the console (404, a lost callback)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "facade", "serve", "--listen", listen,
+         "--admin-listen", admin_listen, "--decision", "127.0.0.1:1", "--grace", "0"],
+        env={"FACADE_API_KEYS": "webhook-key", "FACADE_ADMIN_KEYS": "admin-key"},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "serving on" not in result.stdout
+    assert result.stderr == "facade: --admin-listen must not use the webhook's port\n"
+
+
+def test_the_rules_and_recent_views_say_when_the_decision_service_is_down():
+    """The API answers 502 naming the fault; the page must show it, not a blank or stale view."""
+    with console_stack() as stack, browser_page() as page:
+        sign_in(page, stack.console_url)
+        expect(page.get_by_label("Phone number")).to_be_visible()
+        stack.decision.stop()
+        page.get_by_role("button", name="Rules").click()
+        expect(page.locator("#rules-error")).to_contain_text("decision service: unavailable")
+        page.get_by_role("button", name="Recent decisions").click()
+        expect(page.locator("#recent-error")).to_contain_text("decision service: unavailable")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ConsoleStack]:
+    with console_stack() as running:
+        yield running
+
+
+def try_api(stack: ConsoleStack, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        stack.console_url + "api/try", data=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize("at", ["0", "false", "[]", "{}", "1732471200"])
+def test_a_time_that_is_not_a_moment_is_refused_not_taken_as_now(stack, at):
+    body = f'{{"phoneNumber": "07400123456", "at": {at}}}'.encode()
+    assert try_api(stack, body) == (
+        400,
+        {"error": "at: not an ISO 8601 moment such as 2026-11-24T18:00:00Z", "field": "at"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"phoneNumber": "07400123456",}', "malformed JSON: Expecting property name enclosed"),
+        (b'{"phoneNumber": "07400\xff123456"}', "body is not valid UTF-8"),
+        (b'"07400123456"', "expected a JSON object"),
+    ],
+)
+def test_the_try_api_names_what_is_wrong_with_the_body(stack, body, error):
+    status, answer = try_api(stack, body)
+    assert status == 400
+    assert answer["error"].startswith(error)
+
+
+def test_the_try_api_takes_what_the_webhook_takes(stack):
+    """An extra field the webhook leaves out (an integer past Python's 4,300 digits) must not
+    make "Try a caller" refuse the same body."""
+    body = b'{"phoneNumber": "07400123456", "countryCode": "+44", "n": ' + b"9" * 5000 + b"}"
+    status, answer = try_api(stack, body)
+    assert status == 200
+    assert "uk-mobile" in answer["decision"]["matchedRules"]
