@@ -113,3 +113,9 @@ def test_the_try_api_takes_what_the_webhook_takes(stack):
     status, answer = try_api(stack, body)
     assert status == 200
     assert "uk-mobile" in answer["decision"]["matchedRules"]
+
+
+def test_the_try_api_refuses_a_body_the_webhook_would_refuse(stack):
+    """413 naming the limit, as the webhook answers, not a decision the webhook never makes."""
+    body = b'{"phoneNumber": "07400123456", "notes": "' + b"x" * (64 * 1024) + b'"}'
+    assert try_api(stack, body) == (413, {"error": "body larger than 65536 bytes"})
