@@ -78,7 +78,16 @@ class TryHandler(AdminApiHandler):
 
     SUPPORTED_METHODS = ("POST",)
 
+    def initialize(
+        self, keys: ApiKeys, client: DecisionClient, horizon: timedelta, max_body: int
+    ) -> None:
+        super().initialize(keys, client, horizon)
+        self.max_body = max_body
+
     async def post(self) -> None:
+        if len(self.request.body) > self.max_body:  # as the webhook would refuse it
+            self.fail(413, f"body larger than {self.max_body} bytes")
+            return
         try:
             document = parse_document(self.request.body or b"{}")
             at = document.pop("at", None)
@@ -175,15 +184,15 @@ class ConsolePageHandler(tornado.web.RequestHandler):
 
 
 def make_admin_app(
-    keys: ApiKeys, client: DecisionClient, horizon: timedelta
+    keys: ApiKeys, client: DecisionClient, horizon: timedelta, max_body: int
 ) -> tornado.web.Application:
-    """The console's routes around its collaborators."""
+    """The console's routes around its collaborators; `max_body` is the webhook's limit."""
     api = {"keys": keys, "client": client, "horizon": horizon}
     return tornado.web.Application(
         [
             ("/", ConsolePageHandler),
             ("/api/session", SessionHandler, api),
-            ("/api/try", TryHandler, api),
+            ("/api/try", TryHandler, {**api, "max_body": max_body}),
             ("/api/rules", RulesHandler, api),
             ("/api/decisions", DecisionsHandler, api),
         ],

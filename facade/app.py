@@ -200,7 +200,9 @@ class FacadeServer:
         self.admin: DrainingHTTPServer | None = None
         if settings.admin_listen:
             admin_keys = ApiKeys(settings.admin_keys)
-            console = make_admin_app(admin_keys, self.client, self.decider.horizon)
+            console = make_admin_app(
+                admin_keys, self.client, self.decider.horizon, settings.max_body
+            )
             self.admin = make_http_server(console, settings)
 
     def reload_keys(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import SEED, Webhook
 from tests.console_browser import ADMIN_KEY, ConsoleStack, browser_page, console_stack, sign_in
 
 
@@ -44,6 +45,24 @@ def test_the_rules_and_recent_views_say_when_the_decision_service_is_down():
         expect(page.locator("#rules-error")).to_contain_text("decision service: unavailable")
         page.get_by_role("button", name="Recent decisions").click()
         expect(page.locator("#recent-error")).to_contain_text("decision service: unavailable")
+
+
+def test_a_keys_reload_cannot_make_a_console_key_a_webhook_key(
+    scripted, facade_in_process, tmp_path
+):
+    """The facade will not start with a key that is both; a reload of the keys file must not
+    get there either, or whoever holds the webhook key holds the console."""
+    keys = tmp_path / "keys"
+    keys.write_text("webhook-key-111111\n")
+    facade = facade_in_process(
+        f"127.0.0.1:{scripted.port}", api_keys=(), api_keys_file=str(keys),
+        admin_keys=("console-key-222222",),
+    )  # fmt: skip
+    webhook = Webhook(facade.port, "webhook-key-111111")
+    keys.write_text("webhook-key-111111\nconsole-key-222222\n")
+    facade.reload_keys()
+    assert webhook.post(SEED, key="console-key-222222").status == 401
+    assert webhook.post(SEED).status == 200  # the old keys are kept
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +113,9 @@ def test_the_try_api_takes_what_the_webhook_takes(stack):
     status, answer = try_api(stack, body)
     assert status == 200
     assert "uk-mobile" in answer["decision"]["matchedRules"]
+
+
+def test_the_try_api_refuses_a_body_the_webhook_would_refuse(stack):
+    """413 naming the limit, as the webhook answers, not a decision the webhook never makes."""
+    body = b'{"phoneNumber": "07400123456", "notes": "' + b"x" * (64 * 1024) + b'"}'
+    assert try_api(stack, body) == (413, {"error": "body larger than 65536 bytes"})
