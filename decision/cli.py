@@ -67,9 +67,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _write_directory(spec: str, records: list[ContactRecord], replace: bool) -> int:
+async def _write_directory(
+    spec: str, records: list[ContactRecord], replace: bool
+) -> tuple[str, int]:
+    """The directory's name (never its password) and how many contacts were written."""
     async with await open_directory(spec) as directory:
-        return await directory.write(records, replace)
+        return directory.where, await directory.write(records, replace)
 
 
 async def _read_directory(spec: str) -> list[ContactRecord]:
@@ -88,7 +91,7 @@ def _contacts_import(args: argparse.Namespace) -> int:
     try:
         with open(args.file, newline="", encoding="utf-8") as stream:
             records = read_contacts(stream, args.file, args.default_region or "")
-        count = asyncio.run(_write_directory(args.contacts, records, args.replace))
+        where, count = asyncio.run(_write_directory(args.contacts, records, args.replace))
     except (ContactsCsvError, DirectoryError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
@@ -100,7 +103,7 @@ def _contacts_import(args: argparse.Namespace) -> int:
         return 1
     numbers = sum(len(r.numbers) for r in records)
     print(
-        f"{args.contacts}: {'replaced with' if args.replace else 'upserted'} {count} contacts "
+        f"{where}: {'replaced with' if args.replace else 'upserted'} {count} contacts "
         f"({numbers} numbers) in {time.perf_counter() - started:.1f}s"
     )
     return 0

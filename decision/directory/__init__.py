@@ -49,6 +49,8 @@ class ContactDirectory(Protocol):
 class DirectoryBackend(ContactDirectory, Protocol):
     """What a backend implements: the interface, uncached, plus word of other writers."""
 
+    where: str  # the directory's name for messages and logs: never a password
+
     async def wait_for_change(self) -> None:
         """Returns once another writer (another process, another replica) may have changed the
         data since the last return, so the cache must be dropped."""

@@ -124,6 +124,7 @@ class SqliteDirectory:
     def __init__(self, path: Path, worker: ThreadPoolExecutor, poll_seconds: float) -> None:
         """Runs on `worker`, the thread that will own the connection."""
         self.path = path
+        self.where = str(path)
         self._db = _connect(path)
         self._file = _identity(path)
         self._worker = worker
