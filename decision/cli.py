@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import logging
 import os
 import sys
 import time
@@ -39,6 +40,7 @@ from plumbing.settings import (
 )
 
 DIRECTORY_HELP = "contact directory: a SQLite file path or a postgresql:// URL"
+CLI_LOOKUP_SECONDS = 5.0  # a person waits for explain; the service's deadline is its own
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -82,8 +84,13 @@ async def _read_directory(spec: str) -> list[ContactRecord]:
 
 
 async def _look_up(spec: str, e164: str) -> Contact | None:
-    async with await open_directory(spec, create=False) as directory:
-        return await directory.lookup(e164)
+    async with await open_directory(spec, CLI_LOOKUP_SECONDS, create=False) as directory:
+        try:
+            return await directory.lookup(e164)
+        except TimeoutError:
+            raise DirectoryError(
+                f"{directory.where}: no answer to the lookup within {CLI_LOOKUP_SECONDS:g} s"
+            ) from None
 
 
 def _contacts_import(args: argparse.Namespace) -> int:
@@ -369,4 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         configure_logging("decision")
+    else:
+        # A one-shot command reports by its own one line: a library's passing warning (a
+        # directory's listener losing its connection as the command ends) is not for stderr.
+        logging.getLogger().addHandler(logging.NullHandler())
     return args.run(args)

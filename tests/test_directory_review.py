@@ -3,9 +3,16 @@ against the contacts commands and the service, with the real PostgreSQL the suit
 
 from __future__ import annotations
 
-import psycopg
+import asyncio
+import subprocess
+import sys
 
-from tests.conftest import contacts_cli
+import psycopg
+import pytest
+
+from decision.directory import ContactRecord, DirectoryError, open_directory
+from decision.engine import Contact
+from tests.conftest import EXAMPLE_RULES, contacts_cli
 
 CSV_HEADER = "number,country,name,tier,contact_id\n"
 
@@ -26,3 +33,73 @@ def test_a_successful_import_does_not_print_the_password(postgres_url, tmp_path)
         assert piece not in imported.stdout + imported.stderr
     with psycopg.connect(postgres_url) as connection:
         assert connection.execute("SELECT count(*) FROM contacts").fetchone() == (1,)
+
+
+def test_a_database_that_refuses_the_work_is_one_line_for_every_command(postgres_url, tmp_path):
+    """A role that may open the directory but not write or read its contacts (an operator's
+    wrong Secret): the driver's error comes after the directory opened, in import, export and
+    explain alike."""
+    csv = tmp_path / "c.csv"
+    csv.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
+    assert contacts_cli("import", "--contacts", postgres_url, str(csv)).returncode == 0
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("CREATE ROLE clerk LOGIN")
+        connection.execute("GRANT SELECT ON callback_router_schema TO clerk")
+    clerk = postgres_url.replace("postgresql://postgres@", "postgresql://clerk:S3cretPW@", 1)
+    explain = [
+        sys.executable, "-m", "decision", "explain", str(EXAMPLE_RULES),
+        "--phone", "+447400111111", "--contacts", clerk,
+    ]  # fmt: skip
+    for result in (
+        contacts_cli("import", "--contacts", clerk, str(csv)),
+        contacts_cli("export", "--contacts", clerk),
+        subprocess.run(explain, capture_output=True, text=True, timeout=120, check=False),
+    ):
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(clerk.replace(":S3cretPW", "")), result.stderr
+        assert "permission denied" in result.stderr
+        assert "S3cret" not in result.stdout + result.stderr
+
+
+def test_a_database_killed_during_an_import_fails_it_whole(postgres, postgres_url):
+    """The database dies while the rows stream in: a clear error, and once it is back the
+    directory holds what it held before, not part of the import."""
+    before = [ContactRecord("a", ("+447400111111",), Contact(name="Ada"))]
+
+    def rows_then_crash():
+        yield ContactRecord("b", ("+447400222222",), Contact(name="Bea"))
+        postgres.kill()
+        yield ContactRecord("c", ("+447400333333",), Contact(name="Cy"))
+
+    async def scenario() -> None:
+        async with await open_directory(postgres_url) as directory:
+            await directory.write(before)
+            with pytest.raises(DirectoryError) as failure:
+                await directory.write(rows_then_crash(), replace=True)
+            assert str(failure.value).startswith(postgres_url + ": ")
+            assert "\n" not in str(failure.value)
+
+    asyncio.run(scenario())
+    postgres.start()
+    exported = contacts_cli("export", "--contacts", postgres_url)
+    assert exported.returncode == 0, exported.stderr
+    assert [row.split(",")[0] for row in exported.stdout.splitlines()[1:]] == ["+447400111111"]
+
+
+def test_a_lookup_past_the_cli_deadline_is_one_line(postgres_url, tmp_path):
+    """explain --contacts against a database that does not answer in time (the contacts table
+    locked by someone else)."""
+    csv = tmp_path / "c.csv"
+    csv.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
+    assert contacts_cli("import", "--contacts", postgres_url, str(csv)).returncode == 0
+    explain = [
+        sys.executable, "-m", "decision", "explain", str(EXAMPLE_RULES),
+        "--phone", "+447400111111", "--contacts", postgres_url,
+    ]  # fmt: skip
+    with psycopg.connect(postgres_url) as locker:
+        locker.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")
+        result = subprocess.run(explain, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(postgres_url + ": "), result.stderr

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -125,17 +125,30 @@ class PostgresDirectory:
         directory._listener = asyncio.create_task(directory._listen())
         return directory
 
+    @contextlib.contextmanager
+    def _named_failures(self) -> Iterator[None]:
+        """The driver's errors as one-line DirectoryErrors naming the directory, no password."""
+        try:
+            yield
+        except psycopg.Error as error:
+            raise DirectoryError(f"{self.where}: {_first_line(error, self.url)}") from None
+
     async def lookup(self, e164: str) -> Contact | None:
-        """Raises psycopg.Error / TimeoutError when the database fails: the caller's
-        deadline and fallback decide what that means."""
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(_LOOKUP, (e164,))
-            row = await cursor.fetchone()
+        """Raises DirectoryError when the database fails: the caller's deadline and fallback
+        decide what that means."""
+        with self._named_failures():
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(_LOOKUP, (e164,))
+                row = await cursor.fetchone()
         return _contact(row) if row else None
 
     async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
         """One transaction: COPY into staging tables, then swap or upsert, bump the
         generation and notify every replica (NOTIFY is delivered at commit)."""
+        with self._named_failures():
+            return await self._write(records, replace)
+
+    async def _write(self, records: Iterable[ContactRecord], replace: bool) -> int:
         count = 0
         async with self._pool.connection() as connection, connection.transaction():
             await connection.execute(
@@ -196,13 +209,15 @@ class PostgresDirectory:
         return count
 
     async def records(self) -> list[ContactRecord]:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(
-                "SELECT c.key, c.name, c.tier, c.language, c.preferred_agents, c.skills, "
-                "c.attributes, array_agg(n.e164 ORDER BY n.e164) FROM contacts c "
-                "JOIN contact_numbers n ON n.contact_key = c.key GROUP BY c.key ORDER BY c.key"
-            )
-            rows = await cursor.fetchall()
+        with self._named_failures():
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(
+                    "SELECT c.key, c.name, c.tier, c.language, c.preferred_agents, c.skills, "
+                    "c.attributes, array_agg(n.e164 ORDER BY n.e164) FROM contacts c "
+                    "JOIN contact_numbers n ON n.contact_key = c.key GROUP BY c.key "
+                    "ORDER BY c.key"
+                )
+                rows = await cursor.fetchall()
         return [
             ContactRecord(key, tuple(numbers), _contact(fields)) for key, *fields, numbers in rows
         ]
