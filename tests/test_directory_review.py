@@ -103,3 +103,36 @@ def test_a_lookup_past_the_cli_deadline_is_one_line(postgres_url, tmp_path):
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(postgres_url + ": "), result.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_one_number_for_two_contacts_is_refused_by_line(backend, postgres_url, tmp_path):
+    """A number is the directory's key: a file giving it to two contacts (SQLite kept the last
+    silently, PostgreSQL failed with a traceback) is a line-numbered error; nothing written."""
+    target = str(tmp_path / "c.sqlite3") if backend == "sqlite" else postgres_url
+    first = tmp_path / "first.csv"
+    first.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
+    assert contacts_cli("import", "--contacts", target, str(first)).returncode == 0
+    clash = tmp_path / "clash.csv"
+    clash.write_text(
+        CSV_HEADER
+        + "+447400222222,,Bea,,b\n"
+        + "07400 333333,GB,Cy,,c\n"
+        + "+447400333333,,Di,,d\n"  # Cy's number, written another way
+    )
+    result = contacts_cli("import", "--contacts", target, str(clash))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{clash}:4: number +447400333333 is already contact 'c' (line 3); a number belongs to "
+        "one contact\n"
+    )
+    exported = contacts_cli("export", "--contacts", target)
+    assert [row.split(",")[0] for row in exported.stdout.splitlines()[1:]] == ["+447400111111"]
+
+
+def test_a_nul_character_is_refused_by_line(postgres_url, tmp_path):
+    clash = tmp_path / "nul.csv"
+    clash.write_text(CSV_HEADER + "+447400222222,,B\0ea,,b\n")
+    result = contacts_cli("import", "--contacts", postgres_url, str(clash))
+    assert result.returncode == 1
+    assert result.stderr == f"{clash}:2: a NUL character; it cannot be stored\n"
