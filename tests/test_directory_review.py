@@ -12,7 +12,7 @@ import pytest
 
 from decision.directory import ContactRecord, DirectoryError, open_directory
 from decision.engine import Contact
-from tests.conftest import EXAMPLE_RULES, contacts_cli
+from tests.conftest import EXAMPLE_RULES, contacts_cli, wait_until
 
 CSV_HEADER = "number,country,name,tier,contact_id\n"
 
@@ -136,3 +136,41 @@ def test_a_nul_character_is_refused_by_line(postgres_url, tmp_path):
     result = contacts_cli("import", "--contacts", postgres_url, str(clash))
     assert result.returncode == 1
     assert result.stderr == f"{clash}:2: a NUL character; it cannot be stored\n"
+
+
+def test_two_replace_imports_at_once_leave_one_file_not_a_mix(postgres_url, tmp_path):
+    """Two `--replace` imports overlap (two operators, a CronJob and a person): the directory
+    ends as one of the files. The test holds the generation row so the first import waits
+    with its swap done and uncommitted while the second starts its own."""
+    old = tmp_path / "old.csv"
+    old.write_text(CSV_HEADER + "+447400000001,,Old,,o\n")
+    assert contacts_cli("import", "--contacts", postgres_url, str(old)).returncode == 0
+    files = {}
+    for name, number in (("a", "+447400000002"), ("b", "+447400000003")):
+        files[name] = tmp_path / f"{name}.csv"
+        files[name].write_text(CSV_HEADER + f"{number},,{name},,{name}\n")
+    command = [sys.executable, "-m", "decision", "contacts", "import", "--replace", "--contacts"]
+    with (
+        psycopg.connect(postgres_url) as holder,
+        psycopg.connect(postgres_url, autocommit=True) as watcher,
+    ):
+        holder.execute("LOCK TABLE contact_generation IN EXCLUSIVE MODE")  # reads still go
+        imports = [
+            subprocess.Popen([*command, postgres_url, str(path)], stderr=subprocess.PIPE)
+            for path in files.values()
+        ]
+
+        def both_waiting() -> bool:
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            ).fetchone()
+            return waiting == (2,)
+
+        wait_until(both_waiting, "both imports waiting on a lock", timeout=60)
+    for process in imports:
+        assert process.wait(timeout=120) == 0, process.stderr.read()
+        process.stderr.close()
+    exported = contacts_cli("export", "--contacts", postgres_url)
+    names = sorted(row.split(",")[2] for row in exported.stdout.splitlines()[1:])
+    assert names in (["a"], ["b"])
