@@ -122,7 +122,14 @@ def _contacts_export(args: argparse.Namespace) -> int:
     except DirectoryError as error:
         print(error, file=sys.stderr)
         return 1
-    write_contacts(records, sys.stdout)
+    try:
+        write_contacts(records, sys.stdout)
+        sys.stdout.flush()
+    except OSError as error:  # a full disk, a reader gone (`| head`)
+        # What stays buffered would fail again, with a traceback, as the interpreter exits.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"contacts export: cannot write the CSV: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -174,3 +174,20 @@ def test_two_replace_imports_at_once_leave_one_file_not_a_mix(postgres_url, tmp_
     exported = contacts_cli("export", "--contacts", postgres_url)
     names = sorted(row.split(",")[2] for row in exported.stdout.splitlines()[1:])
     assert names in (["a"], ["b"])
+
+
+def test_export_to_a_full_disk_is_one_line(postgres_url, tmp_path):
+    csv = tmp_path / "c.csv"
+    csv.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
+    assert contacts_cli("import", "--contacts", postgres_url, str(csv)).returncode == 0
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "decision", "contacts", "export", "--contacts", postgres_url],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr == "contacts export: cannot write the CSV: No space left on device\n"
