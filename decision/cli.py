@@ -96,7 +96,7 @@ async def _look_up(spec: str, e164: str) -> Contact | None:
 def _contacts_import(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
-        with open(args.file, newline="", encoding="utf-8") as stream:
+        with open(args.file, newline="", encoding="utf-8-sig") as stream:  # Excel writes a BOM
             records = read_contacts(stream, args.file, args.default_region or "")
         where, count = asyncio.run(_write_directory(args.contacts, records, args.replace))
     except (ContactsCsvError, DirectoryError, OSError) as error:

@@ -191,3 +191,14 @@ def test_export_to_a_full_disk_is_one_line(postgres_url, tmp_path):
         )
     assert result.returncode == 1
     assert result.stderr == "contacts export: cannot write the CSV: No space left on device\n"
+
+
+def test_a_spreadsheet_csv_with_bom_and_crlf_imports(postgres_url, tmp_path):
+    """Excel's "CSV UTF-8": a byte-order mark before the header (it read as a header without a
+    `number` column) and CRLF line ends."""
+    csv = tmp_path / "excel.csv"
+    csv.write_bytes(b"\xef\xbb\xbfnumber,country,name\r\n07400 111111,GB,Ada\r\n")
+    result = contacts_cli("import", "--contacts", postgres_url, str(csv))
+    assert result.returncode == 0, result.stderr
+    exported = contacts_cli("export", "--contacts", postgres_url)
+    assert exported.stdout.splitlines()[1].startswith("+447400111111,GB,Ada,")
