@@ -7,12 +7,17 @@ import asyncio
 import subprocess
 import sys
 
+import grpc
 import psycopg
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from decision.client import BlockingDecisionClient
 from decision.directory import ContactRecord, DirectoryError, open_directory
 from decision.engine import Contact
-from tests.conftest import EXAMPLE_RULES, contacts_cli, wait_until
+from decision.server import DIRECTORY_HEALTH_NAME as CONTACTS_HEALTH
+from decision.v1 import decision_pb2
+from tests.conftest import EXAMPLE_RULES, contacts_cli, start_decision, wait_until
 
 CSV_HEADER = "number,country,name,tier,contact_id\n"
 
@@ -202,3 +207,35 @@ def test_a_spreadsheet_csv_with_bom_and_crlf_imports(postgres_url, tmp_path):
     assert result.returncode == 0, result.stderr
     exported = contacts_cli("export", "--contacts", postgres_url)
     assert exported.stdout.splitlines()[1].startswith("+447400111111,GB,Ada,")
+
+
+def test_the_service_starts_and_routes_while_the_database_is_down(postgres, postgres_url, tmp_path):
+    """A decision pod (re)started during a database outage: it serves, callers are unknown and
+    the directory's health says degraded; once the database is back it creates the schema and
+    an import reaches it, without a restart."""
+    postgres.kill()
+    with (tmp_path / "decision.log").open("w") as log:
+        service = start_decision(EXAMPLE_RULES, "--contacts",
+                                 with_password(postgres_url, "S3cretPW"), stderr=log)  # fmt: skip
+        try:
+            with BlockingDecisionClient(f"127.0.0.1:{service.port}", timeout=5) as client:
+                ada = decision_pb2.DecideRequest(phone_number="07400111111", country_code="+44")
+                answer = client.decide(ada)
+                assert "contact directory error: caller treated as unknown" in answer.notes
+                with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+                    health = health_pb2_grpc.HealthStub(channel)
+                    status = health.Check(health_pb2.HealthCheckRequest(service=CONTACTS_HEALTH))
+                    assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+                postgres.start()
+                csv = tmp_path / "c.csv"
+                csv.write_text(CSV_HEADER + "+447400111111,,Ada Known,vip,a\n")
+                imported = contacts_cli("import", "--contacts", postgres_url, str(csv))
+                assert imported.returncode == 0, imported.stderr
+                wait_until(
+                    lambda: client.decide(ada).patch.callback_user_name == "Ada Known",
+                    "the service reads the directory once the database is back",
+                    timeout=30,
+                )
+        finally:
+            service.stop()
+    assert "S3cret" not in (tmp_path / "decision.log").read_text()

@@ -58,16 +58,20 @@ class DirectoryBackend(ContactDirectory, Protocol):
 
 
 async def open_directory(
-    spec: str, lookup_timeout: float = 0.1, create: bool = True
+    spec: str, lookup_timeout: float = 0.1, create: bool = True, start_unreachable: bool = False
 ) -> CachedDirectory:
     """The directory `spec` names, cached: a file path is SQLite, a postgresql:// URL
     PostgreSQL. `create`: an empty directory where there is none (a file, a schema); readers
-    say False. Raises DirectoryError with a one-line reason. Call inside the event loop that
-    will use the directory."""
-    return CachedDirectory(await _open_backend(spec, create), lookup_timeout=lookup_timeout)
+    say False. `start_unreachable`: a database server that cannot be reached yet gives a
+    directory whose lookups fail until it answers (the service, which routes without contacts)
+    rather than an error (the commands). Raises DirectoryError with a one-line reason. Call
+    inside the event loop that will use the directory."""
+    return CachedDirectory(
+        await _open_backend(spec, create, start_unreachable), lookup_timeout=lookup_timeout
+    )
 
 
-async def _open_backend(spec: str, create: bool) -> DirectoryBackend:
+async def _open_backend(spec: str, create: bool, start_unreachable: bool) -> DirectoryBackend:
     if not spec:
         raise DirectoryError(
             "no contact directory given: a SQLite file path or a postgresql:// URL"
@@ -84,7 +88,9 @@ async def _open_backend(spec: str, create: bool) -> DirectoryBackend:
     if kind in ("postgresql", "postgres"):
         from decision.directory.postgres import PostgresDirectory
 
-        return await PostgresDirectory.open(spec, create=create)
+        return await PostgresDirectory.open(
+            spec, create=create, start_unreachable=start_unreachable
+        )
     raise DirectoryError(
         f"{kind}:// is not a kind of contact directory; give a SQLite file path or a "
         "postgresql:// URL"
