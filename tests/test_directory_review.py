@@ -239,3 +239,27 @@ def test_the_service_starts_and_routes_while_the_database_is_down(postgres, post
         finally:
             service.stop()
     assert "S3cret" not in (tmp_path / "decision.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "host=127.0.0.1 user=router password=S3cretPW dbname=contacts",  # libpq's other form
+        "postgresql:/router:S3cretPW@127.0.0.1/contacts",  # one slash short of a URL
+    ],
+)
+def test_a_connection_string_that_is_not_a_url_is_refused_unechoed(spec, tmp_path):
+    """It was taken for a SQLite file name: created as an empty directory, and printed with
+    its password."""
+    csv = tmp_path / "c.csv"
+    csv.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
+    command = [sys.executable, "-m", "decision", "contacts"]
+    for args in (("import", "--contacts", spec, str(csv)), ("export", "--contacts", spec)):
+        result = subprocess.run(
+            [*command, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        )
+        assert result.returncode == 1, result.stdout
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert "postgresql://user:password@host:5432/db" in result.stderr
+        assert "S3cret" not in result.stdout + result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["c.csv"]

@@ -16,6 +16,10 @@ from decision.directory.cached import CachedDirectory
 from decision.engine import Contact
 
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# A PostgreSQL connection string that is not a URL (libpq's `key=value` form, a `postgresql:`
+# short of its `//`) would otherwise be taken for a file name: created, and echoed, password and
+# all.
+_NOT_A_URL = re.compile(r"(^|\s)[A-Za-z_]+\s*=|^postgres(ql)?:(?!//)", re.IGNORECASE)
 
 
 class DirectoryError(RuntimeError):
@@ -79,6 +83,11 @@ async def _open_backend(spec: str, create: bool, start_unreachable: bool) -> Dir
     scheme = _URL_SCHEME.match(spec)
     # Backends are imported only when asked for, so a database driver is needed only by those
     # who use that database. A new backend adds its branch here and its module beside this one.
+    if scheme is None and _NOT_A_URL.search(spec):
+        raise DirectoryError(
+            "the contact directory looks like a PostgreSQL connection string, not a URL (not "
+            "shown: it may hold a password); write it as postgresql://user:password@host:5432/db"
+        )
     if scheme is None:
         from decision.directory.sqlite import SqliteDirectory
 
