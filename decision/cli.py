@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import logging
 import os
 import sys
 import time
@@ -40,6 +41,7 @@ from plumbing.settings import (
 )
 
 DIRECTORY_HELP = "contact directory: a SQLite file path or a postgresql:// URL"
+CLI_LOOKUP_SECONDS = 5.0  # a person waits for explain; the service's deadline is its own
 
 
 # Values that would not fail at start but cost every call: a watch interval of 0 or less polls
@@ -81,9 +83,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _write_directory(spec: str, records: list[ContactRecord], replace: bool) -> int:
+async def _write_directory(
+    spec: str, records: list[ContactRecord], replace: bool
+) -> tuple[str, int]:
+    """The directory's name (never its password) and how many contacts were written."""
     async with await open_directory(spec) as directory:
-        return await directory.write(records, replace)
+        return directory.where, await directory.write(records, replace)
 
 
 async def _read_directory(spec: str) -> list[ContactRecord]:
@@ -93,16 +98,21 @@ async def _read_directory(spec: str) -> list[ContactRecord]:
 
 
 async def _look_up(spec: str, e164: str) -> Contact | None:
-    async with await open_directory(spec, create=False) as directory:
-        return await directory.lookup(e164)
+    async with await open_directory(spec, CLI_LOOKUP_SECONDS, create=False) as directory:
+        try:
+            return await directory.lookup(e164)
+        except TimeoutError:
+            raise DirectoryError(
+                f"{directory.where}: no answer to the lookup within {CLI_LOOKUP_SECONDS:g} s"
+            ) from None
 
 
 def _contacts_import(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
-        with open(args.file, newline="", encoding="utf-8") as stream:
+        with open(args.file, newline="", encoding="utf-8-sig") as stream:  # Excel writes a BOM
             records = read_contacts(stream, args.file, args.default_region or "")
-        count = asyncio.run(_write_directory(args.contacts, records, args.replace))
+        where, count = asyncio.run(_write_directory(args.contacts, records, args.replace))
     except (ContactsCsvError, DirectoryError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
@@ -114,7 +124,7 @@ def _contacts_import(args: argparse.Namespace) -> int:
         return 1
     numbers = sum(len(r.numbers) for r in records)
     print(
-        f"{args.contacts}: {'replaced with' if args.replace else 'upserted'} {count} contacts "
+        f"{where}: {'replaced with' if args.replace else 'upserted'} {count} contacts "
         f"({numbers} numbers) in {time.perf_counter() - started:.1f}s"
     )
     return 0
@@ -126,7 +136,14 @@ def _contacts_export(args: argparse.Namespace) -> int:
     except DirectoryError as error:
         print(error, file=sys.stderr)
         return 1
-    write_contacts(records, sys.stdout)
+    try:
+        write_contacts(records, sys.stdout)
+        sys.stdout.flush()
+    except OSError as error:  # a full disk, a reader gone (`| head`)
+        # What stays buffered would fail again, with a traceback, as the interpreter exits.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"contacts export: cannot write the CSV: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -380,4 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         configure_logging("decision")
+    else:
+        # A one-shot command reports by its own one line: a library's passing warning (a
+        # directory's listener losing its connection as the command ends) is not for stderr.
+        logging.getLogger().addHandler(logging.NullHandler())
     return args.run(args)

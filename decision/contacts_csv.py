@@ -49,8 +49,14 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
     extra = [c for c in reader.fieldnames if c not in COLUMNS and c != CONTACT_ID]
     problems: list[str] = []
     grouped: dict[str, tuple[list[str], dict[str, object]]] = {}
+    owners: dict[str, tuple[str, int]] = {}  # number -> (contact key, line): one owner each
     for row in reader:
+        if len(problems) >= MAX_PROBLEMS:
+            break
         line = reader.line_num
+        if any("\0" in (cell or "") for cell in row.values() if isinstance(cell, str)):
+            problems.append(f"{line}: a NUL character; it cannot be stored")
+            continue
         number = (row.get("number") or "").strip()
         country = (row.get("country") or "").strip()
         if country and not _country_code(country).lstrip("+").isdigit():
@@ -64,10 +70,15 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
                 else "cannot be parsed"
             )
             problems.append(f"{line}: number {number!r} {why}")
-            if len(problems) >= MAX_PROBLEMS:
-                break
             continue
         key = (row.get(CONTACT_ID) or "").strip() or e164
+        owner, owner_line = owners.setdefault(e164, (key, line))
+        if owner != key:
+            problems.append(
+                f"{line}: number {e164} is already contact {owner!r} (line {owner_line}); "
+                "a number belongs to one contact"
+            )
+            continue
         numbers, fields = grouped.setdefault(key, ([], {}))
         numbers.append(e164)
         for column in ("name", "tier", "language"):

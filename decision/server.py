@@ -113,7 +113,9 @@ async def serve(settings: DecisionSettings) -> None:
     rules = await LiveRules.open(settings.rules, settings.rules_settle)
     directory = None
     if settings.contacts:
-        directory = await open_directory(settings.contacts, settings.contacts_timeout_ms / 1000)
+        directory = await open_directory(
+            settings.contacts, settings.contacts_timeout_ms / 1000, start_unreachable=True
+        )
     access_log = AccessLog("decision") if settings.access_log else None
     decision_log = None
     if settings.decision_log:

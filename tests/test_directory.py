@@ -20,6 +20,7 @@ class ScriptedBackend:
     """A backend whose lookups and word of changes the test controls."""
 
     def __init__(self) -> None:
+        self.where = "scripted"
         self.contacts: dict[str, Contact] = {}
         self.lookups: list[str] = []
         self.hold: asyncio.Event | None = None  # when set, lookups wait for it

@@ -16,6 +16,10 @@ from decision.directory.cached import CachedDirectory
 from decision.engine import Contact
 
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# A PostgreSQL connection string that is not a URL (libpq's `key=value` form, a `postgresql:`
+# short of its `//`) would otherwise be taken for a file name: created, and echoed, password and
+# all.
+_NOT_A_URL = re.compile(r"(^|\s)[A-Za-z_]+\s*=|^postgres(ql)?:(?!//)", re.IGNORECASE)
 
 
 class DirectoryError(RuntimeError):
@@ -49,6 +53,8 @@ class ContactDirectory(Protocol):
 class DirectoryBackend(ContactDirectory, Protocol):
     """What a backend implements: the interface, uncached, plus word of other writers."""
 
+    where: str  # the directory's name for messages and logs: never a password
+
     async def wait_for_change(self) -> None:
         """Returns once another writer (another process, another replica) may have changed the
         data since the last return, so the cache must be dropped."""
@@ -56,16 +62,20 @@ class DirectoryBackend(ContactDirectory, Protocol):
 
 
 async def open_directory(
-    spec: str, lookup_timeout: float = 0.1, create: bool = True
+    spec: str, lookup_timeout: float = 0.1, create: bool = True, start_unreachable: bool = False
 ) -> CachedDirectory:
     """The directory `spec` names, cached: a file path is SQLite, a postgresql:// URL
     PostgreSQL. `create`: an empty directory where there is none (a file, a schema); readers
-    say False. Raises DirectoryError with a one-line reason. Call inside the event loop that
-    will use the directory."""
-    return CachedDirectory(await _open_backend(spec, create), lookup_timeout=lookup_timeout)
+    say False. `start_unreachable`: a database server that cannot be reached yet gives a
+    directory whose lookups fail until it answers (the service, which routes without contacts)
+    rather than an error (the commands). Raises DirectoryError with a one-line reason. Call
+    inside the event loop that will use the directory."""
+    return CachedDirectory(
+        await _open_backend(spec, create, start_unreachable), lookup_timeout=lookup_timeout
+    )
 
 
-async def _open_backend(spec: str, create: bool) -> DirectoryBackend:
+async def _open_backend(spec: str, create: bool, start_unreachable: bool) -> DirectoryBackend:
     if not spec:
         raise DirectoryError(
             "no contact directory given: a SQLite file path or a postgresql:// URL"
@@ -73,6 +83,11 @@ async def _open_backend(spec: str, create: bool) -> DirectoryBackend:
     scheme = _URL_SCHEME.match(spec)
     # Backends are imported only when asked for, so a database driver is needed only by those
     # who use that database. A new backend adds its branch here and its module beside this one.
+    if scheme is None and _NOT_A_URL.search(spec):
+        raise DirectoryError(
+            "the contact directory looks like a PostgreSQL connection string, not a URL (not "
+            "shown: it may hold a password); write it as postgresql://user:password@host:5432/db"
+        )
     if scheme is None:
         from decision.directory.sqlite import SqliteDirectory
 
@@ -82,7 +97,9 @@ async def _open_backend(spec: str, create: bool) -> DirectoryBackend:
     if kind in ("postgresql", "postgres"):
         from decision.directory.postgres import PostgresDirectory
 
-        return await PostgresDirectory.open(spec, create=create)
+        return await PostgresDirectory.open(
+            spec, create=create, start_unreachable=start_unreachable
+        )
     raise DirectoryError(
         f"{kind}:// is not a kind of contact directory; give a SQLite file path or a "
         "postgresql:// URL"

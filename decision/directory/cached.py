@@ -37,6 +37,7 @@ class CachedDirectory:
         """`lookup_timeout`: the deadline of one backend lookup (a miss), inside the decision's
         own budget; past it the lookup raises TimeoutError, which callers treat as unknown."""
         self.backend = backend
+        self.where = backend.where
         self._size = size
         self._ttl = ttl
         self._lookup_timeout = lookup_timeout

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -90,10 +90,14 @@ async def migrate(connection: psycopg.AsyncConnection, where: str, create: bool 
 class PostgresDirectory:
     """The backend (caching is the shared wrapper's job: `wait_for_change` tells it when)."""
 
-    def __init__(self, url: str, check_interval: float = 5.0, pool_size: int = 4) -> None:
+    def __init__(
+        self, url: str, check_interval: float = 5.0, pool_size: int = 4, create: bool = True
+    ) -> None:
         self.url = url
         self.where = _redacted(url)
         self.check_interval = check_interval
+        self._create = create
+        self._migrated = False  # lookups wait for the schema check (a newer one is not read)
         self._changed = asyncio.Event()
         self._pool = AsyncConnectionPool(
             url,
@@ -108,34 +112,67 @@ class PostgresDirectory:
 
     @classmethod
     async def open(
-        cls, url: str, check_interval: float = 5.0, create: bool = True
+        cls,
+        url: str,
+        check_interval: float = 5.0,
+        create: bool = True,
+        start_unreachable: bool = False,
     ) -> PostgresDirectory:
         """Migrates the schema and starts listening for imports; DirectoryError when the
         database cannot be reached or holds a newer schema. `check_interval`: seconds between
-        generation checks, the fallback for a notification lost with a connection."""
-        directory = cls(url, check_interval)
+        generation checks, the fallback for a notification lost with a connection.
+        `start_unreachable`: a database that cannot be reached gives a directory that fails
+        every lookup until the listener reaches it and migrates, instead of an error."""
+        directory = cls(url, check_interval, create=create)
         try:
             async with await psycopg.AsyncConnection.connect(
                 url, autocommit=True, connect_timeout=5
             ) as connection:
-                await migrate(connection, directory.where, create)
+                await directory._migrate(connection)
+        except psycopg.OperationalError as error:
+            if not start_unreachable:
+                raise DirectoryError(f"{directory.where}: {_first_line(error, url)}") from None
+            log.warning(
+                "contact directory unreachable at start: callers unknown until it answers",
+                extra={"directory": directory.where, "error": _first_line(error, url)},
+            )
         except psycopg.Error as error:
             raise DirectoryError(f"{directory.where}: {_first_line(error, url)}") from None
         await directory._pool.open(wait=False)
         directory._listener = asyncio.create_task(directory._listen())
         return directory
 
+    async def _migrate(self, connection: psycopg.AsyncConnection) -> None:
+        if not self._migrated:
+            await migrate(connection, self.where, self._create)
+            self._migrated = True
+
+    @contextlib.contextmanager
+    def _named_failures(self) -> Iterator[None]:
+        """The driver's errors as one-line DirectoryErrors naming the directory, no password."""
+        try:
+            yield
+        except psycopg.Error as error:
+            raise DirectoryError(f"{self.where}: {_first_line(error, self.url)}") from None
+
     async def lookup(self, e164: str) -> Contact | None:
-        """Raises psycopg.Error / TimeoutError when the database fails: the caller's
-        deadline and fallback decide what that means."""
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(_LOOKUP, (e164,))
-            row = await cursor.fetchone()
+        """Raises DirectoryError when the database fails: the caller's deadline and fallback
+        decide what that means."""
+        if not self._migrated:
+            raise DirectoryError(f"{self.where}: not reached yet")
+        with self._named_failures():
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(_LOOKUP, (e164,))
+                row = await cursor.fetchone()
         return _contact(row) if row else None
 
     async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
         """One transaction: COPY into staging tables, then swap or upsert, bump the
         generation and notify every replica (NOTIFY is delivered at commit)."""
+        with self._named_failures():
+            return await self._write(records, replace)
+
+    async def _write(self, records: Iterable[ContactRecord], replace: bool) -> int:
         count = 0
         async with self._pool.connection() as connection, connection.transaction():
             await connection.execute(
@@ -196,13 +233,15 @@ class PostgresDirectory:
         return count
 
     async def records(self) -> list[ContactRecord]:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(
-                "SELECT c.key, c.name, c.tier, c.language, c.preferred_agents, c.skills, "
-                "c.attributes, array_agg(n.e164 ORDER BY n.e164) FROM contacts c "
-                "JOIN contact_numbers n ON n.contact_key = c.key GROUP BY c.key ORDER BY c.key"
-            )
-            rows = await cursor.fetchall()
+        with self._named_failures():
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(
+                    "SELECT c.key, c.name, c.tier, c.language, c.preferred_agents, c.skills, "
+                    "c.attributes, array_agg(n.e164 ORDER BY n.e164) FROM contacts c "
+                    "JOIN contact_numbers n ON n.contact_key = c.key GROUP BY c.key "
+                    "ORDER BY c.key"
+                )
+                rows = await cursor.fetchall()
         return [
             ContactRecord(key, tuple(numbers), _contact(fields)) for key, *fields, numbers in rows
         ]
@@ -214,6 +253,7 @@ class PostgresDirectory:
                 async with await psycopg.AsyncConnection.connect(
                     self.url, autocommit=True, connect_timeout=5
                 ) as connection:
+                    await self._migrate(connection)  # a database unreachable at start
                     await connection.execute(f"LISTEN {CHANNEL}")
                     while True:
                         await self._check_generation(connection)
@@ -221,7 +261,7 @@ class PostgresDirectory:
                             break  # something changed: check (and drop caches) at once
             except asyncio.CancelledError:
                 raise
-            except psycopg.Error as error:
+            except (psycopg.Error, DirectoryError) as error:  # DirectoryError: a newer schema
                 log.warning("contact directory listener lost: %s", _first_line(error, self.url))
                 self._generation = None  # whatever happened meanwhile, look again
                 await asyncio.sleep(min(self.check_interval, 1.0))

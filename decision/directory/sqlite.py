@@ -124,6 +124,7 @@ class SqliteDirectory:
     def __init__(self, path: Path, worker: ThreadPoolExecutor, poll_seconds: float) -> None:
         """Runs on `worker`, the thread that will own the connection."""
         self.path = path
+        self.where = str(path)
         self._db = _connect(path)
         self._file = _identity(path)
         self._worker = worker
@@ -154,8 +155,13 @@ class SqliteDirectory:
             worker.shutdown()
             raise
 
-    def _run(self, work: Callable[..., T], *args: object) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
+        """`work` on the connection's thread; SQLite's errors (a locked, broken or vanished
+        file) as one-line DirectoryErrors naming the file."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
+        except sqlite3.Error as error:
+            raise DirectoryError(f"{self.path}: {error}") from None
 
     async def lookup(self, e164: str) -> Contact | None:
         """One indexed query."""
