@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from decision.client import BlockingDecisionClient
-from decision.directory import ContactRecord, DirectoryError, open_directory
+from decision.directory import ContactRecord, DirectoryError, open_directory, postgres
 from decision.engine import Contact
 from decision.server import DIRECTORY_HEALTH_NAME as CONTACTS_HEALTH
 from decision.v1 import decision_pb2
@@ -263,3 +263,34 @@ def test_a_connection_string_that_is_not_a_url_is_refused_unechoed(spec, tmp_pat
         assert "postgresql://user:password@host:5432/db" in result.stderr
         assert "S3cret" not in result.stdout + result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["c.csv"]
+
+
+def test_a_database_that_stays_away_is_logged_once_not_every_retry(monkeypatch, caplog):
+    """The listener retries every second: a line per retry was 3,600 lines an hour per
+    replica. One line when the loss starts (or its reason changes), then one a minute."""
+    failures = 0
+    first_line = postgres._first_line
+
+    def counted(error: Exception, url: str) -> str:
+        nonlocal failures
+        failures += 1
+        return first_line(error, url)
+
+    monkeypatch.setattr(postgres, "_first_line", counted)
+
+    async def retry_a_few_times() -> None:
+        directory = await postgres.PostgresDirectory.open(
+            "postgresql://nobody@127.0.0.1:1/none", check_interval=0.01, start_unreachable=True
+        )
+        try:
+            deadline = asyncio.get_running_loop().time() + 30  # a hang, not a timing claim
+            while failures < 6:
+                assert asyncio.get_running_loop().time() < deadline, "the listener stopped"
+                await asyncio.sleep(0.01)
+        finally:
+            await directory.close()
+
+    with caplog.at_level("WARNING", logger="decision.directory"):
+        asyncio.run(retry_a_few_times())
+    lost = [r for r in caplog.records if "listener lost" in r.getMessage()]
+    assert len(lost) == 1

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Iterable, Iterator
 
 import psycopg
@@ -24,6 +25,7 @@ log = logging.getLogger("decision.directory")
 
 SCHEMA_VERSION = 1
 CHANNEL = "callback_router_contacts"
+LOST_LOG_SECONDS = 60.0  # while the listener cannot reach the database, a line this often
 _MIGRATION_LOCK = 0x0C0B_AC_01  # pg_advisory_xact_lock key: replicas migrate one at a time
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS callback_router_schema (version integer NOT NULL)""",
@@ -248,6 +250,7 @@ class PostgresDirectory:
 
     async def _listen(self) -> None:
         """NOTIFY for speed, a periodic generation check for what a lost connection missed."""
+        told: tuple[str, float] | None = None  # the loss last logged, and when
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -255,6 +258,9 @@ class PostgresDirectory:
                 ) as connection:
                     await self._migrate(connection)  # a database unreachable at start
                     await connection.execute(f"LISTEN {CHANNEL}")
+                    if told is not None:
+                        log.info("contact directory listener back", extra={"directory": self.where})
+                        told = None
                     while True:
                         await self._check_generation(connection)
                         async for _ in connection.notifies(timeout=self.check_interval):
@@ -262,7 +268,12 @@ class PostgresDirectory:
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, DirectoryError) as error:  # DirectoryError: a newer schema
-                log.warning("contact directory listener lost: %s", _first_line(error, self.url))
+                problem, now = _first_line(error, self.url), time.monotonic()
+                # It retries every second while the database is away: one line when the problem
+                # starts or changes, then one a minute, not a line a second per replica.
+                if told is None or told[0] != problem or now - told[1] >= LOST_LOG_SECONDS:
+                    log.warning("contact directory listener lost: %s", problem)
+                    told = (problem, now)
                 self._generation = None  # whatever happened meanwhile, look again
                 await asyncio.sleep(min(self.check_interval, 1.0))
 
