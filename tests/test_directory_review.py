@@ -294,3 +294,31 @@ def test_a_database_that_stays_away_is_logged_once_not_every_retry(monkeypatch, 
         asyncio.run(retry_a_few_times())
     lost = [r for r in caplog.records if "listener lost" in r.getMessage()]
     assert len(lost) == 1
+
+
+def test_a_number_removed_by_another_replicas_replace_stops_matching(postgres_url):
+    """The cache holds Ada; another replica's --replace drops her: she must not keep matching
+    from the cache (held already)."""
+
+    async def scenario() -> None:
+        ada = ContactRecord("a", ("+447400111111",), Contact(name="Ada"))
+        bea = ContactRecord("b", ("+447400222222",), Contact(name="Bea"))
+        async with (
+            await open_directory(postgres_url) as reader,
+            await open_directory(postgres_url) as writer,
+        ):
+            await writer.write([ada])
+            for _ in range(600):  # the reader hears of the first import before it caches Ada
+                if await reader.lookup("+447400111111") is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert (await reader.lookup("+447400111111")).name == "Ada"
+            await writer.write([bea], replace=True)
+            for _ in range(400):  # 20 s: within the cache's 30 s TTL, so only a drop passes
+                if await reader.lookup("+447400111111") is None:
+                    break
+                await asyncio.sleep(0.05)
+            assert await reader.lookup("+447400111111") is None
+            assert (await reader.lookup("+447400222222")).name == "Bea"
+
+    asyncio.run(scenario())
