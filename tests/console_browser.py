@@ -61,6 +61,8 @@ def console_stack(rules: Path = EXAMPLE_RULES) -> Iterator[ConsoleStack]:
                 f"127.0.0.1:{decision.port}",
                 "--grace",
                 "1",
+                "--drain-seconds",  # nothing routes to it: a drain would only slow the suite
+                "0",
             ],
             env={"FACADE_API_KEYS": API_KEY, "FACADE_ADMIN_KEYS": ADMIN_KEY},
         )
