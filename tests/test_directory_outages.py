@@ -1,5 +1,5 @@
-"""Adversarial review of the contact directory: an operator's mistakes and a failing database
-against the contacts commands and the service, with the real PostgreSQL the suite starts."""
+"""The contact directory against an operator's mistakes and a failing database: the contacts
+commands and the service, with the real PostgreSQL the suite starts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The operator console under an adversary's review: its listener, its keys and its API."""
+"""The operator console when things go wrong: a listener on the webhook's port, a keys reload,
+the decision service down, bodies and times the webhook would refuse."""
 
 from __future__ import annotations
 
