@@ -112,6 +112,15 @@ def _contacts_import(args: argparse.Namespace) -> int:
     try:
         with open(args.file, newline="", encoding="utf-8-sig") as stream:  # Excel writes a BOM
             records = read_contacts(stream, args.file, args.default_region or "")
+        if args.replace and not records and not args.allow_empty:
+            # A failed upstream export often leaves just a header: replacing with it would
+            # forget every VIP on every replica at once.
+            print(
+                f"{args.file}: no contacts; --replace would empty the directory "
+                "(add --allow-empty if that is what you mean)",
+                file=sys.stderr,
+            )
+            return 1
         where, count = asyncio.run(_write_directory(args.contacts, records, args.replace))
     except (ContactsCsvError, DirectoryError, OSError) as error:
         print(error, file=sys.stderr)
@@ -381,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace",
         action="store_true",
         help="swap the whole directory for the file, in one transaction",
+    )
+    import_cmd.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="let --replace with a file of no contacts empty the directory",
     )
     import_cmd.add_argument(
         "--default-region", help="region of national numbers without a country cell, e.g. GB"

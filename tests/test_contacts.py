@@ -97,6 +97,30 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(tmp_path):
     assert look_up(db, "+447400222222") is None
 
 
+def test_replace_with_no_contacts_empties_the_directory_only_when_asked(tmp_path):
+    """A failed upstream export leaves a header alone: replacing with it would forget every
+    contact on every replica at once."""
+    db = tmp_path / "contacts.sqlite3"
+    assert (
+        contacts_cli("import", "--contacts", str(db), str(EXAMPLES / "contacts.csv")).returncode
+        == 0
+    )
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("number,country,name\n")
+    refused = contacts_cli("import", "--contacts", str(db), "--replace", str(header_only))
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"{header_only}: no contacts; --replace would empty the directory "
+        "(add --allow-empty if that is what you mean)\n"
+    )
+    assert look_up(db, ADA).name == "Ada Lovelace"
+    meant = contacts_cli(
+        "import", "--contacts", str(db), "--replace", "--allow-empty", str(header_only)
+    )
+    assert meant.returncode == 0, meant.stderr
+    assert look_up(db, ADA) is None
+
+
 def test_cli_errors_for_directories_it_cannot_open_are_one_line(tmp_path):
     path = tmp_path / "c.sqlite3"
     assert (
