@@ -18,6 +18,7 @@ from decision.webhook import PayloadError, parse_document, request_from_document
 from facade.answer import answer_body
 from facade.auth import ApiKeys
 from facade.handlers import JsonHandler
+from facade.rate_limit import RateLimiter
 
 CONSOLE_FILES = resources.files("facade").joinpath("console")
 ADMIN_TIMEOUT = 2.0  # seconds: a person is waiting, not TrueEngage
@@ -44,18 +45,28 @@ def _moment(text: object) -> datetime | None:
 
 class AdminApiHandler(JsonHandler):
     """Every API call needs an admin key (`Authorization: Bearer ...`); webhook keys are not
-    admin keys. The decision service's errors come back as 502 with its status, never a
-    traceback."""
+    admin keys, and wrong keys spend a per-address budget (429 past it). The decision
+    service's errors come back as 502 with its status, never a traceback."""
 
-    def initialize(self, keys: ApiKeys, client: DecisionClient, horizon: timedelta) -> None:
+    def initialize(
+        self, keys: ApiKeys, limiter: RateLimiter, client: DecisionClient, horizon: timedelta
+    ) -> None:
         self.keys = keys
+        self.limiter = limiter
         self.client = client
         self.horizon = horizon
 
     def prepare(self) -> None:
-        if not self.keys.allows(self.request.headers):
-            self.set_header("WWW-Authenticate", 'Bearer realm="callback-router console"')
-            self.fail(401, "missing or invalid admin key")
+        if self.keys.allows(self.request.headers):
+            return
+        # As on the webhook, wrong keys spend the address's budget, so guessing one is slow.
+        wait = self.limiter.retry_after(self.request.remote_ip)
+        if wait:
+            self.set_header("Retry-After", str(wait))
+            self.fail(429, "too many failed sign-ins")
+            return
+        self.set_header("WWW-Authenticate", 'Bearer realm="callback-router console"')
+        self.fail(401, "missing or invalid admin key")
 
     def decision_service_failed(self, error: grpc.aio.AioRpcError) -> None:
         # The service's refusal of what the operator typed is the operator's to fix (400).
@@ -79,9 +90,14 @@ class TryHandler(AdminApiHandler):
     SUPPORTED_METHODS = ("POST",)
 
     def initialize(
-        self, keys: ApiKeys, client: DecisionClient, horizon: timedelta, max_body: int
+        self,
+        keys: ApiKeys,
+        limiter: RateLimiter,
+        client: DecisionClient,
+        horizon: timedelta,
+        max_body: int,
     ) -> None:
-        super().initialize(keys, client, horizon)
+        super().initialize(keys, limiter, client, horizon)
         self.max_body = max_body
 
     async def post(self) -> None:
@@ -184,10 +200,15 @@ class ConsolePageHandler(tornado.web.RequestHandler):
 
 
 def make_admin_app(
-    keys: ApiKeys, client: DecisionClient, horizon: timedelta, max_body: int
+    keys: ApiKeys,
+    limiter: RateLimiter,
+    client: DecisionClient,
+    horizon: timedelta,
+    max_body: int,
 ) -> tornado.web.Application:
-    """The console's routes around its collaborators; `max_body` is the webhook's limit."""
-    api = {"keys": keys, "client": client, "horizon": horizon}
+    """The console's routes around its collaborators; `limiter` counts failed sign-ins,
+    `max_body` is the webhook's limit."""
+    api = {"keys": keys, "limiter": limiter, "client": client, "horizon": horizon}
     return tornado.web.Application(
         [
             ("/", ConsolePageHandler),

@@ -199,9 +199,12 @@ class FacadeServer:
         self.http = make_http_server(self.app, settings)
         self.admin: DrainingHTTPServer | None = None
         if settings.admin_listen:
-            admin_keys = ApiKeys(settings.admin_keys)
             console = make_admin_app(
-                admin_keys, self.client, self.decider.horizon, settings.max_body
+                ApiKeys(settings.admin_keys),
+                RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
+                self.client,
+                self.decider.horizon,
+                settings.max_body,
             )
             self.admin = make_http_server(console, settings)
 
