@@ -41,11 +41,6 @@ WEBHOOK: Mapping[str, WebhookField] = MappingProxyType(
         "widgetId": WebhookField("widget_id", 64, True, "TrueEngage widget id."),
     }
 )
-# TrueEngage's webhook field -> our request field. The facade and the case files both speak the
-# webhook's names; everything else a payload carries becomes an attribute.
-WEBHOOK_FIELDS: Mapping[str, str] = MappingProxyType(
-    {name: field.request_field for name, field in WEBHOOK.items()}
-)
 # Extra fields pass on as attributes (non-strings as compact JSON) within these bounds; one
 # beyond them is left out, never refused.
 MAX_ATTRIBUTES = 32
