@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
-STUBS  := decision/v1/.generated
+STUBS  := contract/v1/.generated
 
 .PHONY: venv protos system-deps run test lint bench openapi screenshots clean
 
@@ -18,9 +18,8 @@ $(INSTALLED): pyproject.toml
 
 protos: $(STUBS)
 
-$(STUBS): $(INSTALLED) $(PROTOS)
-	$(BIN)/python -m grpc_tools.protoc -Iprotos \
-	    --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+$(STUBS): $(INSTALLED) $(PROTOS) protos/generate
+	protos/generate $(BIN)/python
 	touch $@
 
 run: venv protos
@@ -50,11 +49,11 @@ screenshots: venv protos system-deps
 bench: venv protos
 	$(BIN)/python -m bench
 
-# facade/openapi.json is generated from the contract in decision/genesys.py; commit the result.
+# facade/openapi.json is generated from the contract in contract/callback.py; commit the result.
 openapi: venv protos
 	$(BIN)/python -m facade openapi --output facade/openapi.json
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info bench/results
-	rm -f decision/v1/*_pb2.py decision/v1/*_pb2.pyi decision/v1/*_pb2_grpc.py $(STUBS)
+	rm -f contract/v1/*_pb2.py contract/v1/*_pb2.pyi contract/v1/*_pb2_grpc.py $(STUBS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -24,7 +24,7 @@ from bench.directory import directory_scenarios
 from bench.engine import engine_scenarios, number_cache_scenario
 from bench.load import INSTALL_HINT, LoadResult, h2load, missing_tools, wrk
 from bench.postgres_directory import postgres_directory_scenarios
-from decision.v1.decision_pb2 import DecideRequest
+from contract.v1.decision_pb2 import DecideRequest
 from plumbing.service_process import ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ import tornado.netutil
 import tornado.web
 from google.protobuf.json_format import MessageToDict
 
-from decision.client import CHANNEL_OPTIONS
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from contract.client import CHANNEL_OPTIONS
+from contract.v1 import decision_pb2, decision_pb2_grpc
 from plumbing.graceful import wait_for_exit_signal
 
 

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from decision.contacts_csv import read_contacts
 from decision.directory import open_directory
+from decision.directory.csv_format import read_contacts
 
 HEADER = "number,country,name,tier,language,preferred_agents,skills,segment\n"
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from decision.genesys import (
+from contract.callback import (
     DELIVERY_MODES,
     E164,
     GENESYS_ID,

@@ -11,8 +11,8 @@ import statistics
 import time
 
 from bench.directory import _awaited_lookups, contacts_csv
-from decision.contacts_csv import read_contacts
 from decision.directory import open_directory
+from decision.directory.csv_format import read_contacts
 from tests.postgres import PostgresServer
 
 LOOKUPS = 5_000

@@ -12,9 +12,9 @@ import grpc
 import tornado.web
 from google.protobuf.json_format import MessageToDict
 
-from decision.client import DecisionClient
-from decision.v1 import decision_pb2
-from decision.webhook import PayloadError, parse_document, request_from_document
+from contract.client import DecisionClient
+from contract.v1 import decision_pb2
+from contract.webhook import PayloadError, parse_document, request_from_document
 from facade.answer import answer_body
 from facade.auth import ApiKeys
 from facade.handlers import JsonHandler

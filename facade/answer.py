@@ -7,8 +7,8 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from decision.genesys import PROTECTED_DATA_KEYS
-from decision.v1.decision_pb2 import CallbackPatch
+from contract.callback import PROTECTED_DATA_KEYS
+from contract.v1.decision_pb2 import CallbackPatch
 from facade.answer_check import enforce
 
 

@@ -1,4 +1,4 @@
-"""The answer check, compiled from the contract in decision/genesys.py: every field of an answer
+"""The answer check, compiled from the contract in contract/callback.py: every field of an answer
 is validated against its own JSON Schema, and one that breaks it is dropped with the reason, so
 the rest of the answer still helps.
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from decision.genesys import CALLBACK_PATCH, ROUTING_DATA, Schema
+from contract.callback import CALLBACK_PATCH, ROUTING_DATA, Schema
 
 Validator = Any  # jsonschema_rs' validators share no public base class
 

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.set_defaults(run=_devstack)
 
     openapi_cmd = commands.add_parser(
-        "openapi", help="print the OpenAPI document generated from decision/genesys.py"
+        "openapi", help="print the OpenAPI document generated from contract/callback.py"
     )
     openapi_cmd.add_argument("--output", default="-", help="file to write (default: stdout)")
     openapi_cmd.set_defaults(run=_openapi)

@@ -11,8 +11,8 @@ from typing import Any
 
 import grpc
 
-from decision.client import DecisionClient
-from decision.v1.decision_pb2 import DecideRequest, DecideResponse
+from contract.client import DecisionClient
+from contract.v1.decision_pb2 import DecideRequest, DecideResponse
 from facade import metrics
 from facade.answer import answer_body
 

@@ -13,7 +13,7 @@ from typing import Any
 import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from decision.webhook import PayloadError, parse_payload
+from contract.webhook import PayloadError, parse_payload
 from facade import metrics
 from facade.auth import ApiKeys
 from facade.decider import FailOpenDecider, Outcome

@@ -1,5 +1,5 @@
 """Builds the facade's OpenAPI document (facade/openapi.json, served at GET /openapi.json) from
-the contract in decision/genesys.py and the facade's own HTTP answers.
+the contract in contract/callback.py and the facade's own HTTP answers.
 
 `make openapi` (`python -m facade openapi --output facade/openapi.json`) writes it; a test fails
 when the committed file differs."""
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from decision.genesys import CALLBACK_PATCH_SCHEMA, WEBHOOK_SCHEMA
+from contract.callback import CALLBACK_PATCH_SCHEMA, WEBHOOK_SCHEMA
 from facade.handlers import _REQUEST_ID
 
 REPO_FILE = Path(__file__).resolve().parent / "openapi.json"
@@ -109,7 +109,7 @@ def build_openapi() -> dict[str, Any]:
             "description": "Answers TrueEngage's custom callback webhook with the fields of the "
             "Genesys Cloud create-callback body to add or change. `{}` means: create the "
             "callback unchanged. When the decision service is slow or down the answer is `{}` "
-            "(fail open). Generated from decision/genesys.py.",
+            "(fail open). Generated from contract/callback.py.",
         },
         "paths": {
             "/trueengage/callback": _webhook(),

@@ -16,9 +16,9 @@ import tornado.netutil
 
 from decision.directory import open_directory
 from decision.directory.cached import CachedDirectory
-from decision.rules_file import LiveRules
-from decision.server import build_server, start_serving
-from decision.servicer import DecisionServicer
+from decision.rules.live import LiveRules
+from decision.service.runtime import build_server, start_serving
+from decision.service.servicer import DecisionServicer
 from facade.app import FacadeServer
 from facade.config import FacadeSettings
 from facade.rate_limit import RateLimiter
@@ -48,7 +48,7 @@ class EventLoopThread:
 
 
 class InProcessDecision:
-    """The decision service as `decision.server` builds it (health, reflection), around the real
+    """The decision service as `decision.service.runtime` builds it (health, reflection), around the real
     servicer, a rules file and optionally a real contact directory; `stop` and `start` again on
     the same port stand for an outage, `close` ends it (directory included)."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from decision.genesys import WEBHOOK
+from contract.callback import WEBHOOK
 
 
 class LongInteger:

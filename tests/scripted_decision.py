@@ -10,7 +10,7 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from contract.v1 import decision_pb2, decision_pb2_grpc
 
 
 class ScriptedDecision(decision_pb2_grpc.DecisionServiceServicer):

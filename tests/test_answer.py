@@ -1,4 +1,4 @@
-"""The answer check in process: every rule of the contract in decision/genesys.py drops the field
+"""The answer check in process: every rule of the contract in contract/callback.py drops the field
 that breaks it, with a reason, and keeps the rest of the answer."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from decision.v1.decision_pb2 import CallbackPatch, RoutingData
+from contract.v1.decision_pb2 import CallbackPatch, RoutingData
 from facade.answer import answer_body
 from facade.answer_check import enforce
 

@@ -11,8 +11,8 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from contract.v1 import decision_pb2, decision_pb2_grpc
+from decision.service.servicer import DecisionServicer
 from tests.conftest import EXAMPLE_RULES
 from tests.in_process import EventLoopThread, InProcessDecision
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from decision.client import BlockingDecisionClient
-from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
+from contract.client import BlockingDecisionClient
 from decision.directory import ContactRecord, open_directory
+from decision.directory.csv_format import ContactsCsvError, read_contacts, write_contacts
 from decision.engine import Contact
 from tests.conftest import EXAMPLE_RULES, Webhook, contacts_cli, start_facade
 from tests.in_process import InProcessDecision

@@ -1,4 +1,4 @@
-"""The published OpenAPI contract is the one generated from decision/genesys.py, and the running
+"""The published OpenAPI contract is the one generated from contract/callback.py, and the running
 facade keeps to it (schemathesis) and to the Genesys fields whatever the payload (hypothesis,
 awkward bodies included): never a 5xx, never an answer outside the contract."""
 
@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from decision.genesys import CALLBACK_PATCH, PROTECTED_DATA_KEYS
+from contract.callback import CALLBACK_PATCH, PROTECTED_DATA_KEYS
 from facade.openapi import REGENERATE, REPO_FILE, render_openapi
 from tests.conftest import API_KEY, Webhook, start_facade
 from tests.json_strategies import bodies
@@ -27,7 +27,7 @@ def webhook(decision_service):
 
 def test_committed_spec_is_generated_from_the_contract():
     assert REPO_FILE.read_text() == render_openapi(), (
-        f"{REPO_FILE.name} differs from what decision/genesys.py says: run `{REGENERATE}` "
+        f"{REPO_FILE.name} differs from what contract/callback.py says: run `{REGENERATE}` "
         "and commit the result"
     )
 

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from decision.cases import CaseResult
-from decision.coverage import format_coverage, rule_coverage
-from decision.rules_file import read_rules
+from decision.rules.cases import CaseResult
+from decision.rules.coverage import format_coverage, rule_coverage
+from decision.rules.live import read_rules
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

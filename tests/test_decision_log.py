@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
 
-from decision.client import BlockingDecisionClient
-from decision.decision_log import DecisionLog
-from decision.v1 import decision_pb2
+from contract.client import BlockingDecisionClient
+from contract.v1 import decision_pb2
+from decision.decision_log.writer import DecisionLog
 from tests.conftest import EXAMPLE_RULES, start_decision
 
 UK = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")

@@ -15,8 +15,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from decision.client import BlockingDecisionClient, DecisionClient
-from decision.v1 import decision_pb2
+from contract.client import BlockingDecisionClient, DecisionClient
+from contract.v1 import decision_pb2
 from tests.conftest import EXAMPLE_RULES, start_decision
 from tests.in_process import InProcessDecision
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from decision.config import DecisionSettings
+from decision.service.settings import DecisionSettings
 from facade.config import FacadeSettings
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -90,7 +90,7 @@ def test_only_the_webhook_is_public():
 
 
 @pytest.mark.parametrize(
-    "needle", ["FROM python:3.11-slim AS build", "USER 10001", "grpc_tools.protoc -Iprotos"]
+    "needle", ["FROM python:3.11-slim AS build", "USER 10001", "protos/generate /opt/venv/bin/python"]
 )
 def test_dockerfile_is_multi_stage_non_root_and_builds_the_stubs(needle):
     assert needle in (DEPLOY / "Dockerfile").read_text()

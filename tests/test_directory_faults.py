@@ -12,12 +12,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from decision.client import BlockingDecisionClient
+from contract.client import BlockingDecisionClient
+from contract.v1 import decision_pb2
 from decision.directory.cached import CachedDirectory
-from decision.directory_health import DirectoryHealth
-from decision.rules_file import LiveRules
-from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2
+from decision.directory.health import DirectoryHealth
+from decision.rules.live import LiveRules
+from decision.service.servicer import DecisionServicer
 from tests.conftest import EXAMPLE_RULES, counted, wait_until
 from tests.in_process import InProcessDecision
 from tests.test_directory import ScriptedBackend

@@ -12,12 +12,13 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from contract.client import BlockingDecisionClient
+from contract.v1 import decision_pb2
 from decision import cli as decision_cli
-from decision.client import BlockingDecisionClient
+from decision.cli import rules as rules_cli
 from decision.directory import ContactRecord, DirectoryError, open_directory, postgres
 from decision.engine import Contact
-from decision.server import DIRECTORY_HEALTH_NAME as CONTACTS_HEALTH
-from decision.v1 import decision_pb2
+from decision.service.runtime import DIRECTORY_HEALTH_NAME as CONTACTS_HEALTH
 from tests.conftest import EXAMPLE_RULES, contacts_cli, start_decision, wait_until
 
 CSV_HEADER = "number,country,name,tier,contact_id\n"
@@ -99,7 +100,7 @@ def test_a_lookup_past_the_cli_deadline_is_one_line(postgres_url, tmp_path, monk
     csv = tmp_path / "c.csv"
     csv.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
     assert contacts_cli("import", "--contacts", postgres_url, str(csv)).returncode == 0
-    monkeypatch.setattr(decision_cli, "CLI_LOOKUP_SECONDS", 0.2)
+    monkeypatch.setattr(rules_cli, "CLI_LOOKUP_SECONDS", 0.2)
     explain = ["explain", str(EXAMPLE_RULES), "--phone", "+447400111111"]
     with psycopg.connect(postgres_url) as locker:
         locker.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")

@@ -9,7 +9,7 @@ from concurrent import futures
 import grpc
 import pytest
 
-from decision.v1 import decision_pb2
+from contract.v1 import decision_pb2
 from tests.conftest import EXAMPLE_RULES, SEED, Webhook, counted, wait_until
 from tests.in_process import InProcessDecision
 

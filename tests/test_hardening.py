@@ -20,9 +20,9 @@ import pytest
 import trustme
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from decision.config import DecisionSettings
-from decision.server import server_credentials
-from decision.v1 import decision_pb2
+from contract.v1 import decision_pb2
+from decision.service.runtime import server_credentials
+from decision.service.settings import DecisionSettings
 from facade.rate_limit import RateLimiter
 from plumbing.logs import AccessLog, JsonFormatter
 from tests.conftest import (

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from decision.client import BlockingDecisionClient
-from decision.config import DecisionSettings
-from decision.decision_log import DecisionLog
-from decision.v1 import decision_pb2
+from contract.client import BlockingDecisionClient
+from contract.v1 import decision_pb2
+from decision.decision_log.writer import DecisionLog
+from decision.service.settings import DecisionSettings
 from plumbing.service_process import ServiceProcess
 from plumbing.settings import SettingsError, add_arguments, resolve
 from tests.conftest import (

@@ -9,8 +9,8 @@ import json
 import pytest
 from hypothesis import given, settings
 
-from decision.genesys import WEBHOOK
-from decision.webhook import PayloadError, parse_payload
+from contract.callback import WEBHOOK
+from contract.webhook import PayloadError, parse_payload
 from tests.conftest import SEED
 from tests.json_strategies import bodies
 

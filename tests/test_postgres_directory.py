@@ -13,11 +13,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from decision.client import BlockingDecisionClient
+from contract.client import BlockingDecisionClient
+from contract.v1 import decision_pb2
 from decision.directory import ContactRecord, DirectoryError, open_directory
 from decision.directory.postgres import PostgresDirectory
 from decision.engine import Contact
-from decision.v1 import decision_pb2
 from plumbing.service_process import ServiceProcess
 from tests.conftest import EXAMPLE_RULES, Webhook, contacts_cli, start_facade, wait_until
 

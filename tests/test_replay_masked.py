@@ -9,13 +9,13 @@ from pathlib import Path
 
 import grpc
 
-from decision.decision_log import DecisionLog
+from contract.v1 import decision_pb2, decision_pb2_grpc
+from decision.decision_log.writer import DecisionLog
 from decision.engine import Contact
-from decision.grpc_server import add_decision_service
-from decision.replay import format_report, replay
-from decision.rules_file import LiveRules, read_rules
-from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from decision.rules.live import LiveRules, read_rules
+from decision.rules.replay import format_report, replay
+from decision.service.grpc_server import add_decision_service
+from decision.service.servicer import DecisionServicer
 from tests.conftest import EXAMPLE_RULES
 
 ADA = Contact(

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from decision.client import BlockingDecisionClient
-from decision.v1 import decision_pb2
+from contract.client import BlockingDecisionClient
+from contract.v1 import decision_pb2
 from facade.devstack import ServiceProcess
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from decision import rules_file
-from decision.client import BlockingDecisionClient
+from contract.client import BlockingDecisionClient
+from contract.v1 import decision_pb2
 from decision.engine import RuleSet
-from decision.rules_file import LiveRules
-from decision.v1 import decision_pb2
+from decision.rules import live as rules_file
+from decision.rules.live import LiveRules
 from plumbing.service_process import ServiceProcess
 from tests.conftest import wait_until
 

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from decision.config import DecisionSettings
-from decision.grpc_server import SERVICE, add_decision_service, new_server
-from decision.rules_file import LiveRules
-from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from contract.v1 import decision_pb2, decision_pb2_grpc
+from decision.rules.live import LiveRules
+from decision.service.grpc_server import SERVICE, add_decision_service, new_server
+from decision.service.servicer import DecisionServicer
+from decision.service.settings import DecisionSettings
 from tests.conftest import EXAMPLE_RULES
 
 UK_MOBILE = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")

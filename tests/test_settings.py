@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from decision.config import DecisionSettings
+from decision.service.settings import DecisionSettings
 from plumbing.settings import SettingsError, add_arguments, resolve
 
 

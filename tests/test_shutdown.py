@@ -10,7 +10,7 @@ import signal
 import threading
 from dataclasses import dataclass, field
 
-from decision.v1 import decision_pb2
+from contract.v1 import decision_pb2
 from tests.conftest import API_KEY, SEED, Webhook, start_facade, wait_until
 
 QUEUE = "5a9d0c4e-1b2f-4c3d-8e5f-000000000001"

@@ -8,9 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from decision.engine import actions as act
-from decision.engine.compiling import Compiler
-from decision.genesys import (
+from contract.callback import (
     DELIVERY_MODES,
     MAX_DATA_KEY,
     MAX_DATA_VALUE,
@@ -19,6 +17,8 @@ from decision.genesys import (
     PROTECTED_DATA_KEYS,
     is_e164,
 )
+from decision.engine import actions as act
+from decision.engine.compiling import Compiler
 
 _DELAY = re.compile(r"^\+(\d+)([mhd])$")
 _DELAY_UNITS = {"m": "minutes", "h": "hours", "d": "days"}

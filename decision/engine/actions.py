@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from contract.v1.decision_pb2 import AgentRef, CallbackPatch
 from decision.engine.names import Names
 from decision.engine.subject import Subject
 from decision.engine.windows import WeeklyWindow
-from decision.v1.decision_pb2 import AgentRef, CallbackPatch
 
 AGENT_OWNED_FLAG = "AGENT_OWNED_CALLBACK"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from decision.genesys import is_genesys_id
+from contract.callback import is_genesys_id
 
 KINDS = ("queues", "skills", "languages", "agents", "scripts")
 

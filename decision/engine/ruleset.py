@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from itertools import chain
 from typing import Protocol
 
+from contract.v1.decision_pb2 import CallbackPatch
 from decision.engine.actions import Action, PatchDraft
 from decision.engine.conditions import INDEX_ORDER, Condition, OneOf
 from decision.engine.numbers import NumberFacts, number_facts
 from decision.engine.request import CallbackFields, Contact
 from decision.engine.subject import Subject
-from decision.v1.decision_pb2 import CallbackPatch
 
 
 @dataclass(frozen=True, slots=True)

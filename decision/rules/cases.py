@@ -11,8 +11,8 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
+from contract.webhook import PayloadError, request_from_document
 from decision.engine import Contact, RuleSet
-from decision.webhook import PayloadError, request_from_document
 
 
 def contact_from_mapping(raw: Mapping[str, Any]) -> Contact:

@@ -8,7 +8,7 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from datetime import datetime
 
-from decision.v1 import decision_pb2
+from contract.v1 import decision_pb2
 from plumbing.logs import mask_number
 
 DEFAULT_WINDOW = 500

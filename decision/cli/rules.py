@@ -1,21 +1,15 @@
-"""`python -m decision`: serve the rules, check them, test them, explain one decision."""
+"""`decision check|test|explain|replay|install`: the rules file, checked, tested, explained,
+replayed against logged decisions and installed."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import logging
-import os
 import sys
-import time
 from datetime import UTC, datetime
 
-from decision.cases import CasesError, contact_from_mapping, run_cases
-from decision.config import DecisionSettings
-from decision.contacts_csv import ContactsCsvError, read_contacts, write_contacts
-from decision.coverage import format_coverage, rule_coverage
-from decision.directory import ContactRecord, DirectoryError, open_directory
+from contract.webhook import PayloadError, request_from_document
+from decision.directory import DirectoryError, open_directory
 from decision.engine import (
     MOMENT_RANGE_TEXT,
     Contact,
@@ -26,75 +20,13 @@ from decision.engine import (
     number_facts,
     parse_rules,
 )
-from decision.explain import format_explanation
-from decision.rules_file import install_rules, read_rules, read_rules_text
-from decision.webhook import PayloadError, request_from_document
-from plumbing.graceful import hold_exit_signals
-from plumbing.logs import configure_logging
-from plumbing.settings import (
-    SettingsError,
-    add_arguments,
-    listen_problem,
-    out_of_range,
-    resolve,
-    settings_epilog,
-)
+from decision.rules.cases import CasesError, contact_from_mapping, run_cases
+from decision.rules.coverage import format_coverage, rule_coverage
+from decision.rules.install import install_rules
+from decision.rules.live import read_rules, read_rules_text
+from decision.rules.rendering import format_explanation
 
-DIRECTORY_HELP = "contact directory: a SQLite file path or a postgresql:// URL"
 CLI_LOOKUP_SECONDS = 5.0  # a person waits for explain; the service's deadline is its own
-
-
-# Values that would not fail at start but cost every call: a watch interval of 0 or less polls
-# the rules file in a loop that takes a whole core from the event loop; no lookup time makes
-# every caller unknown; no room in the decision log drops every entry.
-_SERVE_RANGES = (
-    ("watch_interval", 0.01, None),
-    ("contacts_timeout_ms", 1, None),
-    ("decision_log_buffer", 1, None),
-    ("decision_log_buffer_bytes", 1, None),
-)
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from decision.server import serve
-
-    try:
-        settings = resolve(DecisionSettings, args, os.environ, "DECISION")
-    except SettingsError as error:
-        print(f"decision: {error}", file=sys.stderr)
-        return 2
-    problem = (
-        listen_problem("--listen", settings.listen)
-        or listen_problem("--metrics-listen", settings.metrics_listen)
-        or out_of_range(settings, _SERVE_RANGES)
-    )
-    if problem:
-        print(f"decision: {problem}", file=sys.stderr)
-        return 2
-    hold_exit_signals()
-    try:
-        asyncio.run(serve(settings))
-    except RulesError as error:
-        print(f"decision: rules not loaded:\n{error}", file=sys.stderr)
-        return 2
-    except DirectoryError as error:
-        print(f"decision: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-async def _write_directory(
-    spec: str, records: list[ContactRecord], replace: bool
-) -> tuple[str, int]:
-    """The directory's name (never its password) and how many contacts were written."""
-    async with await open_directory(spec) as directory:
-        return directory.where, await directory.write(records, replace)
-
-
-async def _read_directory(spec: str) -> list[ContactRecord]:
-    # Reading never creates: a missing directory is an error, not a new empty one.
-    async with await open_directory(spec, create=False) as directory:
-        return await directory.records()
 
 
 async def _look_up(spec: str, e164: str) -> Contact | None:
@@ -105,55 +37,6 @@ async def _look_up(spec: str, e164: str) -> Contact | None:
             raise DirectoryError(
                 f"{directory.where}: no answer to the lookup within {CLI_LOOKUP_SECONDS:g} s"
             ) from None
-
-
-def _contacts_import(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    try:
-        with open(args.file, newline="", encoding="utf-8-sig") as stream:  # Excel writes a BOM
-            records = read_contacts(stream, args.file, args.default_region or "")
-        if args.replace and not records and not args.allow_empty:
-            # A failed upstream export often leaves just a header: replacing with it would
-            # forget every VIP on every replica at once.
-            print(
-                f"{args.file}: no contacts; --replace would empty the directory "
-                "(add --allow-empty if that is what you mean)",
-                file=sys.stderr,
-            )
-            return 1
-        where, count = asyncio.run(_write_directory(args.contacts, records, args.replace))
-    except (ContactsCsvError, DirectoryError, OSError) as error:
-        print(error, file=sys.stderr)
-        return 1
-    except UnicodeDecodeError:
-        print(f"{args.file}: not UTF-8 text", file=sys.stderr)
-        return 1
-    except csv.Error as error:  # e.g. a field over the csv module's size limit
-        print(f"{args.file}: not a readable CSV file ({error})", file=sys.stderr)
-        return 1
-    numbers = sum(len(r.numbers) for r in records)
-    print(
-        f"{where}: {'replaced with' if args.replace else 'upserted'} {count} contacts "
-        f"({numbers} numbers) in {time.perf_counter() - started:.1f}s"
-    )
-    return 0
-
-
-def _contacts_export(args: argparse.Namespace) -> int:
-    try:
-        records = asyncio.run(_read_directory(args.contacts))
-    except DirectoryError as error:
-        print(error, file=sys.stderr)
-        return 1
-    try:
-        write_contacts(records, sys.stdout)
-        sys.stdout.flush()
-    except OSError as error:  # a full disk, a reader gone (`| head`)
-        # What stays buffered would fail again, with a traceback, as the interpreter exits.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print(f"contacts export: cannot write the CSV: {error.strerror}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def _rules_or_report(path: str) -> RuleSet | None:
@@ -234,7 +117,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from decision.replay import format_report, replay
+    from decision.rules.replay import format_report, replay
 
     rules = _rules_or_report(args.rules)
     if rules is None:
@@ -307,23 +190,7 @@ def _moment(text: str) -> datetime:
     return at
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m decision",
-        description=__doc__,
-        epilog=settings_epilog(DecisionSettings, "DECISION", "python -m decision serve"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve_cmd = commands.add_parser(
-        "serve",
-        help="run the gRPC decision service",
-        description="Settings: flags beat DECISION_* variables beat the --config file.",
-    )
-    add_arguments(serve_cmd, DecisionSettings, "DECISION")
-    serve_cmd.set_defaults(run=_serve)
-
+def add_commands(commands: argparse._SubParsersAction) -> None:
     check_cmd = commands.add_parser("check", help="validate a rules file")
     check_cmd.add_argument("rules")
     check_cmd.set_defaults(run=_check)
@@ -381,38 +248,3 @@ def build_parser() -> argparse.ArgumentParser:
     install_cmd.add_argument("live", help="the rules file the service watches (--rules)")
     install_cmd.add_argument("--cases", help="routing test cases that must all pass first")
     install_cmd.set_defaults(run=_install)
-
-    contacts_cmd = commands.add_parser("contacts", help="import or export the contact directory")
-    contacts_sub = contacts_cmd.add_subparsers(dest="contacts_command", required=True)
-    import_cmd = contacts_sub.add_parser("import", help="upsert contacts from a CSV file")
-    import_cmd.add_argument("--contacts", required=True, help=DIRECTORY_HELP)
-    import_cmd.add_argument(
-        "--replace",
-        action="store_true",
-        help="swap the whole directory for the file, in one transaction",
-    )
-    import_cmd.add_argument(
-        "--allow-empty",
-        action="store_true",
-        help="let --replace with a file of no contacts empty the directory",
-    )
-    import_cmd.add_argument(
-        "--default-region", help="region of national numbers without a country cell, e.g. GB"
-    )
-    import_cmd.add_argument("file")
-    import_cmd.set_defaults(run=_contacts_import)
-    export_cmd = contacts_sub.add_parser("export", help="write the directory as CSV to stdout")
-    export_cmd.add_argument("--contacts", required=True, help=DIRECTORY_HELP)
-    export_cmd.set_defaults(run=_contacts_export)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        configure_logging("decision")
-    else:
-        # A one-shot command reports by its own one line: a library's passing warning (a
-        # directory's listener losing its connection as the command ends) is not for stderr.
-        logging.getLogger().addHandler(logging.NullHandler())
-    return args.run(args)

@@ -11,10 +11,10 @@ from typing import Any
 
 import grpc
 
-from decision import metrics
-from decision.decision_log import DecisionLog
+from contract.v1 import decision_pb2, decision_pb2_grpc
+from decision.decision_log.writer import DecisionLog
 from decision.directory import ContactDirectory
-from decision.directory_health import DirectoryHealth
+from decision.directory.health import DirectoryHealth
 from decision.engine import (
     MATCHED,
     MOMENT_RANGE_TEXT,
@@ -27,9 +27,9 @@ from decision.engine import (
     decide_traced,
     number_facts,
 )
-from decision.recent import RecentDecisions
-from decision.rules_file import LiveRules
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from decision.rules.live import LiveRules
+from decision.service import metrics
+from decision.service.recent import RecentDecisions
 from plumbing.ids import new_id
 from plumbing.logs import AccessLog, mask_number
 

@@ -11,7 +11,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
-from decision.v1 import decision_pb2
+from contract.v1 import decision_pb2
 
 SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"]
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]

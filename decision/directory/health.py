@@ -8,8 +8,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from decision.metrics import DIRECTORY_FAILURES as FAILURES
-from decision.metrics import DIRECTORY_UP as UP
+from decision.service.metrics import DIRECTORY_FAILURES as FAILURES
+from decision.service.metrics import DIRECTORY_UP as UP
 
 log = logging.getLogger("decision.directory")
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from contract.v1.decision_pb2 import DecideRequest
 from decision.engine import Contact, NumberFacts, RuleSet
-from decision.v1.decision_pb2 import DecideRequest
 
 EXAMPLES_PER_CHANGE = 3
 # Stands for the contact's name where a masked log withheld it (logged as null). A patch field

@@ -10,13 +10,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from decision.config import DecisionSettings
-from decision.decision_log import DecisionLog
+from contract.v1 import decision_pb2
+from decision.decision_log.writer import DecisionLog
 from decision.directory import open_directory
-from decision.grpc_server import add_decision_service, new_server
-from decision.rules_file import LiveRules
-from decision.servicer import DecisionServicer
-from decision.v1 import decision_pb2
+from decision.rules.live import LiveRules
+from decision.service.grpc_server import add_decision_service, new_server
+from decision.service.servicer import DecisionServicer
+from decision.service.settings import DecisionSettings
 from plumbing.graceful import wait_for_exit_signal
 from plumbing.logs import AccessLog
 

@@ -1,5 +1,5 @@
 """Reads TrueEngage's webhook body into a DecideRequest by the contract's field rules
-(`decision.genesys.WEBHOOK`), refusing anything malformed with the name of the field at fault.
+(`contract.callback.WEBHOOK`), refusing anything malformed with the name of the field at fault.
 The facade reads every webhook with it, and `decision test` / `explain` read their requests with
 it too, so a case file cannot hold a request the webhook would refuse."""
 
@@ -10,14 +10,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from decision.genesys import (
+from contract.callback import (
     CONTROL_CHARACTERS,
     MAX_ATTRIBUTE_KEY,
     MAX_ATTRIBUTE_VALUE,
     MAX_ATTRIBUTES,
     WEBHOOK,
 )
-from decision.v1.decision_pb2 import DecideRequest
+from contract.v1.decision_pb2 import DecideRequest
 
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 # Half of a surrogate pair, which JSON may carry as an escape ("\\ud83d": JavaScript cutting a

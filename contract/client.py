@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from decision.v1 import decision_pb2, decision_pb2_grpc
+from contract.v1 import decision_pb2, decision_pb2_grpc
 
 DEFAULT_TIMEOUT = 0.5
 SERVICE_CONFIG = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from decision.cases import CaseResult
 from decision.engine import RuleSet
+from decision.rules.cases import CaseResult
 
 
 @dataclass(frozen=True, slots=True)

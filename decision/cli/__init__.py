@@ -1,0 +1,39 @@
+"""`python -m decision`: serve the rules, check them, test them, explain one decision."""
+
+# One module per command group (serve, rules, contacts); each adds its commands here.
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from decision.cli import contacts, rules, serve
+from decision.service.settings import DecisionSettings
+from plumbing.logs import configure_logging
+from plumbing.settings import settings_epilog
+
+COMMAND_GROUPS = (serve, rules, contacts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m decision",
+        description=__doc__,
+        epilog=settings_epilog(DecisionSettings, "DECISION", "python -m decision serve"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        configure_logging("decision")
+    else:
+        # A one-shot command reports by its own one line: a library's passing warning (a
+        # directory's listener losing its connection as the command ends) is not for stderr.
+        logging.getLogger().addHandler(logging.NullHandler())
+    return args.run(args)

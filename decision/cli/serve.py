@@ -1,0 +1,68 @@
+"""`decision serve`: the gRPC decision service, from flags, DECISION_* variables and a file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from decision.directory import DirectoryError
+from decision.engine import RulesError
+from decision.service.settings import DecisionSettings
+from plumbing.graceful import hold_exit_signals
+from plumbing.settings import (
+    SettingsError,
+    add_arguments,
+    listen_problem,
+    out_of_range,
+    resolve,
+)
+
+# Values that would not fail at start but cost every call: a watch interval of 0 or less polls
+# the rules file in a loop that takes a whole core from the event loop; no lookup time makes
+# every caller unknown; no room in the decision log drops every entry.
+_SERVE_RANGES = (
+    ("watch_interval", 0.01, None),
+    ("contacts_timeout_ms", 1, None),
+    ("decision_log_buffer", 1, None),
+    ("decision_log_buffer_bytes", 1, None),
+)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from decision.service.runtime import serve
+
+    try:
+        settings = resolve(DecisionSettings, args, os.environ, "DECISION")
+    except SettingsError as error:
+        print(f"decision: {error}", file=sys.stderr)
+        return 2
+    problem = (
+        listen_problem("--listen", settings.listen)
+        or listen_problem("--metrics-listen", settings.metrics_listen)
+        or out_of_range(settings, _SERVE_RANGES)
+    )
+    if problem:
+        print(f"decision: {problem}", file=sys.stderr)
+        return 2
+    hold_exit_signals()
+    try:
+        asyncio.run(serve(settings))
+    except RulesError as error:
+        print(f"decision: rules not loaded:\n{error}", file=sys.stderr)
+        return 2
+    except DirectoryError as error:
+        print(f"decision: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="run the gRPC decision service",
+        description="Settings: flags beat DECISION_* variables beat the --config file.",
+    )
+    add_arguments(serve_cmd, DecisionSettings, "DECISION")
+    serve_cmd.set_defaults(run=_serve)
