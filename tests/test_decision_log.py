@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from contract.client import BlockingDecisionClient
 from contract.v1 import decision_pb2
 from decision.decision_log.writer import DecisionLog
+from decision.engine import NO_FACTS
 from tests.conftest import EXAMPLE_RULES, start_decision
 
 UK = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
@@ -49,7 +50,7 @@ def test_a_stalled_sink_holds_at_most_the_byte_budget_and_never_blocks_close():
     decision_log = DecisionLog(f"/dev/fd/{write_end}", capacity=1_000_000, buffer_bytes=budget)
     try:
         for _ in range(2000):  # 100 MB of decisions
-            decision_log.record(BIG, RESPONSE, AT, None, 0.1)
+            decision_log.record(BIG, RESPONSE, AT, NO_FACTS, 0.1)
             assert decision_log.waiting_bytes <= budget
         assert counter("decision_log_dropped_total") - dropped > 1900
         closing = threading.Thread(target=decision_log.close, kwargs={"timeout": 0.5})
@@ -74,11 +75,11 @@ def test_a_failing_sink_counts_every_lost_entry_and_logs_once_per_interval(caplo
         return lambda: counter("decision_log_dropped_total") - dropped == count
 
     for _ in range(50):
-        decision_log.record(UK, RESPONSE, AT, None, 0.1)
+        decision_log.record(UK, RESPONSE, AT, NO_FACTS, 0.1)
     until(settled(50), "50 entries counted as lost")
     now[0] += 61  # the next interval
     for _ in range(30):
-        decision_log.record(UK, RESPONSE, AT, None, 0.1)
+        decision_log.record(UK, RESPONSE, AT, NO_FACTS, 0.1)
     until(settled(80), "80 entries counted as lost")
     decision_log.close()
     assert counter("decision_log_written_total") == written

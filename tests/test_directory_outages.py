@@ -17,8 +17,8 @@ from contract.v1 import decision_pb2
 from decision import cli as decision_cli
 from decision.cli import rules as rules_cli
 from decision.directory import ContactRecord, DirectoryError, open_directory, postgres
+from decision.directory.provider import HEALTH_NAME as CONTACTS_HEALTH
 from decision.engine import Contact
-from decision.service.runtime import DIRECTORY_HEALTH_NAME as CONTACTS_HEALTH
 from tests.conftest import EXAMPLE_RULES, contacts_cli, start_decision, wait_until
 
 CSV_HEADER = "number,country,name,tier,contact_id\n"

@@ -11,6 +11,7 @@ import grpc
 
 from contract.v1 import decision_pb2, decision_pb2_grpc
 from decision.decision_log.writer import DecisionLog
+from decision.directory.provider import ContactProvider
 from decision.engine import Contact
 from decision.rules.live import LiveRules, read_rules
 from decision.rules.replay import format_report, replay
@@ -42,7 +43,9 @@ def masked_log(tmp_path: Path) -> Path:
 
     async def decide() -> None:
         servicer = DecisionServicer(
-            LiveRules(EXAMPLE_RULES), directory=OneContact(), decision_log=decision_log
+            LiveRules(EXAMPLE_RULES),
+            providers=[ContactProvider(directory=OneContact())],
+            decision_log=decision_log,
         )
         server = grpc.aio.server()
         add_decision_service(servicer, server)

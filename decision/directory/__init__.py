@@ -61,6 +61,15 @@ class DirectoryBackend(ContactDirectory, Protocol):
         ...
 
 
+def backend_name(spec: str) -> str:
+    """Which backend `spec` names ("sqlite", "postgresql"), for metrics; never any of `spec`."""
+    scheme = _URL_SCHEME.match(spec)
+    if scheme is None:
+        return "sqlite"
+    kind = scheme[1].lower()
+    return "postgresql" if kind in ("postgresql", "postgres") else "unknown"
+
+
 async def open_directory(
     spec: str, lookup_timeout: float = 0.1, create: bool = True, start_unreachable: bool = False
 ) -> CachedDirectory:

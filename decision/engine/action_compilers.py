@@ -19,6 +19,7 @@ from contract.callback import (
 )
 from decision.engine import actions as act
 from decision.engine.compiling import Compiler
+from decision.engine.contact import CONTACT
 
 _DELAY = re.compile(r"^\+(\d+)([mhd])$")
 _DELAY_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -40,7 +41,7 @@ def _text(compiler: Compiler, where: str, value: Any, limit: int = MAX_TEXT) -> 
         if name == value or not name:
             compiler.problem(where, "use @contact.<field>, e.g. @contact.name")
             return None
-        compiler.uses_contact = True
+        compiler.reads(CONTACT)
         return act.ContactField(name)
     return value
 
@@ -48,7 +49,7 @@ def _text(compiler: Compiler, where: str, value: Any, limit: int = MAX_TEXT) -> 
 def _named_id(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
     kind = _ID_KINDS[key]
     if value in ("@contact", "@contact.language"):
-        compiler.uses_contact = True
+        compiler.reads(CONTACT)
     if key == "agent_owned" and value == "@contact":
         return act.SetValue(key, act.ContactList("preferred_agents"), compiler.names, kind)
     if key == "language" and value == "@contact.language":
@@ -65,7 +66,7 @@ def _id_list(compiler: Compiler, where: str, key: str, value: Any) -> act.Action
     items: list[object] = []
     for item in values:
         if item == reference:
-            compiler.uses_contact = True
+            compiler.reads(CONTACT)
             items.append(act.ContactList(key))
         else:
             resolved = compiler.genesys_id(where, kind, item)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from contract.v1.decision_pb2 import AgentRef, CallbackPatch
+from decision.engine.contact import CONTACT
 from decision.engine.names import Names
 from decision.engine.subject import Subject
 from decision.engine.windows import WeeklyWindow
@@ -37,7 +38,8 @@ class ContactField:
     field: str
 
     def read(self, subject: Subject) -> str | None:
-        return subject.contact.value_of(self.field) if subject.contact else None
+        contact = subject.fact(CONTACT)
+        return contact.value_of(self.field) if contact else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,8 @@ class ContactList:
     field: str
 
     def read(self, subject: Subject) -> tuple[str, ...]:
-        return getattr(subject.contact, self.field) if subject.contact else ()
+        contact = subject.fact(CONTACT)
+        return getattr(contact, self.field) if contact else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +176,15 @@ _CONTACT_REFS = (ContactField, ContactList)
 
 
 class Action:
-    """One `then` key; `apply` writes into the draft what this rule decides. `reads_contact`:
-    whether what it writes depends on the caller's directory entry."""
+    """One `then` key; `apply` writes into the draft what this rule decides. `per_caller`:
+    whether what it writes depends on an outside fact of the caller (their contact), so that
+    no two callers can share it."""
 
-    __slots__ = ("key", "reads_contact")
+    __slots__ = ("key", "per_caller")
 
     def __init__(self, key: str, values: tuple[object, ...] = ()) -> None:
         self.key = key
-        self.reads_contact = any(isinstance(v, _CONTACT_REFS) for v in values)
+        self.per_caller = any(isinstance(v, _CONTACT_REFS) for v in values)
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:
         raise NotImplementedError

@@ -74,7 +74,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         default_region=region,
         horizon=timedelta(days=horizon),
         warnings=tuple(schedule_warnings(rules)),
-        uses_contact=compiler.uses_contact,
+        needs=frozenset(compiler.needs),
     )
 
 

@@ -8,6 +8,7 @@ half-written; `decision install` replaces the file in one rename."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -18,10 +19,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prometheus_client import Counter, Gauge
+
 from decision.engine import RulesError, RuleSet, parse_rules
-from decision.service import metrics
 
 log = logging.getLogger("decision.rules")
+RELOADS = Counter("decision_rules_reloads_total", "Rules file reloads, by result", ["result"])
+RULES_VERSION = Gauge(
+    "decision_rules_info", "The live rules: 1 for the version in force", ["version", "source"]
+)
 
 # What says "the file changed": modification time, size and inode (a rename brings a new inode).
 Stamp = tuple[int, int, int]
@@ -101,12 +107,18 @@ async def wait_until_settled(
 
 class LiveRules:
     """Holds the rule set in force. A decision reads `current` once, so swapping the reference
-    between requests is the whole of atomic replacement; a bad file never replaces a good one."""
+    between requests is the whole of atomic replacement; a bad file never replaces a good one.
+    As a service component it watches the file (`run`) from start to stop; SIGHUP reloads."""
 
-    def __init__(self, path: str | Path, settle: float = 1.0) -> None:
+    name = "rules file watcher"
+    health = None
+
+    def __init__(self, path: str | Path, settle: float = 1.0, watch_interval: float = 1.0) -> None:
         """Reads the file as it is now; the service uses `open`, which first lets it settle."""
         self.path = Path(path)
         self.settle = settle
+        self.watch_interval = watch_interval
+        self._watcher: asyncio.Task[None] | None = None
         self._stamp = file_stamp(self.path)
         self.current: RuleSet
         self.current, self.text = read_rules_with_text(self.path)
@@ -116,14 +128,29 @@ class LiveRules:
         self._went_live(self.current)
 
     @classmethod
-    async def open(cls, path: str | Path, settle: float = 1.0) -> LiveRules:
+    async def open(
+        cls, path: str | Path, settle: float = 1.0, watch_interval: float = 1.0
+    ) -> LiveRules:
         """The rules once the file has settled; RulesError when they are not valid (at start
         there are no old rules to keep)."""
         await wait_until_settled(Path(path), settle)
-        return cls(path, settle)
+        return cls(path, settle, watch_interval)
+
+    async def start(self) -> None:
+        self._watcher = asyncio.get_running_loop().create_task(self.run(self.watch_interval))
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    def on_reload_signal(self) -> None:
+        self.request_reload()
 
     def _went_live(self, rules: RuleSet) -> None:
-        metrics.rules_went_live(rules.version, rules.source)
+        RULES_VERSION.clear()
+        RULES_VERSION.labels(rules.version, rules.source).set(1)
         for warning in rules.warnings:
             log.warning("rules warning: %s", warning)
         log.info("rules version %s is live (%d rules)", rules.version, len(rules.rules))
@@ -154,7 +181,7 @@ class LiveRules:
                     continue
                 self._stamp = stamp
                 self.last_refused = RefusedReload(datetime.now(UTC), tuple(error.problems))
-                metrics.RELOADS.labels("failed").inc()
+                RELOADS.labels("failed").inc()
                 log.error(
                     "rules reload refused, keeping version %s: %s",
                     self.current.version,
@@ -165,7 +192,7 @@ class LiveRules:
             if file_stamp(self.path) == stamp:
                 break
         self._stamp = stamp
-        metrics.RELOADS.labels("ok").inc()
+        RELOADS.labels("ok").inc()
         if candidate.version == self.current.version:
             return False
         self.current, self.text, self.live_since = candidate, text, datetime.now(UTC)
@@ -184,5 +211,5 @@ class LiveRules:
                 await self.reload()
             except Exception:  # a bug must not end reloading for the life of the process
                 self._stamp = file_stamp(self.path)  # nor retry the same file every interval
-                metrics.RELOADS.labels("failed").inc()
+                RELOADS.labels("failed").inc()
                 log.exception("rules reload failed, keeping version %s", self.current.version)

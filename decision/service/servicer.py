@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,15 +13,15 @@ import grpc
 
 from contract.v1 import decision_pb2, decision_pb2_grpc
 from decision.decision_log.writer import DecisionLog
-from decision.directory import ContactDirectory
-from decision.directory.health import DirectoryHealth
 from decision.engine import (
+    CONTACT,
     MATCHED,
     MOMENT_RANGE_TEXT,
-    CallbackFields,
-    Contact,
+    NO_FACTS,
     Decision,
+    Fact,
     NumberFacts,
+    OutsideFacts,
     RuleOutcome,
     decidable,
     decide_traced,
@@ -29,6 +29,7 @@ from decision.engine import (
 )
 from decision.rules.live import LiveRules
 from decision.service import metrics
+from decision.service.outside_facts import FactProvider, describe_facts, gather_facts
 from decision.service.recent import RecentDecisions
 from plumbing.ids import new_id
 from plumbing.logs import AccessLog, mask_number
@@ -56,18 +57,13 @@ def _caller_facts(number: NumberFacts, zone: str, zone_source: str) -> decision_
     )
 
 
-def fill_facts(facts: decision_pb2.CallerFacts, decision: Decision, contact_known: bool) -> None:
+def fill_facts(facts: decision_pb2.CallerFacts, decision: Decision) -> None:
     facts.CopyFrom(_caller_facts(decision.number, decision.time_zone, decision.time_zone_source))
     facts.local_time = decision.local_time.isoformat()
-    facts.contact_known = contact_known
 
 
 def _response(
-    decision: Decision,
-    contact_known: bool,
-    request_id: str,
-    decision_id: str,
-    notes: list[str],
+    decision: Decision, request_id: str, decision_id: str, notes: list[str]
 ) -> decision_pb2.DecideResponse:
     """`notes`: the service's own, after the engine's."""
     response = decision_pb2.DecideResponse(
@@ -78,7 +74,7 @@ def _response(
         request_id=request_id,
         notes=decision.notes + notes if notes else decision.notes,
     )
-    fill_facts(response.facts, decision, contact_known)
+    fill_facts(response.facts, decision)
     return response
 
 
@@ -108,15 +104,14 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         clock: Callable[[], datetime] = utc_now,
         full_numbers: bool = False,
         access_log: AccessLog | None = None,
-        directory: ContactDirectory | None = None,
+        providers: Sequence[FactProvider] = (),
         decision_log: DecisionLog | None = None,
         recent: RecentDecisions | None = None,
-        directory_health: DirectoryHealth | None = None,
     ) -> None:
+        """`providers`: where the outside facts come from, one per kind of fact."""
         self.rules = rules
-        self.directory_health = directory_health or DirectoryHealth()
         self.recent = recent or RecentDecisions(full_numbers=full_numbers)
-        self.directory = directory
+        self.providers: dict[Fact[Any], FactProvider] = {p.fact: p for p in providers}
         self.decision_log = decision_log
         self.clock = clock
         self.full_numbers = full_numbers
@@ -127,12 +122,14 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.DecideResponse:
         started = time.perf_counter()
-        decision, contact, notes, now, request_id = await self._decide(request, context, None)
-        response = _response(decision, contact is not None, request_id, new_id(), notes)
+        decision, facts, notes, now, request_id = await self._decide(request, context, None)
+        response = _response(decision, request_id, new_id(), notes)
+        if facts:
+            describe_facts(facts, self.providers, response.facts)
         elapsed = time.perf_counter() - started
         self.recent.record(request, response, now)
         if self.decision_log is not None:
-            self.decision_log.record(request, response, now, contact, elapsed * 1000)
+            self.decision_log.record(request, response, now, facts, elapsed * 1000)
         metrics.DECISION_SECONDS.observe(elapsed)
         for name in decision.matched_rules or ("none",):
             counter = self._decided.get(name)
@@ -160,10 +157,13 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.ExplainResponse:
         outcomes: list[RuleOutcome] = []
-        decision, contact, notes, _, request_id = await self._decide(request, context, outcomes)
+        decision, facts, notes, _, request_id = await self._decide(request, context, outcomes)
         applied = set(decision.matched_rules)
+        response = _response(decision, request_id, "", notes)
+        if facts:
+            describe_facts(facts, self.providers, response.facts)
         return decision_pb2.ExplainResponse(
-            decision=_response(decision, contact is not None, request_id, "", notes),
+            decision=response,
             rules=[
                 decision_pb2.RuleTrace(
                     name=outcome.name,
@@ -180,11 +180,12 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         request: decision_pb2.DecideRequest,
         context: grpc.aio.ServicerContext,
         trace: list[RuleOutcome] | None,
-    ) -> tuple[Decision, Contact | None, list[str], datetime, str]:
+    ) -> tuple[Decision, OutsideFacts, list[str], datetime, str]:
         """The one way both Decide and Explain decide: the moment, the request id, the live
-        rules read once (a reload mid-request cannot mix two versions), the contact, the engine.
-        With `trace`, the engine runs traced and each rule's fate is appended to it. Returns the
-        decision, the contact, the service's own notes, the moment and the request id."""
+        rules read once (a reload mid-request cannot mix two versions), the outside facts those
+        rules read, the engine. With `trace`, the engine runs traced and each rule's fate is
+        appended to it. Returns the decision, the facts, the service's own notes, the moment
+        and the request id."""
         now = self.clock() if not request.HasField("at") else _moment(request)
         if now is None:
             await context.abort(
@@ -195,19 +196,21 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         rules = self.rules.current
         notes: list[str] = []
         try:
-            contact = (
-                await self._contact(request, rules.default_region, notes)
-                if rules.uses_contact and self.directory is not None
-                else None
+            facts = (
+                await gather_facts(
+                    rules.needs, self.providers, request, rules.default_region, notes
+                )
+                if rules.needs
+                else NO_FACTS
             )
             if trace is None:
-                decision = rules.decide(request, now, contact)
+                decision = rules.decide(request, now, facts)
             else:
-                decision, outcomes = decide_traced(rules, request, now, contact)
+                decision, outcomes = decide_traced(rules, request, now, facts)
                 trace.extend(outcomes)
         except Exception:
             await self._failed(context, request_id, rules.version)
-        return decision, contact, notes, now, request_id
+        return decision, facts, notes, now, request_id
 
     async def GetRules(
         self, request: decision_pb2.GetRulesRequest, context: grpc.aio.ServicerContext
@@ -246,26 +249,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         )
         await context.abort(grpc.StatusCode.INTERNAL, "decision failed; see the service log")
 
-    async def _contact(
-        self, request: CallbackFields, default_region: str, notes: list[str]
-    ) -> Contact | None:
-        """The caller's contact (the service has a directory). A directory that fails or passes
-        its deadline means "unknown" for this decision, with a note: routing never waits on, or
-        fails with, the directory."""
-        assert self.directory is not None
-        number = number_facts(request.phone_number, request.country_code, default_region)
-        try:
-            contact = await self.directory.lookup(number.e164)
-        except Exception as error:
-            notes.append(self.directory_health.failed(error))
-            return None
-        self.directory_health.succeeded()
-        return contact
-
     async def LookupContact(
         self, request: decision_pb2.LookupContactRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.LookupContactResponse:
-        if self.directory is None:
+        directory = self.providers.get(CONTACT)
+        if directory is None:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 "this decision service runs without a contact directory",
@@ -273,9 +261,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         region = self.rules.current.default_region
         e164 = number_facts(request.phone_number, request.country_code, region).e164
         try:
-            contact = await self.directory.lookup(e164)
-        except Exception as error:
-            self.directory_health.failed(error)
+            contact = await directory.lookup(e164)  # type: ignore[attr-defined]
+        except Exception:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the contact directory is failing")
         if contact is None:
             return decision_pb2.LookupContactResponse(found=False, e164=e164)
