@@ -7,7 +7,7 @@ answers with."""
 from decision.engine.compiling import RulesError
 from decision.engine.contact import CONTACT, Contact, contact_from_mapping
 from decision.engine.facts import NO_FACTS, Fact, OutsideFacts
-from decision.engine.loader import parse_rules
+from decision.engine.loader import RulesInput, parse_rules, rules_version
 from decision.engine.numbers import NumberFacts, number_facts
 from decision.engine.request import (
     MOMENT_RANGE_TEXT,
@@ -34,6 +34,7 @@ __all__ = [
     "RuleOutcome",
     "RuleSet",
     "RulesError",
+    "RulesInput",
     "Tracer",
     "contact_from_mapping",
     "decidable",
@@ -41,4 +42,5 @@ __all__ = [
     "explain",
     "number_facts",
     "parse_rules",
+    "rules_version",
 ]
