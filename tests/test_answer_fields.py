@@ -25,9 +25,7 @@ def test_every_proto_field_has_one_answer_field_and_back():
 
 def test_the_schemas_the_facade_checks_are_the_table_s():
     assert set(ROUTING_DATA) == {f.name for f in ANSWER_FIELDS if f.routing}
-    assert set(CALLBACK_PATCH) == {f.path for f in ANSWER_FIELDS if not f.routing} | {
-        "routingData"
-    }
+    assert set(CALLBACK_PATCH) == {f.path for f in ANSWER_FIELDS if not f.routing} | {"routingData"}
 
 
 def test_every_then_key_has_a_compiler_and_ids_a_names_table():
