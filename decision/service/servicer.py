@@ -27,6 +27,9 @@ from decision.engine import (
     decide_traced,
     number_facts,
 )
+from decision.engine.numbers import NUMBER_TYPE_NAMES
+from decision.engine.subject import ZONE_DEFAULT_DISAGREE, ZONE_DEFAULT_UNKNOWN, ZONE_FROM_NUMBER
+from decision.engine.trace import NOT_MATCHED, NOT_TRIED
 from decision.rules.live import LiveRules
 from decision.service import metrics
 from decision.service.outside_facts import FactProvider, describe_facts, gather_facts
@@ -39,6 +42,22 @@ log = logging.getLogger("decision.service")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+NUMBER_TYPES = {
+    name: decision_pb2.NumberType.Value(f"NUMBER_TYPE_{name.upper()}")
+    for name in NUMBER_TYPE_NAMES.values()
+}
+ZONE_SOURCES = {
+    ZONE_FROM_NUMBER: decision_pb2.TIME_ZONE_SOURCE_NUMBER,
+    ZONE_DEFAULT_DISAGREE: decision_pb2.TIME_ZONE_SOURCE_DEFAULT_ZONES_DISAGREE,
+    ZONE_DEFAULT_UNKNOWN: decision_pb2.TIME_ZONE_SOURCE_DEFAULT_UNKNOWN_ZONE,
+}
+OUTCOMES = {
+    MATCHED: decision_pb2.RuleTrace.OUTCOME_MATCHED,
+    NOT_MATCHED: decision_pb2.RuleTrace.OUTCOME_NOT_MATCHED,
+    NOT_TRIED: decision_pb2.RuleTrace.OUTCOME_NOT_TRIED,
+}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -54,6 +73,8 @@ def _caller_facts(number: NumberFacts, zone: str, zone_source: str) -> decision_
         time_zone=zone,
         time_zone_source=zone_source,
         number_time_zones=number.time_zones,
+        type=NUMBER_TYPES.get(number.number_type, decision_pb2.NUMBER_TYPE_UNKNOWN),
+        zone_source=ZONE_SOURCES.get(zone_source, decision_pb2.TIME_ZONE_SOURCE_UNSPECIFIED),
     )
 
 
@@ -170,6 +191,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                     matched=outcome.outcome == MATCHED,
                     failed_condition=outcome.failed or "",
                     applied=outcome.name in applied,
+                    outcome=OUTCOMES[outcome.outcome],
                 )
                 for outcome in outcomes
             ],
