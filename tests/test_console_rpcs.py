@@ -128,7 +128,6 @@ def test_an_impossible_moment_is_the_callers_error(services, at):
     with_service(services, scenario)
 
 
-
 def test_explain_tells_not_tried_from_not_matched_and_facts_carry_enums(services):
     """RuleTrace.outcome keeps the engine's three fates (`matched` alone folds "not tried" into
     "not matched"); CallerFacts' enums say what their strings say."""
