@@ -38,8 +38,15 @@ class Health:
 class Component(Protocol):
     """A piece of background work that lives as long as its service."""
 
-    name: str  # for log lines
-    health: Health | None  # None for work with nothing to report
+    @property
+    def name(self) -> str:
+        """For log lines."""
+        ...
+
+    @property
+    def health(self) -> Health | None:
+        """None for work with nothing to report."""
+        ...
 
     async def start(self) -> None:
         """Called once, in registration order, before the service answers; raising stops the

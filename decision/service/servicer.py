@@ -13,6 +13,7 @@ import grpc
 
 from contract.v1 import decision_pb2, decision_pb2_grpc
 from decision.decision_log.writer import DecisionLog
+from decision.directory.provider import ContactProvider
 from decision.engine import (
     CONTACT,
     MATCHED,
@@ -208,12 +209,14 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         rules read, the engine. With `trace`, the engine runs traced and each rule's fate is
         appended to it. Returns the decision, the facts, the service's own notes, the moment
         and the request id."""
-        now = self.clock() if not request.HasField("at") else _moment(request)
-        if now is None:
+        moment = self.clock() if not request.HasField("at") else _moment(request)
+        if moment is None:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"at: not a valid timestamp ({MOMENT_RANGE_TEXT}, nanos 0-999,999,999)",
             )
+            raise AssertionError("abort raises")
+        now = moment
         request_id = _request_id(request, context)
         rules = self.rules.current
         notes: list[str] = []
@@ -275,7 +278,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.LookupContactRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.LookupContactResponse:
         directory = self.providers.get(CONTACT)
-        if directory is None:
+        if not isinstance(directory, ContactProvider):
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 "this decision service runs without a contact directory",
@@ -283,7 +286,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         region = self.rules.current.default_region
         e164 = number_facts(request.phone_number, request.country_code, region).e164
         try:
-            contact = await directory.lookup(e164)  # type: ignore[attr-defined]
+            contact = await directory.lookup(e164)
         except Exception:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the contact directory is failing")
         if contact is None:
