@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +28,8 @@ class Compiler:
         self.names = names
         self.problems: list[str] = []
         self.needs: set[Fact[Any]] = set()  # the outside facts the rules read
+        # How far ahead a callback may be scheduled ([defaults] schedule_horizon_days).
+        self.horizon = timedelta(days=30)
 
     def reads(self, fact: Fact[Any]) -> None:
         """A condition or action being compiled reads this outside fact."""

@@ -76,6 +76,7 @@ def parse_rules(text: str, source: str = "<rules>", inputs: Sequence[RulesInput]
             "defaults.schedule_horizon_days", "expected a whole number of days, 1..366"
         )
         horizon = DEFAULT_HORIZON_DAYS
+    compiler.horizon = timedelta(days=horizon)
     defaults = compile_actions(compiler, "defaults", raw_defaults, skip=_DEFAULTS_SETTINGS)
 
     raw_rules = doc.get("rules", [])
