@@ -45,6 +45,9 @@ CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1_000),
+    # GetRules carries the whole rules file (at most 2 MiB, the supported size) and a count per
+    # rule: room to spare over gRPC's default of 4 MiB.
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
 )
 
 
