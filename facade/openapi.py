@@ -116,8 +116,15 @@ def build_openapi() -> dict[str, Any]:
             "/healthz": _get("live", "The process answers", {"200": ("alive", status)}),
             "/readyz": _get(
                 "ready",
-                "The decision service answers its health check with SERVING",
-                {"200": ("ready", status), "503": ("not ready", status)},
+                "The facade answers the webhook (the readiness probe): 200 whether or not the "
+                "decision service is up, since the facade then fails open; 503 once it stops",
+                {"200": ("ready", status), "503": ("stopping", status)},
+            ),
+            "/healthz/decision": _get(
+                "decisionHealth",
+                "Whether the decision service is SERVING, as the facade last heard (not a "
+                "probe: the facade answers `{}` while it is down and must stay in its Service)",
+                {"200": ("serving", status), "503": ("not serving", status)},
             ),
             "/metrics": _get(
                 "metrics",

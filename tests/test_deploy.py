@@ -61,6 +61,15 @@ def test_http_probes_point_at_endpoints_that_answer(webhook):
         assert webhook.request("GET", path).status == 200
 
 
+def test_no_probe_depends_on_the_decision_service():
+    """A facade probe that failed with the decision service would take every facade out of its
+    Service in an outage: TrueEngage would get connection errors instead of `{}`."""
+    for _, container in containers():
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+            path = container.get(kind, {}).get("httpGet", {}).get("path", "")
+            assert "decision" not in path, (container["name"], kind, path)
+
+
 def test_grpc_probes_use_the_listening_port():
     _, decision = next((d, c) for d, c in containers() if c["name"] == "decision")
     listen = next(v["value"] for v in decision["env"] if v["name"] == "DECISION_LISTEN")
