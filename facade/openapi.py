@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contract.callback import CALLBACK_PATCH_SCHEMA, WEBHOOK_SCHEMA
+from contract.callback import CALLBACK_PATCH_SCHEMA, WEBHOOK_EXAMPLE, WEBHOOK_SCHEMA
 from facade.handlers import _REQUEST_ID
 
 REPO_FILE = Path(__file__).resolve().parent / "openapi.json"
 REGENERATE = "make openapi"
-WEBHOOK_EXAMPLE = REPO_FILE.parent.parent / "examples" / "webhook.json"
 # The webhook's refusals, in the order the handler checks them.
 REFUSALS = {
     "400": "The body is not UTF-8, not JSON, not an object or nested too deeply, or a known "
@@ -100,7 +99,6 @@ def _webhook() -> dict[str, Any]:
 
 def build_openapi() -> dict[str, Any]:
     status = _json(_ref("Status"))
-    example = json.loads(WEBHOOK_EXAMPLE.read_text())
     return {
         "openapi": "3.0.3",
         "info": {
@@ -159,7 +157,7 @@ def build_openapi() -> dict[str, Any]:
                     "required": ["status"],
                     "properties": {"status": {"type": "string"}},
                 },
-                "CallbackWebhook": {**WEBHOOK_SCHEMA, "example": example},
+                "CallbackWebhook": {**WEBHOOK_SCHEMA, "example": dict(WEBHOOK_EXAMPLE)},
                 "CallbackPatch": _openapi30(CALLBACK_PATCH_SCHEMA),
             },
         },
