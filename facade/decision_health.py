@@ -16,9 +16,9 @@ from contract.client import DecisionClient
 from facade import metrics
 
 log = logging.getLogger("facade.decision_health")
-# Between a broken stream and the next one. A stopped service costs nothing while it is down
-# (the next Watch waits for the channel to reconnect); this only paces a peer that answers the
-# Watch with an error.
+# Between one stream and the next. A stopped service costs nothing while it is down (the next
+# Watch waits for the channel to reconnect); this paces the question to a service that says
+# NOT_SERVING, or answers the Watch with an error: one small RPC a second at most.
 RETRY_SECONDS = 1.0
 
 
@@ -56,10 +56,17 @@ class DecisionHealth:
 
     async def _watch(self) -> None:
         while True:
+            reason = "health stream ended"
             try:
-                async for serving in self.client.watch_serving():
-                    self._set(serving, "status not SERVING")
-                reason = "health stream ended"
+                async with contextlib.aclosing(self.client.watch_serving()) as statuses:
+                    async for serving in statuses:
+                        self._set(serving, "status not SERVING")
+                        if not serving:
+                            # Most often the service is shutting down, and an open stream would
+                            # hold its graceful stop for the whole grace period: let go, ask
+                            # again in a moment (a stopped server refuses the new stream).
+                            reason = "status not SERVING"
+                            break
             except grpc.aio.AioRpcError as error:
                 reason = error.code().name.lower()
             except Exception:  # a wrong or broken peer: no health to speak of, try again later

@@ -40,7 +40,9 @@ def scraped(webhook: Webhook, name: str, **labels: str) -> float | None:
 def test_decision_service_stopped_facade_stays_ready_and_answers_empty():
     """Real processes on both sides: the decision service stopped (SIGTERM), the facade still
     ready and answering `{}`; the gauge and the deep endpoint tell the outage, and the restart."""
-    decision = start_decision(EXAMPLE_RULES)
+    # A grace far longer than ServiceProcess.stop waits: the facade's health stream must not
+    # hold the decision service's graceful stop open (it would be killed, not exit 0).
+    decision = start_decision(EXAMPLE_RULES, "--grace", "60")
     port = decision.port
     facade = start_facade(f"127.0.0.1:{port}", 300)
     webhook = Webhook(facade.port)
