@@ -11,7 +11,7 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,9 +25,11 @@ from facade.admin import make_admin_app
 from facade.auth import ApiKeys, keys_from_text
 from facade.config import FacadeSettings
 from facade.decider import FailOpenDecider
+from facade.decision_health import DecisionHealth
 from facade.drain import CloseWhileDraining, Drain, DrainingHTTPServer
 from facade.handlers import (
     CallbackHandler,
+    DecisionHealthHandler,
     LiveHandler,
     MetricsHandler,
     NotFoundHandler,
@@ -79,7 +81,7 @@ def make_app(
     policy: ClientPolicy,
     limiter: RateLimiter,
     decider: FailOpenDecider,
-    decision_serving: Callable[[], Awaitable[bool]],
+    decision_serving: Callable[[], bool],
     drain: Drain,
     access_log: AccessLog | None = None,
 ) -> tornado.web.Application:
@@ -95,7 +97,8 @@ def make_app(
         [
             (CALLBACK_PATH, CallbackHandler, callback),
             ("/healthz", LiveHandler),
-            ("/readyz", ReadyHandler, {"decision_serving": decision_serving, "drain": drain}),
+            ("/readyz", ReadyHandler, {"drain": drain}),
+            ("/healthz/decision", DecisionHealthHandler, {"decision_serving": decision_serving}),
             ("/metrics", MetricsHandler, _metrics_handler_args()),
             ("/openapi.json", OpenApiHandler),
         ],
@@ -184,6 +187,7 @@ class FacadeServer:
             settings.max_in_flight,
             timedelta(days=settings.schedule_horizon_days),
         )
+        self.decision_health = DecisionHealth(self.client)
         self.access_log = access_log
         self.drain = Drain()
         self.app = make_app(
@@ -192,7 +196,7 @@ class FacadeServer:
             ClientPolicy(settings.allow_cidrs, settings.trusted_proxies),
             limiter or RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
             self.decider,
-            self.client.serving,
+            lambda: self.decision_health.serving,
             self.drain,
             access_log,
         )
@@ -207,6 +211,8 @@ class FacadeServer:
                 settings.max_body,
             )
             self.admin = make_http_server(console, settings)
+        # Last, once nothing above can fail and leave the watch running unowned.
+        self.decision_health.start()
 
     def reload_keys(self) -> None:
         """Key rotation (SIGHUP): the new set replaces the old one whole, or not at all."""
@@ -240,6 +246,7 @@ class FacadeServer:
         await self.http.close_all_connections()
         if self.admin is not None:
             await self.admin.close_all_connections()
+        await self.decision_health.stop()
         await self.client.close()
         if self.access_log is not None:
             self.access_log.flush()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -21,4 +21,12 @@ DROPPED_FIELDS = Counter(
     "facade_answer_fields_dropped_total",
     "Answer fields dropped for breaking Genesys rules",
     ["field"],
+)
+# Pushed by the decision service's Health.Watch stream (facade/decision_health.py): a scrape reads
+# a number, never asks the service. Workers of one facade (--processes) report the lowest value:
+# any worker that has lost the service shows.
+DECISION_SERVING = Gauge(
+    "facade_decision_serving",
+    "1 while the decision service reports SERVING to this facade, else 0 (answers fail open)",
+    multiprocess_mode="min",
 )
