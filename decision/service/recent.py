@@ -14,7 +14,7 @@ from collections import Counter, deque
 from datetime import datetime
 
 from contract.v1 import decision_pb2
-from plumbing.logs import mask_number
+from plumbing.logs import WITHHELD, mask_number, mask_personal
 
 DEFAULT_WINDOW = 500
 PAGE_BYTES = 512 * 1024
@@ -95,10 +95,15 @@ class RecentDecisions:
         shown.decided_at.FromDatetime(decided_at)
         shown.request.CopyFrom(request)
         shown.response.CopyFrom(response)
-        if not self.full_numbers:
+        if not self.full_numbers:  # as the decision log masks them (decision_log/entry.py)
             shown.request.phone_number = mask_number(shown.request.phone_number, False)
+            attributes = shown.request.attributes
+            for key, value in list(attributes.items()):  # not while the map is read
+                attributes[key] = mask_personal(value)
             facts = shown.response.facts
             facts.e164 = mask_number(facts.e164, False)
-            numbers = shown.response.patch.callback_numbers
-            numbers[:] = [mask_number(number, False) for number in numbers]
+            patch = shown.response.patch
+            patch.callback_numbers[:] = [mask_number(n, False) for n in patch.callback_numbers]
+            if patch.HasField("callback_user_name"):
+                patch.callback_user_name = WITHHELD
         return shown
