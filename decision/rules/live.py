@@ -13,8 +13,9 @@ import errno
 import logging
 import os
 import stat
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,6 +121,25 @@ async def wait_until_settled(
     return stamp
 
 
+# While a reload compiles on its worker thread, the thread holding the GIL gives it up this often
+# instead of every 5 ms: the event loop releases the GIL at every socket call and then waits for
+# the compiler's whole interval to get it back (the "convoy"), which took answers from ~2,400 to
+# 100-350 a second during a large reload. Measured with the bench's 10,000 rules compiling beside
+# a loopback echo loop: 0.15 x its throughput alone at 5 ms, 0.90 x at 0.5 ms.
+RELOAD_SWITCH_INTERVAL = 0.0005
+
+
+@contextlib.contextmanager
+def sharing_the_interpreter() -> Iterator[None]:
+    """Lowers the interpreter's thread switch interval for the block (one reload at a time)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, RELOAD_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
 class LiveRules:
     """Holds the rule set in force. A decision reads `current` once, so swapping the reference
     between requests is the whole of atomic replacement; a bad file never replaces a good one.
@@ -190,7 +210,8 @@ class LiveRules:
         while True:
             stamp = await wait_until_settled(self.path, self.settle, self._next_request)
             try:
-                candidate, text = await asyncio.to_thread(read_rules_with_text, self.path)
+                with sharing_the_interpreter():
+                    candidate, text = await asyncio.to_thread(read_rules_with_text, self.path)
             except RulesError as error:
                 if file_stamp(self.path) != stamp:
                     continue
