@@ -228,6 +228,25 @@ def test_an_upsert_updates_by_key_and_a_replace_swaps_everything(backend):
     asyncio.run(scenario())
 
 
+def test_records_come_in_key_order_code_point_by_code_point(backend):
+    """Export order is records() order: the same directory exports the same file whatever the
+    backend, and whatever language its server sorts text in."""
+    keys = ["c-1", "B", "a", "+447400000001", "_x", "Z", "été", "A-2", "a1", "a 2"]
+
+    async def scenario() -> None:
+        async with await open_directory(backend.spec) as directory:
+            await directory.write(
+                [record(key, f"+4474000001{i:02d}") for i, key in enumerate(keys)]
+                + [record("several", "+447400000200", "+12025550100", "+33612345678")]
+            )
+            records = await directory.records()
+            assert [r.key for r in records] == sorted([*keys, "several"])
+            numbers = {r.key: r.numbers for r in records}["several"]
+            assert numbers == ("+12025550100", "+33612345678", "+447400000200")
+
+    asyncio.run(scenario())
+
+
 class UpstreamFailure(Exception):
     """What a caller's record stream raises halfway (a CSV read failing, say)."""
 

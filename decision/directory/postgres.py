@@ -235,13 +235,15 @@ class PostgresDirectory:
         return count
 
     async def records(self) -> list[ContactRecord]:
+        """By key, then number, in code point order ("C"), as every backend gives them: the
+        database's own collation (en_US on most servers) would sort `B` after `a`."""
         with self._named_failures():
             async with self._pool.connection() as connection:
                 cursor = await connection.execute(
                     "SELECT c.key, c.name, c.tier, c.language, c.preferred_agents, c.skills, "
-                    "c.attributes, array_agg(n.e164 ORDER BY n.e164) FROM contacts c "
-                    "JOIN contact_numbers n ON n.contact_key = c.key GROUP BY c.key "
-                    "ORDER BY c.key"
+                    'c.attributes, array_agg(n.e164 ORDER BY n.e164 COLLATE "C") '
+                    "FROM contacts c JOIN contact_numbers n ON n.contact_key = c.key "
+                    'GROUP BY c.key ORDER BY c.key COLLATE "C"'
                 )
                 rows = await cursor.fetchall()
         return [
