@@ -228,6 +228,28 @@ def test_an_upsert_updates_by_key_and_a_replace_swaps_everything(backend):
     asyncio.run(scenario())
 
 
+def test_a_write_takes_its_records_in_order_the_last_word_on_a_key_or_number_wins(backend):
+    """The CSV reader never sends a key or a number twice, but the interface may be given one:
+    every backend must read it the same way, as the records written one after another."""
+
+    async def scenario() -> None:
+        async with await open_directory(backend.spec) as directory:
+            await directory.write(
+                [
+                    record("ada", "+447400000001", tier="standard"),
+                    record("bea", "+447400000002", name="Bea"),
+                    record("ada", "+447400000003", tier="vip"),  # the same key again
+                    record("cy", "+447400000002", name="Cy"),  # Bea's number again
+                ]
+            )
+            assert await directory.records() == [
+                record("ada", "+447400000001", "+447400000003", tier="vip"),
+                record("cy", "+447400000002", name="Cy"),  # Bea went with her only number
+            ]
+
+    asyncio.run(scenario())
+
+
 def test_records_come_in_key_order_code_point_by_code_point(backend):
     """Export order is records() order: the same directory exports the same file whatever the
     backend, and whatever language its server sorts text in."""

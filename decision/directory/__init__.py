@@ -42,10 +42,13 @@ class ContactDirectory(Protocol):
 
     async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
         """Upserts contacts (with `replace`: swaps the whole directory) all at once or not at
-        all; returns how many contacts were written."""
+        all; returns how many contacts were written. Records count in order: a key or a number
+        given twice takes its last."""
         ...
 
-    async def records(self) -> list[ContactRecord]: ...
+    async def records(self) -> list[ContactRecord]:
+        """Every contact by key, each with its numbers, both in code point order."""
+        ...
 
     async def close(self) -> None: ...
 
