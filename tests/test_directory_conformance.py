@@ -44,6 +44,7 @@ class BackendPlace:
     unopenable: str  # a spec of this kind that cannot be opened ...
     unopenable_where: str  # ... and how it is named
     holds_directory: Callable[[], bool]  # whether a directory (its schema) is there
+    make_empty_place: Callable[[], None]  # the place itself, without a directory in it
     set_schema_version: Callable[[int], None]  # as a newer version of this code would
     break_storage: Callable[[], None]  # the storage fails under a directory that is open
 
@@ -64,6 +65,10 @@ def sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> BackendPlace:
             found = "SELECT 1 FROM sqlite_master WHERE name = 'schema_version'"
             return db.execute(found).fetchone() is not None
 
+    def make_empty_place() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
     def set_schema_version(version: int) -> None:
         with connect() as db:
             db.execute("UPDATE schema_version SET version = ?", (version,))
@@ -81,6 +86,7 @@ def sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> BackendPlace:
         unopenable=str(text),
         unopenable_where=str(text),
         holds_directory=holds_directory,
+        make_empty_place=make_empty_place,
         set_schema_version=set_schema_version,
         break_storage=break_storage,
     )
@@ -109,6 +115,7 @@ def postgresql(request: pytest.FixtureRequest, tmp_path: Path) -> BackendPlace:
         holds_directory=lambda: (
             execute("SELECT to_regclass('callback_router_schema')") != [(None,)]
         ),
+        make_empty_place=lambda: None,  # the database is there, empty
         set_schema_version=lambda version: execute(
             f"UPDATE callback_router_schema SET version = {int(version)}"
         ),
@@ -149,23 +156,25 @@ def test_the_factory_opens_the_backend_behind_the_cache_and_makes_an_empty_direc
 
 
 def test_a_reader_finds_no_directory_where_there_is_none_and_makes_none(backend):
-    """Readers (export, explain) open with create=False: a place without a directory is a
-    one-line error and is left as it was."""
+    """Readers (export, explain) open with create=False: a place without a directory, missing
+    or empty, is a one-line error and is left as it was."""
 
     async def read() -> list[ContactRecord]:
         async with await open_directory(backend.spec, create=False) as directory:
             return await directory.records()
 
-    with pytest.raises(DirectoryError) as refused:
-        asyncio.run(read())
-    assert_names_the_directory(refused.value, backend.where, backend)
-    assert str(refused.value).startswith(f"{backend.where}: no contact directory there (")
-    assert not backend.holds_directory()
-    exported = contacts_cli("export", "--contacts", backend.spec)
-    assert exported.returncode == 1
-    assert exported.stderr.startswith(f"{backend.where}: no contact directory there (")
-    assert exported.stderr.count("\n") == 1
-    assert not backend.holds_directory()
+    for _ in ("nothing there", "the place, empty"):
+        with pytest.raises(DirectoryError) as refused:
+            asyncio.run(read())
+        assert_names_the_directory(refused.value, backend.where, backend)
+        assert str(refused.value).startswith(f"{backend.where}: no contact directory there (")
+        assert not backend.holds_directory()
+        exported = contacts_cli("export", "--contacts", backend.spec)
+        assert exported.returncode == 1
+        assert exported.stderr.startswith(f"{backend.where}: no contact directory there (")
+        assert exported.stderr.count("\n") == 1
+        assert not backend.holds_directory()
+        backend.make_empty_place()
 
     async def write_then_read() -> list[ContactRecord]:
         async with await open_directory(backend.spec) as directory:

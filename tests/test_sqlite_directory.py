@@ -1,6 +1,6 @@
 """What only the SQLite backend does, beside the contract every backend keeps
-(test_directory_conformance.py): what it says of a file that is not a directory, and WAL mode,
-which keeps lookups from waiting on an import.
+(test_directory_conformance.py): what it says of a file that is not a directory, a reader that
+leaves a file without one untouched, and WAL mode, which keeps lookups from waiting on an import.
 A file replaced at the same path is picked up by the service: test_directory_faults.py."""
 
 from __future__ import annotations
@@ -34,6 +34,24 @@ def test_what_is_not_a_directory_file_says_so(tmp_path):
         assert open_error(str(tmp_path), create) == (
             f"{tmp_path}: not a contact directory (not a file)"
         )
+
+
+def test_a_reader_leaves_a_file_without_a_directory_as_it_was(tmp_path):
+    """An empty file, or another program's database: a reader (create=False) took either for
+    a directory and wrote the schema into it."""
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    other = tmp_path / "other.sqlite3"
+    with contextlib.closing(sqlite3.connect(other)) as db, db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    before = other.read_bytes()
+    for path in (empty, other):
+        assert open_error(str(path), create=False) == (
+            f"{path}: no contact directory there (no schema)"
+        )
+    assert empty.read_bytes() == b""
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.sqlite3", "other.sqlite3"]
 
 
 def test_lookups_answer_from_the_last_commit_while_an_import_holds_the_file(tmp_path):
