@@ -94,7 +94,8 @@ async def _open_backend(spec: str, create: bool, start_unreachable: bool) -> Dir
         )
     scheme = _URL_SCHEME.match(spec)
     # Backends are imported only when asked for, so a database driver is needed only by those
-    # who use that database. A new backend adds its branch here and its module beside this one.
+    # who use that database. A new backend adds its branch here, its module beside this one and
+    # its entry in the conformance suite's `backend` fixture (tests/test_directory_conformance.py).
     if scheme is None and _NOT_A_URL.search(spec):
         raise DirectoryError(
             "the contact directory looks like a PostgreSQL connection string, not a URL (not "
