@@ -48,6 +48,12 @@ class BackendPlace:
     set_schema_version: Callable[[int], None]  # as a newer version of this code would
     break_storage: Callable[[], None]  # the storage fails under a directory that is open
 
+    async def open(self, create: bool = True) -> CachedDirectory:
+        """The directory here, through the factory. Its lookup deadline only bounds a hang: a
+        loaded machine's first query (a pool still connecting) may well take longer than the
+        service's 100 ms, and what a missed deadline does is test_directory_faults.py's."""
+        return await open_directory(self.spec, lookup_timeout=30, create=create)
+
 
 def sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> BackendPlace:
     path = tmp_path / "new" / "contacts.sqlite3"  # in a folder not there yet: made too
@@ -143,7 +149,7 @@ def record(key: str, *numbers: str, **fields: object) -> ContactRecord:
 
 def test_the_factory_opens_the_backend_behind_the_cache_and_makes_an_empty_directory(backend):
     async def scenario() -> None:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             assert isinstance(directory, CachedDirectory)
             assert isinstance(directory.backend, backend.kind)
             assert directory.where == backend.where
@@ -161,7 +167,7 @@ def test_a_reader_finds_no_directory_where_there_is_none_and_makes_none(backend)
     say (no such file); an empty place is "no schema" for every backend."""
 
     async def read() -> list[ContactRecord]:
-        async with await open_directory(backend.spec, create=False) as directory:
+        async with await backend.open(create=False) as directory:
             return await directory.records()
 
     for state in ("nothing there", "the place, empty"):
@@ -179,7 +185,7 @@ def test_a_reader_finds_no_directory_where_there_is_none_and_makes_none(backend)
         backend.make_empty_place()
 
     async def write_then_read() -> list[ContactRecord]:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             await directory.write([record("ada", ADA, name="Ada")])
         return await read()
 
@@ -202,7 +208,7 @@ def test_what_is_written_reads_back_field_for_field(backend):
     plain = ContactRecord("+447400000002", ("+447400000002",), Contact())
 
     async def scenario() -> None:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             assert await directory.write([ada, plain]) == 2
             assert await directory.lookup("+447400654321") == ada.contact
             assert await directory.lookup("+12025550100") == ada.contact
@@ -219,7 +225,7 @@ def test_what_is_written_reads_back_field_for_field(backend):
 
 def test_an_upsert_updates_by_key_and_a_replace_swaps_everything(backend):
     async def scenario() -> None:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             assert await directory.write([record("k1", "+447400000001", tier="a")]) == 1
             await directory.write([record("k2", "+447400000002", tier="b")])
             assert [r.key for r in await directory.records()] == ["k1", "k2"]
@@ -244,7 +250,7 @@ def test_a_write_takes_its_records_in_order_the_last_word_on_a_key_or_number_win
     every backend must read it the same way, as the records written one after another."""
 
     async def scenario() -> None:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             await directory.write(
                 [
                     record("ada", "+447400000001", tier="standard"),
@@ -267,7 +273,7 @@ def test_records_come_in_key_order_code_point_by_code_point(backend):
     keys = ["c-1", "B", "a", "+447400000001", "_x", "Z", "été", "A-2", "a1", "a 2"]
 
     async def scenario() -> None:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             await directory.write(
                 [record(key, f"+4474000001{i:02d}") for i, key in enumerate(keys)]
                 + [record("several", "+447400000200", "+12025550100", "+33612345678")]
@@ -293,7 +299,7 @@ def test_a_write_that_fails_halfway_changes_nothing(backend):
         raise UpstreamFailure("the stream broke")
 
     async def scenario() -> None:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             await directory.write(before)
             for replace in (False, True):
                 with pytest.raises(UpstreamFailure):
@@ -307,11 +313,11 @@ def test_a_write_that_fails_halfway_changes_nothing(backend):
 
 def test_a_schema_from_a_newer_version_is_refused_in_one_line(backend):
     async def scenario() -> None:
-        await (await open_directory(backend.spec)).close()
+        await (await backend.open()).close()
         backend.set_schema_version(99)
         for create in (True, False):
             with pytest.raises(DirectoryError) as refused:
-                await open_directory(backend.spec, create=create)
+                await backend.open(create=create)
             assert_names_the_directory(refused.value, backend.where, backend)
             assert "schema version 99 is newer than this code knows" in str(refused.value)
 
@@ -327,7 +333,7 @@ def test_a_place_that_cannot_be_opened_is_one_line_naming_it_without_its_passwor
 
 def test_storage_failing_under_an_open_directory_is_one_line_naming_it(backend):
     async def scenario() -> None:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             await directory.write([record("ada", ADA, name="Ada")])
             backend.break_storage()
             for call in (
@@ -344,7 +350,7 @@ def test_storage_failing_under_an_open_directory_is_one_line_naming_it(backend):
 
 def test_own_writes_are_seen_at_once_through_the_cache(backend):
     async def scenario() -> None:
-        async with await open_directory(backend.spec) as directory:
+        async with await backend.open() as directory:
             assert await directory.lookup(ADA) is None  # cached as unknown
             await directory.write([record("ada", ADA, name="Ada")])
             assert (await directory.lookup(ADA)).name == "Ada"
@@ -372,8 +378,8 @@ def test_another_writers_import_reaches_a_readers_cache_without_a_restart(backen
 
     async def scenario() -> None:
         async with (
-            await open_directory(backend.spec) as reader,
-            await open_directory(backend.spec) as writer,
+            await backend.open() as reader,
+            await backend.open() as writer,
         ):
             assert await reader.lookup(ADA) is None  # cached as unknown
             await writer.write([record("ada", ADA, name="Ada")])
@@ -405,8 +411,8 @@ def test_lookups_during_replaces_see_one_whole_directory_never_half_or_none(back
 
     async def scenario() -> list[str | None]:
         async with (
-            await open_directory(backend.spec) as writer,
-            await open_directory(backend.spec) as reader,
+            await backend.open() as writer,
+            await backend.open() as reader,
         ):
             await writer.write(records_with_tier("old", 3000))
 
