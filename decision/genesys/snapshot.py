@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -226,6 +227,27 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
     except BaseException:
         Path(staging.name).unlink(missing_ok=True)
         raise
+
+
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024  # an org of 100,000 users is about 15 MB
+
+
+def read_snapshot_text(path: str | Path) -> str:
+    """A snapshot file's text; only a regular file, read without blocking (a FIFO in its place
+    would hold the reader forever)."""
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise SnapshotError(f"{path}: cannot read: not a regular file")
+            data = file.read(MAX_SNAPSHOT_BYTES + 1)
+    except OSError as error:
+        raise SnapshotError(f"{path}: cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise SnapshotError(f"{path}: larger than {MAX_SNAPSHOT_BYTES // 2**20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SnapshotError(f"{path}: not UTF-8 text") from None
 
 
 def digest(text: str) -> str:
