@@ -4,6 +4,7 @@ service over gRPC, so every facade in front of the same replicas shows the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -17,8 +18,9 @@ from contract.v1 import decision_pb2
 from contract.webhook import PayloadError, parse_document, request_from_document
 from facade.answer import answer_body
 from facade.auth import ApiKeys
-from facade.handlers import JsonHandler
+from facade.handlers import JsonHandler, NotFoundHandler
 from facade.rate_limit import RateLimiter
+from facade.request_logs import PathOnlyLogs
 
 CONSOLE_FILES = resources.files("facade").joinpath("console")
 ADMIN_TIMEOUT = 2.0  # seconds: a person is waiting, not TrueEngage
@@ -180,14 +182,14 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class ConsoleFileHandler(tornado.web.StaticFileHandler):
+class ConsoleFileHandler(PathOnlyLogs, tornado.web.StaticFileHandler):
     """The page's CSS and JavaScript, under the same Content-Security-Policy as the page."""
 
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
 
-class ConsolePageHandler(tornado.web.RequestHandler):
+class ConsolePageHandler(PathOnlyLogs):
     """GET /: the page itself (no data in it: it asks the API with the key the operator types)."""
 
     SUPPORTED_METHODS = ("GET",)
@@ -205,9 +207,10 @@ def make_admin_app(
     client: DecisionClient,
     horizon: timedelta,
     max_body: int,
+    log_request: Callable[[tornado.web.RequestHandler], None] | None = None,
 ) -> tornado.web.Application:
     """The console's routes around its collaborators; `limiter` counts failed sign-ins,
-    `max_body` is the webhook's limit."""
+    `max_body` is the webhook's limit, `log_request` writes the access line (paths only)."""
     api = {"keys": keys, "limiter": limiter, "client": client, "horizon": horizon}
     return tornado.web.Application(
         [
@@ -220,4 +223,6 @@ def make_admin_app(
         static_path=str(CONSOLE_FILES),
         static_url_prefix="/static/",
         static_handler_class=ConsoleFileHandler,
+        default_handler_class=NotFoundHandler,
+        log_function=log_request or (lambda handler: None),
     )

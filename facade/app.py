@@ -36,6 +36,7 @@ from facade.handlers import (
 )
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
+from facade.request_logs import withhold_values_in_tornado_logs
 from plumbing.graceful import hold_exit_signals, wait_for_exit_signal
 from plumbing.logs import AccessLog, mask_number
 
@@ -44,9 +45,10 @@ CALLBACK_PATH = "/trueengage/callback"
 
 
 def make_access_logger(
-    full_numbers: bool, access_log: AccessLog | None
+    full_numbers: bool, access_log: AccessLog | None, logger: str = "facade.access"
 ) -> Callable[[tornado.web.RequestHandler], None]:
-    """One JSON line per request; the phone number masked unless the operator allows it."""
+    """One JSON line per request; the phone number masked unless the operator allows it. The
+    path is logged, never the query string (nothing there is ours to log)."""
 
     def log_request(handler: tornado.web.RequestHandler) -> None:
         if access_log is None:
@@ -68,7 +70,7 @@ def make_access_logger(
                 rules_version=outcome.rules_version,
                 fail_open=outcome.fail_open or None,
             )
-        access_log.write("facade.access", "request", fields)
+        access_log.write(logger, "request", fields)
 
     return log_request
 
@@ -171,6 +173,7 @@ class FacadeServer:
         limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
+        withhold_values_in_tornado_logs()
         self.keys = ApiKeys(load_keys(settings), settings.api_key_header)
         self.client = DecisionClient(
             settings.decision,
@@ -205,6 +208,7 @@ class FacadeServer:
                 self.client,
                 self.decider.horizon,
                 settings.max_body,
+                make_access_logger(settings.log_full_numbers, access_log, "facade.admin.access"),
             )
             self.admin = make_http_server(console, settings)
 

@@ -20,6 +20,7 @@ from facade.decider import FailOpenDecider, Outcome
 from facade.drain import Drain
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
+from facade.request_logs import PathOnlyLogs
 from plumbing.ids import new_id
 
 log = logging.getLogger("facade.handlers")
@@ -27,7 +28,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 OPENAPI = resources.files("facade").joinpath("openapi.json").read_bytes()
 
 
-class JsonHandler(tornado.web.RequestHandler):
+class JsonHandler(PathOnlyLogs):
     """Every answer, errors included, is JSON."""
 
     def set_default_headers(self) -> None:
@@ -213,7 +214,7 @@ class ReadyHandler(JsonHandler):
             self.write_json({"status": "decision service not serving"}, 503)
 
 
-class MetricsHandler(tornado.web.RequestHandler):
+class MetricsHandler(PathOnlyLogs):
     """GET /metrics in Prometheus' text format (all worker processes when there are several)."""
 
     SUPPORTED_METHODS = ("GET",)

@@ -113,13 +113,18 @@ class InProcessFacade:
     ) -> None:
         self.services = services
 
-        async def start() -> tuple[FacadeServer, int]:
+        async def start() -> tuple[FacadeServer, int, int]:
             server = FacadeServer(settings, access_log, limiter)
             sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
             server.http.add_sockets(sockets)
-            return server, sockets[0].getsockname()[1]
+            admin_port = 0
+            if server.admin is not None:  # the console, when the settings ask for one
+                admin_sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+                server.admin.add_sockets(admin_sockets)
+                admin_port = admin_sockets[0].getsockname()[1]
+            return server, sockets[0].getsockname()[1], admin_port
 
-        self.server, self.port = services.run(start())
+        self.server, self.port, self.admin_port = services.run(start())
         self._stopped = False
 
     def reload_keys(self) -> None:

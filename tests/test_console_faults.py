@@ -11,7 +11,6 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-import tornado.netutil
 from playwright.sync_api import expect
 
 from tests.conftest import SEED, Webhook
@@ -67,22 +66,14 @@ def test_a_keys_reload_cannot_make_a_console_key_a_webhook_key(
     assert webhook.post(SEED).status == 200  # the old keys are kept
 
 
-def test_wrong_admin_keys_spend_the_address_budget_a_valid_key_never(
-    services, scripted, facade_in_process
-):
+def test_wrong_admin_keys_spend_the_address_budget_a_valid_key_never(scripted, facade_in_process):
     """Guessing an admin key is as slow as guessing a webhook key: 429 once the address's
     failed sign-ins are spent (a refill of one per 1,000 s: none during the test)."""
     facade = facade_in_process(
         f"127.0.0.1:{scripted.port}", admin_listen="127.0.0.1:0",
         admin_keys=("console-key-222222",), auth_failure_rate=0.001, auth_failure_burst=2,
     )  # fmt: skip
-
-    async def listen() -> int:
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        facade.server.admin.add_sockets(sockets)
-        return sockets[0].getsockname()[1]
-
-    port = services.run(listen())
+    port = facade.admin_port
 
     def sign_in_status(key: str) -> int:
         request = urllib.request.Request(
