@@ -49,11 +49,16 @@ class JsonHandler(PathOnlyLogs):
         # Tornado's own refusals (405, 500): a JSON reason, never a traceback.
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
-        try:
-            reason = HTTPStatus(status_code).phrase.lower()
-        except ValueError:
-            reason = "error"
-        self.finish(json.dumps({"error": reason}))
+        self.finish(error_body(status_code))
+
+
+def error_body(status_code: int) -> bytes:
+    """The JSON answer to an error Tornado raised: its reason phrase, nothing of the request."""
+    try:
+        reason = HTTPStatus(status_code).phrase.lower()
+    except ValueError:
+        reason = "error"
+    return json.dumps({"error": reason}).encode()
 
 
 @tornado.web.stream_request_body

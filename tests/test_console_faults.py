@@ -3,17 +3,20 @@ the decision service down, bodies and times the webhook would refuse."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import SEED, Webhook
+from tests.conftest import SEED, Reply, Webhook
 from tests.console_browser import ADMIN_KEY, ConsoleStack, browser_page, console_stack, sign_in
 
 
@@ -144,3 +147,79 @@ def test_the_try_api_refuses_a_body_the_webhook_would_refuse(stack):
     """413 naming the limit, as the webhook answers, not a decision the webhook never makes."""
     body = b'{"phoneNumber": "07400123456", "notes": "' + b"x" * (64 * 1024) + b'"}'
     assert try_api(stack, body) == (413, {"error": "body larger than 65536 bytes"})
+
+
+@pytest.fixture
+def console(scripted, facade_in_process, captured_logs):
+    """A facade with its console, in process."""
+    return facade_in_process(
+        f"127.0.0.1:{scripted.port}",
+        admin_listen="127.0.0.1:0",
+        admin_keys=(ADMIN_KEY,),
+    )
+
+
+def fetch(port: int, method: str, path: str, body: str | None = None, **headers: str) -> Reply:
+    """One request to the console; the body as bytes (pages are HTML, not JSON)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        reply = connection.getresponse()
+        return Reply(reply.status, reply.headers, reply.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 200),
+        ("GET", "/static/console.js", 200),
+        ("GET", "/static/missing.js", 404),
+        ("GET", "/static/console.js%00.png", 404),
+        ("GET", "/api/session", 401),
+        ("GET", "/nowhere", 404),
+        ("DELETE", "/", 405),
+        ("POST", "/api/rules", 405),
+    ],
+)
+def test_every_console_answer_carries_the_security_headers(console, method, path, status):
+    """Errors included: an error page without them could be framed, sniffed or refer away."""
+    reply = fetch(console.admin_port, method, path)
+    assert reply.status == status
+    policy = reply.headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "form-action 'self'", "base-uri 'none'"):
+        assert directive in policy
+    assert "frame-ancestors 'none'" in policy
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert reply.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_nul_in_a_static_path_is_not_found_not_an_error(console, captured_logs):
+    """It was a 500 with an error-level traceback, reachable without a key."""
+    reply = fetch(console.admin_port, "GET", "/static/console.js%00.png")
+    assert (reply.status, json.loads(reply.body)) == (404, {"error": "not found"})
+    console.stop()
+    assert '"level":"error"' not in captured_logs.getvalue()
+
+
+def test_the_sign_in_form_posted_without_script_lands_back_on_the_page(console):
+    """With JavaScript off or not loaded yet, Enter submits the form: by POST, so the key is in
+    no URL; the page answers with a redirect to itself, and the key is not kept."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    reply = fetch(console.admin_port, "POST", "/", f"key={ADMIN_KEY}", **form)
+    assert (reply.status, reply.headers["Location"]) == (303, "/")
+    assert ADMIN_KEY.encode() not in reply.body
+
+
+def test_no_console_form_can_put_what_is_typed_in_a_url():
+    """Every form posts (its fields never become a query string, with or without script), and
+    the key field does not invite the browser to store the key."""
+    page = (
+        Path(__file__).resolve().parent.parent / "facade" / "console" / "index.html"
+    ).read_text()
+    forms = re.findall(r"<form\b[^>]*>", page)
+    assert len(forms) == 3
+    assert all('method="post"' in form for form in forms)
+    key_field = re.search(r'<input id="admin-key"[^>]*>', page)[0]
+    assert 'autocomplete="off"' in key_field

@@ -90,7 +90,8 @@ def test_only_the_webhook_is_public():
 
 
 @pytest.mark.parametrize(
-    "needle", ["FROM python:3.11-slim AS build", "USER 10001", "protos/generate /opt/venv/bin/python"]
+    "needle",
+    ["FROM python:3.11-slim AS build", "USER 10001", "protos/generate /opt/venv/bin/python"],
 )
 def test_dockerfile_is_multi_stage_non_root_and_builds_the_stubs(needle):
     assert needle in (DEPLOY / "Dockerfile").read_text()
