@@ -118,9 +118,19 @@ def _metrics_handler_args() -> dict:
 
 
 def load_keys(settings: FacadeSettings) -> list[str]:
-    keys = list(settings.api_keys)
-    if settings.api_keys_file:
-        keys += keys_from_text(Path(settings.api_keys_file).read_text(encoding="utf-8"))
+    """The webhook's keys: the setting's and the keys file's."""
+    return _keys(settings.api_keys, settings.api_keys_file)
+
+
+def load_admin_keys(settings: FacadeSettings) -> list[str]:
+    """The console's keys: the setting's and the admin keys file's."""
+    return _keys(settings.admin_keys, settings.admin_keys_file)
+
+
+def _keys(given: Sequence[str], keys_file: str) -> list[str]:
+    keys = list(given)
+    if keys_file:
+        keys += keys_from_text(Path(keys_file).read_text(encoding="utf-8"))
     return keys
 
 
@@ -201,9 +211,11 @@ class FacadeServer:
         )
         self.http = make_http_server(self.app, settings)
         self.admin: DrainingHTTPServer | None = None
+        self.admin_keys: ApiKeys | None = None
         if settings.admin_listen:
+            self.admin_keys = ApiKeys(load_admin_keys(settings))
             console = make_admin_app(
-                ApiKeys(settings.admin_keys),
+                self.admin_keys,
                 RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
                 self.client,
                 self.decider.horizon,
@@ -213,15 +225,26 @@ class FacadeServer:
             self.admin = make_http_server(console, settings)
 
     def reload_keys(self) -> None:
-        """Key rotation (SIGHUP): the new set replaces the old one whole, or not at all."""
+        """Key rotation (SIGHUP), the webhook's and the console's: each new set replaces the
+        old one whole, or neither does."""
         try:
             keys = load_keys(self.settings)
-            if set(keys) & set(self.settings.admin_keys):  # as at start: never both
+            admin_keys = (
+                load_admin_keys(self.settings)
+                if self.admin_keys is not None
+                else [*self.settings.admin_keys]  # no console: still never webhook keys
+            )
+            if {k.strip() for k in keys} & {k.strip() for k in admin_keys}:  # as at start
                 raise ValueError("a console key must not also be a webhook key")
+            self.keys.check(keys)
+            if self.admin_keys is not None:
+                self.admin_keys.check(admin_keys)
+                self.admin_keys.replace(admin_keys)
             self.keys.replace(keys)
             log.info("API keys reloaded")
-        except (OSError, ValueError) as error:
-            log.error("API keys not reloaded, keeping the old ones: %s", error)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            log.error("API keys not reloaded, keeping the old ones: %s", reason)
 
     async def stop(self) -> None:
         """Stops without losing a request. At once: readiness off, and every answer says

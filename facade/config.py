@@ -63,6 +63,7 @@ class FacadeSettings:
     admin_keys: tuple[str, ...] = setting(
         (), "console keys, comma-separated; never the webhook's keys", secret=True
     )
+    admin_keys_file: str = setting("", "file with one console key per line, re-read on SIGHUP")
     log_full_numbers: bool = setting(False, "log whole phone numbers (default: last 4 digits)")
     access_log: bool = setting(True, "one JSON line per request on stderr")
 

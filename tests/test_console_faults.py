@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import SEED, Reply, Webhook
+from plumbing.service_process import ServiceProcess
+from tests.conftest import API_KEY, SEED, Reply, Webhook
 from tests.console_browser import ADMIN_KEY, ConsoleStack, browser_page, console_stack, sign_in
 
 
@@ -223,3 +225,77 @@ def test_no_console_form_can_put_what_is_typed_in_a_url():
     assert all('method="post"' in form for form in forms)
     key_field = re.search(r'<input id="admin-key"[^>]*>', page)[0]
     assert 'autocomplete="off"' in key_field
+
+
+def session_status(port: int, key: str) -> int:
+    return fetch(port, "GET", "/api/session", Authorization=f"Bearer {key}").status
+
+
+def test_admin_keys_come_from_a_file_and_rotate_on_reload(scripted, facade_in_process, tmp_path):
+    """As the webhook's keys: the file is read at start and on SIGHUP (`reload_keys`), the new
+    set replaces the old whole, and a file that cannot be used keeps the old set."""
+    admin_keys = tmp_path / "admin-keys"
+    admin_keys.write_text("# the analysts' keys\nconsole-old-111111\r\n")  # CRLF, as saved
+    facade = facade_in_process(
+        f"127.0.0.1:{scripted.port}", admin_listen="127.0.0.1:0", admin_keys_file=str(admin_keys)
+    )
+    assert session_status(facade.admin_port, "console-old-111111") == 200
+    admin_keys.write_text("console-new-222222\n")
+    facade.reload_keys()
+    assert session_status(facade.admin_port, "console-new-222222") == 200
+    assert session_status(facade.admin_port, "console-old-111111") == 401
+    admin_keys.write_text("# every key commented out\n")
+    facade.reload_keys()
+    assert session_status(facade.admin_port, "console-new-222222") == 200
+    admin_keys.unlink()
+    facade.reload_keys()
+    assert session_status(facade.admin_port, "console-new-222222") == 200
+
+
+def test_a_reload_cannot_make_a_webhook_key_a_console_key(scripted, facade_in_process, tmp_path):
+    """The rule holds from both files: a webhook key written into the admin keys file keeps
+    both old sets."""
+    admin_keys = tmp_path / "admin-keys"
+    admin_keys.write_text("console-old-111111\n")
+    facade = facade_in_process(
+        f"127.0.0.1:{scripted.port}", admin_listen="127.0.0.1:0", admin_keys_file=str(admin_keys)
+    )
+    admin_keys.write_text(f"console-new-222222\n{API_KEY}\n")
+    facade.reload_keys()
+    assert session_status(facade.admin_port, API_KEY) == 401
+    assert session_status(facade.admin_port, "console-new-222222") == 401
+    assert session_status(facade.admin_port, "console-old-111111") == 200
+    assert Webhook(facade.port).post(SEED).status == 200
+
+
+@pytest.mark.parametrize(
+    ("keys_file", "error"),
+    [
+        ("console-key-333333\n", None),
+        ("webhook-key\n", "facade: a console key must not also be a webhook key\n"),
+        ("# nothing but comments\n", "facade: the console needs keys of its own: set "
+         "FACADE_ADMIN_KEYS or --admin-keys-file\n"),
+        (None, "facade: cannot read the admin keys file: No such file or directory\n"),
+    ],
+    ids=["a key", "a webhook key", "no key", "missing"],
+)  # fmt: skip
+def test_the_admin_keys_file_is_checked_at_start(tmp_path, keys_file, error):
+    admin_keys = tmp_path / "admin-keys"
+    if keys_file is not None:
+        admin_keys.write_text(keys_file)
+    args = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+    args += ["--admin-keys-file", str(admin_keys), "--decision", "127.0.0.1:1"]
+    env = {"FACADE_API_KEYS": "webhook-key", "FACADE_ADMIN_KEYS": ""}
+    if error is None:
+        facade = ServiceProcess("facade", [*args, "--drain-seconds", "0", "--grace", "0"], env)
+        assert facade.stop() == 0
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "facade", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert (result.returncode, result.stderr) == (2, error)
