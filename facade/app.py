@@ -25,7 +25,7 @@ from facade.admin import make_admin_app
 from facade.auth import ApiKeys, keys_from_text
 from facade.config import FacadeSettings
 from facade.decider import FailOpenDecider
-from facade.drain import CloseWhileDraining, Drain, DrainingHTTPServer
+from facade.drain import CloseWhileDraining, Drain
 from facade.handlers import (
     CallbackHandler,
     LiveHandler,
@@ -34,6 +34,7 @@ from facade.handlers import (
     OpenApiHandler,
     ReadyHandler,
 )
+from facade.http_server import FacadeHTTPServer
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
 from facade.request_logs import withhold_values_in_tornado_logs
@@ -158,8 +159,8 @@ def tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
     return context
 
 
-def make_http_server(app: tornado.web.Application, settings: FacadeSettings) -> DrainingHTTPServer:
-    return DrainingHTTPServer(
+def make_http_server(app: tornado.web.Application, settings: FacadeSettings) -> FacadeHTTPServer:
+    return FacadeHTTPServer(
         app,
         ssl_options=tls_context(settings),
         # The handler answers 413 itself up to this hard cap; beyond it Tornado cuts the
@@ -210,7 +211,7 @@ class FacadeServer:
             access_log,
         )
         self.http = make_http_server(self.app, settings)
-        self.admin: DrainingHTTPServer | None = None
+        self.admin: FacadeHTTPServer | None = None
         self.admin_keys: ApiKeys | None = None
         if settings.admin_listen:
             self.admin_keys = ApiKeys(load_admin_keys(settings))
