@@ -24,6 +24,13 @@ from contract.client import DecisionClient
 from facade.admin import make_admin_app
 from facade.auth import ApiKeys, keys_from_text
 from facade.config import FacadeSettings
+from facade.connection_limits import (
+    AddressKeys,
+    connection_budget,
+    current_open_files_limit,
+    log_budget,
+    raise_open_files_limit,
+)
 from facade.decider import FailOpenDecider
 from facade.drain import CloseWhileDraining, Drain
 from facade.handlers import (
@@ -159,7 +166,13 @@ def tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
     return context
 
 
-def make_http_server(app: tornado.web.Application, settings: FacadeSettings) -> FacadeHTTPServer:
+def make_http_server(
+    app: tornado.web.Application,
+    settings: FacadeSettings,
+    listener: str,
+    max_connections: int,
+    max_per_address: int,
+) -> FacadeHTTPServer:
     return FacadeHTTPServer(
         app,
         ssl_options=tls_context(settings),
@@ -169,6 +182,11 @@ def make_http_server(app: tornado.web.Application, settings: FacadeSettings) -> 
         max_header_size=settings.max_header,
         body_timeout=settings.body_timeout,
         idle_connection_timeout=settings.idle_timeout,
+        listener=listener,
+        max_connections=max_connections,
+        max_per_address=max_per_address,
+        address_keys=AddressKeys(settings.trusted_proxies),
+        head_timeout=settings.head_timeout,
     )
 
 
@@ -210,7 +228,14 @@ class FacadeServer:
             self.drain,
             access_log,
         )
-        self.http = make_http_server(self.app, settings)
+        self.budget = connection_budget(settings, current_open_files_limit())
+        self.http = make_http_server(
+            self.app,
+            settings,
+            "webhook",
+            self.budget.webhook,
+            self.budget.webhook_per_address,
+        )
         self.admin: FacadeHTTPServer | None = None
         self.admin_keys: ApiKeys | None = None
         if settings.admin_listen:
@@ -223,7 +248,13 @@ class FacadeServer:
                 settings.max_body,
                 make_access_logger(settings.log_full_numbers, access_log, "facade.admin.access"),
             )
-            self.admin = make_http_server(console, settings)
+            self.admin = make_http_server(
+                console,
+                settings,
+                "console",
+                self.budget.console,
+                self.budget.console_per_address,
+            )
 
     def reload_keys(self) -> None:
         """Key rotation (SIGHUP), the webhook's and the console's: each new set replaces the
@@ -299,6 +330,8 @@ def run(settings: FacadeSettings) -> int:
     """Binds the port once, then serves from one process or from `processes` forked workers
     sharing it; the parent forwards SIGTERM/SIGINT/SIGHUP and exits 0 when all workers did."""
     hold_exit_signals()
+    # Before the workers fork: each inherits the limit, and holds its own caps under it.
+    log_budget(connection_budget(settings, raise_open_files_limit(settings)))
     sockets = _bind(settings.listen)
     admin_sockets = _bind(settings.admin_listen) if settings.admin_listen else []
     scheme = "https" if settings.tls_cert else "http"

@@ -105,6 +105,10 @@ _RANGES = (
     ("grace", 0, None),
     ("max_in_flight", 1, None),
     ("body_timeout", 0.001, None),
+    ("head_timeout", 0.001, None),
+    ("max_connections", 0, None),
+    ("max_connections_per_address", 0, None),
+    ("admin_max_connections", 1, None),
     ("schedule_horizon_days", 0, 36_500),
 )
 

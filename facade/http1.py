@@ -1,4 +1,5 @@
-"""The HTTP/1.1 connection the facade serves on: Tornado's, with chunk extensions accepted.
+"""The HTTP/1.1 connection the facade serves on: Tornado's, with chunk extensions accepted and
+a timeout of its own for a connection's first request head (facade/http_server.py).
 
 RFC 9112 (7.1.1) lets every chunk-size line carry extensions (`5;ext=1`); Tornado 6.6 reads
 the line as a bare hexadecimal number and answers 400. Here each line is checked against the
@@ -100,13 +101,26 @@ class FacadeHTTP1Connection(http1connection.HTTP1Connection):
 
 
 class FacadeServerConnection(http1connection.HTTP1ServerConnection):
-    """Serves one client connection's requests in turn, each on a FacadeHTTP1Connection."""
+    """Serves one client connection's requests in turn, each on a FacadeHTTP1Connection; the
+    first under `first_params` (a shorter wait for its head), the others under `params`."""
+
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        params: http1connection.HTTP1ConnectionParameters,
+        context: object,
+        first_params: http1connection.HTTP1ConnectionParameters,
+    ) -> None:
+        super().__init__(stream, params, context)
+        self.first_params = first_params
 
     async def _server_request_loop(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
-        # Tornado's own loop (6.6), with the facade's connection class.
+        # Tornado's own loop (6.6), with the facade's connection class and first parameters.
+        params = self.first_params
         try:
             while True:
-                conn = FacadeHTTP1Connection(self.stream, False, self.params, self.context)
+                conn = FacadeHTTP1Connection(self.stream, False, params, self.context)
+                params = self.params
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     ret = await conn.read_response(request_delegate)

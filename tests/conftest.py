@@ -121,11 +121,14 @@ def start_facade(
     *extra: str,
     env: dict[str, str] | None = None,
     stderr: Any = None,
+    launcher: tuple[str, ...] = (),
 ) -> ServiceProcess:
     args = ["serve", "--listen", "127.0.0.1:0", "--decision", decision_target]
     args += ["--deadline-ms", str(deadline_ms), "--grace", "2", "--drain-seconds", "0", *extra]
     keys = {"FACADE_API_KEYS": f"{API_KEY},{SECOND_KEY}"}
-    return ServiceProcess("facade", args, env={**keys, **(env or {})}, stderr=stderr)
+    return ServiceProcess(
+        "facade", args, env={**keys, **(env or {})}, stderr=stderr, launcher=launcher
+    )
 
 
 def facade_settings(decision_target: str, **overrides: Any) -> FacadeSettings:
