@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -172,6 +173,7 @@ def make_http_server(
     listener: str,
     max_connections: int,
     max_per_address: int,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FacadeHTTPServer:
     return FacadeHTTPServer(
         app,
@@ -187,6 +189,7 @@ def make_http_server(
         max_per_address=max_per_address,
         address_keys=AddressKeys(settings.trusted_proxies),
         head_timeout=settings.head_timeout,
+        clock=clock,
     )
 
 
@@ -200,7 +203,9 @@ class FacadeServer:
         settings: FacadeSettings,
         access_log: AccessLog | None = None,
         limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock`: monotonic seconds, in which requests' arrivals and deadlines are counted."""
         self.settings = settings
         withhold_values_in_tornado_logs()
         self.keys = ApiKeys(load_keys(settings), settings.api_key_header)
@@ -215,6 +220,7 @@ class FacadeServer:
             settings.deadline,
             settings.max_in_flight,
             timedelta(days=settings.schedule_horizon_days),
+            clock,
         )
         self.access_log = access_log
         self.drain = Drain()
@@ -235,6 +241,7 @@ class FacadeServer:
             "webhook",
             self.budget.webhook,
             self.budget.webhook_per_address,
+            clock,
         )
         self.admin: FacadeHTTPServer | None = None
         self.admin_keys: ApiKeys | None = None
@@ -254,6 +261,7 @@ class FacadeServer:
                 "console",
                 self.budget.console,
                 self.budget.console_per_address,
+                clock,
             )
 
     def reload_keys(self) -> None:

@@ -15,7 +15,10 @@ class FacadeSettings:
         "127.0.0.1:50051",
         "decision service target: host:port, dns:///name:port or ipv4:h1:p1,h2:p2 (round robin)",
     )
-    deadline_ms: int = setting(500, "answer {} (fail open) when a decision takes longer than this")
+    deadline_ms: int = setting(
+        500,
+        "answer {} (fail open) when no decision is made this long after the request arrived",
+    )
     api_keys: tuple[str, ...] = setting(
         (), "API keys, comma-separated (several for rotation)", secret=True
     )

@@ -177,7 +177,8 @@ class CallbackHandler(JsonHandler):
         request.request_id = self.request_id
         self.phone = request.phone_number
         try:
-            self.outcome = await self.decider.answer(request, self.request_id)
+            arrived = getattr(self.request.connection, "arrived_at", None)
+            self.outcome = await self.decider.answer(request, self.request_id, arrived)
         except Exception:  # the last net under "never a 5xx": a bug costs routing, not a callback
             log.exception("fail-open: unexpected error", extra={"request_id": self.request_id})
             metrics.FAIL_OPEN.labels("facade_error").inc()

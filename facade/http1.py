@@ -89,7 +89,10 @@ def _then(future: asyncio.Future, convert: Callable[[bytes], bytes]) -> asyncio.
 
 
 class FacadeHTTP1Connection(http1connection.HTTP1Connection):
-    """One request's connection: Tornado's, reading chunk extensions (see the module)."""
+    """One request's connection: Tornado's, reading chunk extensions (see the module), and
+    knowing when its request arrived (`arrived_at`, set by facade/http_server.py)."""
+
+    arrived_at: float | None = None
 
     async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
         stream = self.stream

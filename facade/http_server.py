@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,9 @@ class _Held:
     """What the server knows of one connection it holds."""
 
     address: str | None  # what it counts against (None: a trusted proxy)
+    accepted: float  # when (the server's clock)
     spoke: bool = False  # it has sent a request head
+    request: httputil.HTTPConnection | None = None  # the one being read or answered
 
 
 class _Waiting:
@@ -84,9 +87,11 @@ class FacadeHTTPServer(DrainingHTTPServer):
         max_per_address: int = 512,
         address_keys: AddressKeys | None = None,
         head_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
         super().initialize(*args, **kwargs)
+        self.clock = clock
         self.listener = listener
         self.max_connections = max_connections
         self.max_per_address = max_per_address
@@ -223,7 +228,7 @@ class FacadeHTTPServer(DrainingHTTPServer):
             stream, self.conn_params, context, self.first_head_params
         )
         host = address[0] if isinstance(address, tuple) else ""
-        held = _Held(self.address_keys.key(host))
+        held = _Held(self.address_keys.key(host), self.clock())
         self._held[connection] = held
         if held.address is not None:
             self._per_address[held.address] = self._per_address.get(held.address, 0) + 1
@@ -237,14 +242,23 @@ class FacadeHTTPServer(DrainingHTTPServer):
     ) -> httputil.HTTPMessageDelegate:
         delegate = super().start_request(server_conn, request_conn)
         held = self._held.get(server_conn)
-        if held is not None and held.spoke:  # answered: idle until its next head
-            self._idle.add(server_conn, held.address)
+        if held is not None:
+            held.request = request_conn
+            if held.spoke:  # answered: idle until its next head
+                self._idle.add(server_conn, held.address)
+            else:
+                # A connection's first request arrived with the connection: the time spent
+                # before its head was read (a backlog on the event loop, a slow sender) is
+                # the caller's time too. A later one arrives with its head.
+                request_conn.arrived_at = held.accepted  # type: ignore[attr-defined]
         return delegate
 
     def request_arrived(self, server_conn: object) -> None:
         super().request_arrived(server_conn)
         held = self._held.get(server_conn)
         if held is not None:
+            if held.spoke and held.request is not None:
+                held.request.arrived_at = self.clock()  # type: ignore[attr-defined]
             held.spoke = True
             self._silent.discard(server_conn, held.address)
             self._idle.discard(server_conn, held.address)

@@ -168,13 +168,19 @@ def decision_in_process(services: EventLoopThread) -> Iterator[InProcessDecision
 
 @pytest.fixture
 def facade_in_process(services: EventLoopThread) -> Iterator[Callable[..., InProcessFacade]]:
-    """Starts in-process facades (`facade_in_process(target, access_log=..., **settings)`) and
-    stops them when the test ends."""
+    """Starts in-process facades (`facade_in_process(target, access_log=..., clock=...,
+    **settings)`) and stops them when the test ends."""
     started: list[InProcessFacade] = []
 
-    def start(decision_target: str, access_log: Any = None, limiter: Any = None, **overrides: Any):
+    def start(
+        decision_target: str,
+        access_log: Any = None,
+        limiter: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        **overrides: Any,
+    ):
         settings = facade_settings(decision_target, **overrides)
-        facade = InProcessFacade(services, settings, access_log, limiter)
+        facade = InProcessFacade(services, settings, access_log, limiter, clock)
         started.append(facade)
         return facade
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -102,7 +103,7 @@ class InProcessDecision:
 
 class InProcessFacade:
     """The facade on a free loopback port, built from `settings` as `python -m facade serve`
-    builds it; `access_log` and `limiter` stand in for the ones it would make itself."""
+    builds it; `access_log`, `limiter` and `clock` stand in for the ones it would use itself."""
 
     def __init__(
         self,
@@ -110,11 +111,12 @@ class InProcessFacade:
         settings: FacadeSettings,
         access_log: AccessLog | None = None,
         limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.services = services
 
         async def start() -> tuple[FacadeServer, int, int]:
-            server = FacadeServer(settings, access_log, limiter)
+            server = FacadeServer(settings, access_log, limiter, clock)
             sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
             server.http.add_sockets(sockets)
             admin_port = 0
