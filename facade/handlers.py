@@ -100,9 +100,14 @@ class CallbackHandler(JsonHandler):
         super().write_error(status_code, **kwargs)
 
     def refuse(self, status: int, reason: str, message: str) -> None:
-        """Counts a refusal; it is answered once the body is drained (`answer_refusal`)."""
+        """Counts a refusal; it is answered once the body is drained (`answer_refusal`).
+        Meanwhile the server may close the connection if it needs the room
+        (facade/http_server.py)."""
         metrics.REFUSALS.labels(reason).inc()
         self.refusal = (status, message)
+        refused = getattr(self.request.connection, "refused", None)
+        if refused is not None:
+            refused()
 
     def answer_refusal(self, closing: bool = False) -> None:
         assert self.refusal is not None

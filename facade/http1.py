@@ -90,9 +90,17 @@ def _then(future: asyncio.Future, convert: Callable[[bytes], bytes]) -> asyncio.
 
 class FacadeHTTP1Connection(http1connection.HTTP1Connection):
     """One request's connection: Tornado's, reading chunk extensions (see the module), and
-    knowing when its request arrived (`arrived_at`, set by facade/http_server.py)."""
+    knowing when its request arrived (`arrived_at`, set by facade/http_server.py) and telling
+    the server when it has been refused (`refused`)."""
 
     arrived_at: float | None = None
+    # Set by the server: the handler calls it once it has refused the request (401, 413, ...),
+    # whose body it then reads only to keep the connection usable.
+    on_refused: Callable[[], None] | None = None
+
+    def refused(self) -> None:
+        if self.on_refused is not None:
+            self.on_refused()
 
     async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
         stream = self.stream

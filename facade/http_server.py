@@ -4,9 +4,8 @@ leaving a webhook unanswered:
 
 - a cap on the connections the listener holds, and on those one address holds
   (facade/connection_limits.py says how many). At a cap a new connection takes the place of
-  the oldest one that has not sent a request head yet (what a client that connects and says
-  nothing holds; a real client sends its head at once), else of the longest idle keep-alive
-  one; only when every held connection carries a request is the new one closed unanswered;
+  another (`_evict` says which: silent ones first, then refused, then idle); only when every
+  held connection carries a request not refused is the new one closed unanswered;
 - a short timeout (`head_timeout`) for a connection's first request head, the idle timeout
   for the heads that follow on a keep-alive connection;
 - accepting that pauses when the process runs out of descriptors (EMFILE and the like), with
@@ -35,6 +34,9 @@ from facade.http1 import FacadeServerConnection
 log = logging.getLogger("facade.connections")
 ACCEPTS_PER_WAKEUP = 128  # as Tornado's accept loop: other work gets its turn between batches
 ACCEPT_RETRY_SECONDS = 0.1
+# A connection that has sent no head for this long is held by a client that will not send one;
+# a younger one may be a real client whose head the event loop has not read yet.
+SILENT_GRACE_SECONDS = 1.0
 
 
 @dataclass
@@ -104,6 +106,7 @@ class FacadeHTTPServer(DrainingHTTPServer):
         self._held: dict[object, _Held] = {}
         self._per_address: dict[str, int] = {}
         self._silent = _Waiting()  # no request head yet
+        self._refused = _Waiting()  # its request refused, its body still coming
         self._idle = _Waiting()  # answered, waiting for the next head
         self._accept_paused = False
         self._out_of_descriptors = False  # an episode has been logged and has not ended
@@ -210,8 +213,20 @@ class FacadeHTTPServer(DrainingHTTPServer):
         return True
 
     def _evict(self, address: str | None) -> bool:
-        for waiting, reason in ((self._silent, "silent"), (self._idle, "idle")):
-            victim = waiting.oldest(address)
+        """Closes the connection that loses least, if any may be closed: one silent for
+        SILENT_GRACE_SECONDS, else one refused, else one idle, else one silent for less (a
+        real client's head may not have been read yet: the event loop reads it after the
+        accepts that made this one wait)."""
+        stale = self._silent.oldest(address)
+        if stale is not None and self.clock() - self._held[stale].accepted < SILENT_GRACE_SECONDS:
+            stale = None
+        candidates = (
+            (stale, "silent"),
+            (self._refused.oldest(address), "refused"),
+            (self._idle.oldest(address), "idle"),
+            (self._silent.oldest(address), "silent"),
+        )
+        for victim, reason in candidates:
             if victim is not None:
                 self._release(victim)
                 victim.stream.close()  # type: ignore[attr-defined]
@@ -244,6 +259,8 @@ class FacadeHTTPServer(DrainingHTTPServer):
         held = self._held.get(server_conn)
         if held is not None:
             held.request = request_conn
+            self._refused.discard(server_conn, held.address)  # its previous request is over
+            request_conn.on_refused = lambda: self.request_refused(server_conn)  # type: ignore[attr-defined]
             if held.spoke:  # answered: idle until its next head
                 self._idle.add(server_conn, held.address)
             else:
@@ -263,6 +280,11 @@ class FacadeHTTPServer(DrainingHTTPServer):
             self._silent.discard(server_conn, held.address)
             self._idle.discard(server_conn, held.address)
 
+    def request_refused(self, server_conn: object) -> None:
+        held = self._held.get(server_conn)
+        if held is not None:
+            self._refused.add(server_conn, held.address)
+
     def on_close(self, server_conn: object) -> None:
         self._release(server_conn)
         if self._accept_paused:  # a descriptor is free again
@@ -274,6 +296,7 @@ class FacadeHTTPServer(DrainingHTTPServer):
         if held is None:
             return
         self._silent.discard(server_conn, held.address)
+        self._refused.discard(server_conn, held.address)
         self._idle.discard(server_conn, held.address)
         if held.address is not None:
             left = self._per_address[held.address] - 1

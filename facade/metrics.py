@@ -36,8 +36,9 @@ CONNECTIONS_REFUSED = Counter(
 )
 CONNECTIONS_EVICTED = Counter(
     "facade_connections_evicted_total",
-    "Connections closed at a cap to make room for a new one: silent (no request head yet) "
-    "or idle (keep-alive, between requests)",
+    "Connections closed at a cap to make room for a new one: silent (no request head yet), "
+    "refused (its request refused, its body still coming) or idle (keep-alive, between "
+    "requests)",
     ["listener", "reason"],
 )
 ACCEPT_PAUSES = Counter(

@@ -6,6 +6,8 @@ line instead of a spinning loop."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 from contract.v1 import decision_pb2
 from facade.config import FacadeSettings
 from facade.connection_limits import AddressKeys, connection_budget
-from tests.conftest import SEED, Webhook, counted, start_facade, wait_until
+from tests.conftest import API_KEY, SEED, Webhook, counted, start_facade, wait_until
 
 QUEUE = "5a9d0c4e-1b2f-4c3d-8e5f-000000000001"
 
@@ -165,30 +167,77 @@ def test_one_address_holds_at_most_its_share(small):
     assert after == evicted + 1
 
 
-def test_an_idle_keep_alive_connection_gives_way_only_after_silent_ones(small):
-    """A connection that has been answered and waits for its next request is closed only
-    when no silent one is left to close (a client must expect an idle connection closed)."""
-    import http.client
+def test_what_gives_way_first(scripted, facade_in_process):
+    """A connection silent for a second or more, then one whose request was refused, then an
+    idle keep-alive one (a client must expect an idle connection closed), and a connection
+    silent for less only when nothing else can go: a real client's head may still be waiting
+    to be read."""
+    scripted.servicer.patch = decision_pb2.CallbackPatch(queue_id=QUEUE)
+    clock = TurnedClock()
+    facade = facade_in_process(
+        f"127.0.0.1:{scripted.port}", clock=clock, max_connections=4, max_connections_per_address=4
+    )
+    with keep_alive(facade.port) as kept, silent_connections(facade.port, 3) as silent:
+        wait_until(lambda: held(facade) == 4, "four held")
+        assert Webhook(facade.port).post(SEED).status == 200
+        assert closed_by_server(kept.sock)  # the silent ones are too young to tell
+        wait_until(lambda: held(facade) == 3, "three held")
+        with keep_alive(facade.port) as second_kept:
+            wait_until(lambda: held(facade) == 4, "four held again")
+            clock.now += 1.0  # the silent ones have had their chance
+            assert Webhook(facade.port).post(SEED).status == 200
+            assert closed_by_server(silent[0])
+            second_kept.request("POST", "/trueengage/callback", body=BODY, headers=VALID)
+            assert second_kept.getresponse().status == 200  # still open
 
-    kept = http.client.HTTPConnection("127.0.0.1", small.port, timeout=10)
+
+class TurnedClock:
+    """Monotonic seconds that move only when the test turns them."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+BODY = json.dumps(SEED)
+VALID = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
+
+
+@contextmanager
+def keep_alive(port: int) -> Iterator[http.client.HTTPConnection]:
+    """A connection that has been answered once and stays open, idle."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        kept.request("POST", "/trueengage/callback", body=str(SEED).replace("'", '"'),
-                     headers={"X-API-Key": "test-key-0123456789",
-                              "Content-Type": "application/json"})  # fmt: skip
-        assert kept.getresponse().read() == b'{"queueId":"' + QUEUE.encode() + b'"}'
-        with (
-            silent_connections(small.port, 2, ("127.0.0.2",)) as first,
-            silent_connections(small.port, 1, ("127.0.0.3",)),
-        ):
-            wait_until(lambda: held(small) == 4, "four held")
-            assert Webhook(small.port).post(SEED).status == 200
-            assert closed_by_server(first[0])
-        kept.request("POST", "/trueengage/callback", body=str(SEED).replace("'", '"'),
-                     headers={"X-API-Key": "test-key-0123456789",
-                              "Content-Type": "application/json"})  # fmt: skip
-        assert kept.getresponse().status == 200  # on the same connection
+        connection.request("POST", "/trueengage/callback", body=BODY, headers=VALID)
+        assert connection.getresponse().read() == b'{"queueId":"%s"}' % QUEUE.encode()
+        yield connection
     finally:
-        kept.close()
+        connection.close()
+
+
+def test_a_refused_request_still_sending_its_body_gives_way(small):
+    """Heads without a key, then a body a byte at a time: refused at once, but their bodies
+    are read to keep the connections usable, for up to the body timeout. At a cap they give
+    way to a new connection (a sender without a key has only its 401 to lose)."""
+    evicted = counted("facade_connections_evicted_total", listener="webhook", reason="refused")
+    refused = counted("facade_refusals_total", reason="unauthenticated")
+    head = (
+        b"POST /trueengage/callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 60000\r\n\r\nx"
+    )
+    with silent_connections(small.port, 4, ("127.0.0.2", "127.0.0.3")) as trickling:
+        for connection in trickling:
+            connection.sendall(head)
+        wait_until(
+            lambda: counted("facade_refusals_total", reason="unauthenticated") == refused + 4,
+            "four refused, their bodies still coming",
+        )
+        assert Webhook(small.port).post(SEED).status == 200
+        assert closed_by_server(trickling[0])
+    after = counted("facade_connections_evicted_total", listener="webhook", reason="refused")
+    assert after == evicted + 1
 
 
 def test_a_connection_carrying_a_request_is_never_closed_for_room(scripted, facade_in_process):
