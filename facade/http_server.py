@@ -39,7 +39,7 @@ ACCEPT_RETRY_SECONDS = 0.1
 SILENT_GRACE_SECONDS = 1.0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Held:
     """What the server knows of one connection it holds."""
 
@@ -259,7 +259,8 @@ class FacadeHTTPServer(DrainingHTTPServer):
         held = self._held.get(server_conn)
         if held is not None:
             held.request = request_conn
-            self._refused.discard(server_conn, held.address)  # its previous request is over
+            if self._refused.all:  # its previous request, if refused, is over
+                self._refused.discard(server_conn, held.address)
             request_conn.on_refused = lambda: self.request_refused(server_conn)  # type: ignore[attr-defined]
             if held.spoke:  # answered: idle until its next head
                 self._idle.add(server_conn, held.address)
@@ -273,12 +274,15 @@ class FacadeHTTPServer(DrainingHTTPServer):
     def request_arrived(self, server_conn: object) -> None:
         super().request_arrived(server_conn)
         held = self._held.get(server_conn)
-        if held is not None:
-            if held.spoke and held.request is not None:
+        if held is None:
+            return
+        if held.spoke:  # a keep-alive connection's next request
+            self._idle.discard(server_conn, held.address)
+            if held.request is not None:
                 held.request.arrived_at = self.clock()  # type: ignore[attr-defined]
+        else:
             held.spoke = True
             self._silent.discard(server_conn, held.address)
-            self._idle.discard(server_conn, held.address)
 
     def request_refused(self, server_conn: object) -> None:
         held = self._held.get(server_conn)
