@@ -79,6 +79,19 @@ WEBHOOK_SCHEMA: Schema = {
     f"{MAX_ATTRIBUTE_KEY} characters; non-strings as compact JSON of at most "
     f"{MAX_ATTRIBUTE_VALUE} characters; any other is left out).",
 }
+# TrueEngage's documented example body, with a UK mobile number: the published OpenAPI's example,
+# part of the package so that `python -m facade openapi` works where it is installed.
+# examples/webhook.json is the same body for tests, bench and docs (a test keeps the two equal).
+WEBHOOK_EXAMPLE: Mapping[str, str] = MappingProxyType(
+    {
+        "phoneNumber": "07400123456",
+        "scriptId": "xxx",
+        "queueId": "xxx",
+        "scheduleGroupId": "xxx",
+        "widgetId": "123",
+        "countryCode": "+44",
+    }
+)
 
 
 # -- The answer: the create-callback fields we may send -------------------------------------
@@ -115,98 +128,195 @@ def _e164(description: str) -> Schema:
     return {"type": "string", "pattern": E164_PATTERN, "description": description}
 
 
-ROUTING_DATA: Mapping[str, Schema] = MappingProxyType(
-    {
-        "queueId": _genesys_id("Routing queue; always present, and equal to queueId if sent."),
-        "languageId": _genesys_id("Language to consider in routing."),
-        "label": _text("Label; max utilization can be set per label."),
-        "priority": {
+@dataclass(frozen=True)
+class AnswerField:
+    """One field of the create-callback body an answer may carry, stated once: where it sits
+    (Genesys' JSON name; `routingData.<name>` inside RoutingData), its JSON Schema, and the rules'
+    `then` key that sets it with the kind of value that key takes (`value`, compiled by
+    decision/engine/action_compilers.py; for Genesys ids, `names` is the [names.*] table that
+    names them). A field set only together with another (routingData.queueId with `queue`,
+    countryCode with `normalize_number`) has no key of its own. The CallbackPatch field that
+    carries it has the same JSON name (a test holds the two to each other)."""
+
+    path: str
+    schema: Schema
+    then: str = ""
+    value: str = ""
+    names: str = ""
+
+    @property
+    def routing(self) -> bool:
+        return self.path.startswith("routingData.")
+
+    @property
+    def name(self) -> str:
+        """The JSON name within its object."""
+        return self.path.removeprefix("routingData.")
+
+
+_SCORED_AGENTS: Schema = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_SCORED_AGENTS,
+    "items": {
+        "type": "object",
+        "required": ["agent", "score"],
+        "additionalProperties": False,
+        "properties": {
+            "agent": {
+                "type": "object",
+                "required": ["id"],
+                "properties": {"id": _genesys_id("Genesys user id.")},
+            },
+            "score": {"type": "integer", "minimum": 0, "maximum": 100},
+        },
+    },
+    "description": "Agents with a score; an agent-owned callback has one, scored 100.",
+}
+_DATA: Schema = {
+    "type": "object",
+    "propertyNames": {"minLength": 1, "maxLength": MAX_DATA_KEY},
+    "additionalProperties": {"type": "string", "maxLength": MAX_DATA_VALUE},
+    "not": {"anyOf": [{"required": [key]} for key in sorted(PROTECTED_DATA_KEYS)]},
+    "description": f"Participant attributes, keys of 1 to {MAX_DATA_KEY} characters. "
+    f"Never {' or '.join(sorted(PROTECTED_DATA_KEYS))} (TrueEngage's own).",
+}
+
+# Every answer field, in the order answers and the OpenAPI document list them.
+ANSWER_FIELDS: tuple[AnswerField, ...] = (
+    AnswerField("scriptId", _genesys_id("Script shown to the agent."), "script", "id", "scripts"),
+    AnswerField("queueId", _genesys_id("Queue for the callback."), "queue", "queue", "queues"),
+    AnswerField(
+        "routingData.queueId",
+        _genesys_id("Routing queue; always present, and equal to queueId if sent."),
+    ),
+    AnswerField(
+        "routingData.languageId",
+        _genesys_id("Language to consider in routing."),
+        "language",
+        "id",
+        "languages",
+    ),
+    AnswerField(
+        "routingData.label", _text("Label; max utilization can be set per label."), "label", "text"
+    ),
+    AnswerField(
+        "routingData.priority",
+        {
             "type": "integer",
             "minimum": PRIORITY_RANGE[0],
             "maximum": PRIORITY_RANGE[1],
             "description": "Routing priority (Architect's scale).",
         },
-        "skillIds": _genesys_ids("Skills to consider in routing."),
-        "skillExpression": _text("Logical expression over skills."),
-        "preferredAgentIds": _genesys_ids("Agents to prefer (members of the queue)."),
-        "scoredAgents": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_SCORED_AGENTS,
-            "items": {
-                "type": "object",
-                "required": ["agent", "score"],
-                "additionalProperties": False,
-                "properties": {
-                    "agent": {
-                        "type": "object",
-                        "required": ["id"],
-                        "properties": {"id": _genesys_id("Genesys user id.")},
-                    },
-                    "score": {"type": "integer", "minimum": 0, "maximum": 100},
-                },
-            },
-            "description": "Agents with a score; an agent-owned callback has one, scored 100.",
-        },
-        "routingFlags": {
+        "priority",
+        "integer",
+    ),
+    AnswerField(
+        "routingData.skillIds",
+        _genesys_ids("Skills to consider in routing."),
+        "skills",
+        "ids",
+        "skills",
+    ),
+    AnswerField(
+        "routingData.skillExpression",
+        _text("Logical expression over skills."),
+        "skill_expression",
+        "text",
+    ),
+    AnswerField(
+        "routingData.preferredAgentIds",
+        _genesys_ids("Agents to prefer (members of the queue)."),
+        "preferred_agents",
+        "ids",
+        "agents",
+    ),
+    AnswerField("routingData.scoredAgents", _SCORED_AGENTS, "agent_owned", "agent_owned", "agents"),
+    AnswerField(
+        "routingData.routingFlags",
+        {
             "type": "array",
             "items": {"type": "string", "enum": sorted(ROUTING_FLAGS)},
             "description": "E.g. AGENT_OWNED_CALLBACK.",
         },
-    }
-)
-
-CALLBACK_PATCH: Mapping[str, Schema] = MappingProxyType(
-    {
-        "scriptId": _genesys_id("Script shown to the agent."),
-        "queueId": _genesys_id("Queue for the callback."),
-        "routingData": {
-            "type": "object",
-            "required": ["queueId"],
-            "additionalProperties": False,
-            "properties": dict(ROUTING_DATA),
-            "description": "Genesys' RoutingData, always whole (it carries its queueId).",
-        },
-        "callbackUserName": _text("Name of the party to call back."),
-        "callbackNumbers": {
+    ),
+    AnswerField(
+        "callbackUserName", _text("Name of the party to call back."), "callback_user_name", "text"
+    ),
+    AnswerField(
+        "callbackNumbers",
+        {
             "type": "array",
             "minItems": 1,
             "items": _e164("E.164 number."),
             "description": "Numbers to call back.",
         },
-        "callbackScheduledTime": {
+        "normalize_number",
+        "normalize_number",
+    ),
+    AnswerField(
+        "callbackScheduledTime",
+        {
             "type": "string",
             "format": "date-time",
             "pattern": "Z$",
             "description": "When to call back: ISO-8601 in UTC, in the future, within the "
             "scheduling horizon.",
         },
-        "countryCode": {
+        "schedule",
+        "schedule",
+    ),
+    AnswerField(
+        "countryCode",
+        {
             "type": "string",
             "pattern": COUNTRY_CODE_PATTERN,
             "description": "Calling code of the callback numbers, e.g. +44.",
         },
-        "validateCallbackNumbers": {
-            "type": "boolean",
-            "description": "Let Genesys validate the numbers' format.",
-        },
-        "data": {
-            "type": "object",
-            "propertyNames": {"minLength": 1, "maxLength": MAX_DATA_KEY},
-            "additionalProperties": {"type": "string", "maxLength": MAX_DATA_VALUE},
-            "not": {"anyOf": [{"required": [key]} for key in sorted(PROTECTED_DATA_KEYS)]},
-            "description": f"Participant attributes, keys of 1 to {MAX_DATA_KEY} characters. "
-            f"Never {' or '.join(sorted(PROTECTED_DATA_KEYS))} (TrueEngage's own).",
-        },
-        "callerId": _e164("Number shown to the called party."),
-        "callerIdName": _text("Name shown to the called party."),
-        "customerFirstCallbackDeliveryMode": {
+    ),
+    AnswerField(
+        "validateCallbackNumbers",
+        {"type": "boolean", "description": "Let Genesys validate the numbers' format."},
+        "validate_callback_numbers",
+        "boolean",
+    ),
+    AnswerField("data", _DATA, "data", "map"),
+    AnswerField("callerId", _e164("Number shown to the called party."), "caller_id", "e164"),
+    AnswerField("callerIdName", _text("Name shown to the called party."), "caller_id_name", "text"),
+    AnswerField(
+        "customerFirstCallbackDeliveryMode",
+        {
             "type": "string",
             "enum": list(DELIVERY_MODES),
             "description": "Only sent when a rule asks for it.",
         },
-    }
+        "customer_first_callback_delivery_mode",
+        "enum",
+    ),
 )
+
+ROUTING_DATA: Mapping[str, Schema] = MappingProxyType(
+    {f.name: f.schema for f in ANSWER_FIELDS if f.routing}
+)
+
+
+def _callback_patch() -> dict[str, Schema]:
+    fields: dict[str, Schema] = {}
+    for field in ANSWER_FIELDS:
+        if not field.routing:
+            fields[field.path] = field.schema
+        elif "routingData" not in fields:
+            fields["routingData"] = {
+                "type": "object",
+                "required": ["queueId"],
+                "additionalProperties": False,
+                "properties": dict(ROUTING_DATA),
+                "description": "Genesys' RoutingData, always whole (it carries its queueId).",
+            }
+    return fields
+
+
+CALLBACK_PATCH: Mapping[str, Schema] = MappingProxyType(_callback_patch())
 CALLBACK_PATCH_SCHEMA: Schema = {
     "type": "object",
     "additionalProperties": False,

@@ -12,7 +12,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,9 +33,11 @@ from facade.connection_limits import (
     raise_open_files_limit,
 )
 from facade.decider import FailOpenDecider
+from facade.decision_health import DecisionHealth
 from facade.drain import CloseWhileDraining, Drain
 from facade.handlers import (
     CallbackHandler,
+    DecisionHealthHandler,
     LiveHandler,
     MetricsHandler,
     NotFoundHandler,
@@ -90,7 +92,7 @@ def make_app(
     policy: ClientPolicy,
     limiter: RateLimiter,
     decider: FailOpenDecider,
-    decision_serving: Callable[[], Awaitable[bool]],
+    decision_serving: Callable[[], bool],
     drain: Drain,
     access_log: AccessLog | None = None,
 ) -> tornado.web.Application:
@@ -106,7 +108,8 @@ def make_app(
         [
             (CALLBACK_PATH, CallbackHandler, callback),
             ("/healthz", LiveHandler),
-            ("/readyz", ReadyHandler, {"decision_serving": decision_serving, "drain": drain}),
+            ("/readyz", ReadyHandler, {"drain": drain}),
+            ("/healthz/decision", DecisionHealthHandler, {"decision_serving": decision_serving}),
             ("/metrics", MetricsHandler, _metrics_handler_args()),
             ("/openapi.json", OpenApiHandler),
         ],
@@ -222,6 +225,7 @@ class FacadeServer:
             timedelta(days=settings.schedule_horizon_days),
             clock,
         )
+        self.decision_health = DecisionHealth(self.client)
         self.access_log = access_log
         self.drain = Drain()
         self.app = make_app(
@@ -230,7 +234,7 @@ class FacadeServer:
             ClientPolicy(settings.allow_cidrs, settings.trusted_proxies),
             limiter or RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
             self.decider,
-            self.client.serving,
+            lambda: self.decision_health.serving,
             self.drain,
             access_log,
         )
@@ -263,6 +267,8 @@ class FacadeServer:
                 self.budget.console_per_address,
                 clock,
             )
+        # Last, once nothing above can fail and leave the watch running unowned.
+        self.decision_health.start()
 
     def reload_keys(self) -> None:
         """Key rotation (SIGHUP), the webhook's and the console's: each new set replaces the
@@ -307,6 +313,7 @@ class FacadeServer:
         await self.http.close_all_connections()
         if self.admin is not None:
             await self.admin.close_all_connections()
+        await self.decision_health.stop()
         await self.client.close()
         if self.access_log is not None:
             self.access_log.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
@@ -207,20 +207,37 @@ class LiveHandler(JsonHandler):
 
 
 class ReadyHandler(JsonHandler):
-    """GET /readyz: the decision service is reachable and SERVING, and the facade is not
-    stopping (the load balancer sends no new traffic to a stopping replica)."""
+    """GET /readyz: this facade can answer the webhook, which it can whenever it runs (it fails
+    open), so 200 until it starts stopping, then 503 (the load balancer sends no new traffic to a
+    stopping replica). Never tied to the decision service: if it were, a decision outage would
+    take every facade out of its Service, and TrueEngage would get connection errors or the
+    ingress' 502 instead of `{}`."""
 
     SUPPORTED_METHODS = ("GET",)
 
-    def initialize(self, decision_serving: Callable[[], Awaitable[bool]], drain: Drain) -> None:
-        self.decision_serving = decision_serving
+    def initialize(self, drain: Drain) -> None:
         self.drain = drain
 
-    async def get(self) -> None:
+    def get(self) -> None:
         if self.drain.started:
             self.write_json({"status": "stopping"}, 503)
-        elif await self.decision_serving():
+        else:
             self.write_json({"status": "ready"})
+
+
+class DecisionHealthHandler(JsonHandler):
+    """GET /healthz/decision: whether the decision service is serving, as the facade's health
+    watch last heard (no RPC per request). For people and dashboards, never for a probe: the
+    facade answers (`{}`) while the decision service is down, and must stay in its Service."""
+
+    SUPPORTED_METHODS = ("GET",)
+
+    def initialize(self, decision_serving: Callable[[], bool]) -> None:
+        self.decision_serving = decision_serving
+
+    def get(self) -> None:
+        if self.decision_serving():
+            self.write_json({"status": "serving"})
         else:
             self.write_json({"status": "decision service not serving"}, 503)
 

@@ -46,3 +46,11 @@ ACCEPT_PAUSES = Counter(
     "Times accepting paused because the process ran out of descriptors (or the like)",
     ["listener"],
 )
+# Pushed by the decision service's Health.Watch stream (facade/decision_health.py): a scrape reads
+# a number, never asks the service. Workers of one facade (--processes) report the lowest value:
+# any worker that has lost the service shows.
+DECISION_SERVING = Gauge(
+    "facade_decision_serving",
+    "1 while the decision service reports SERVING to this facade, else 0 (answers fail open)",
+    multiprocess_mode="min",
+)

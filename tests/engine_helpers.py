@@ -7,7 +7,15 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from decision.engine import CallbackRequest, Contact, Decision, RuleSet, parse_rules
+from decision.engine import (
+    CONTACT,
+    CallbackRequest,
+    Contact,
+    Decision,
+    OutsideFacts,
+    RuleSet,
+    parse_rules,
+)
 
 NAMES = """
 version = 1
@@ -46,7 +54,7 @@ def rules(body: str) -> RuleSet:
 def decide(
     ruleset: RuleSet, at: datetime = TUESDAY_NOON, contact: Contact | None = None, **request: Any
 ) -> Decision:
-    return ruleset.decide(CallbackRequest(**request), at, contact)
+    return ruleset.decide(CallbackRequest(**request), at, OutsideFacts({CONTACT: contact}))
 
 
 def answer(

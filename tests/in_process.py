@@ -17,8 +17,9 @@ import tornado.netutil
 
 from decision.directory import open_directory
 from decision.directory.cached import CachedDirectory
+from decision.directory.provider import ContactProvider
 from decision.rules.live import LiveRules
-from decision.service.runtime import build_server, start_serving
+from decision.service.grpc_server import build_server, start_serving
 from decision.service.servicer import DecisionServicer
 from facade.app import FacadeServer
 from facade.config import FacadeSettings
@@ -64,7 +65,8 @@ class InProcessDecision:
         self.directory: CachedDirectory | None = None
         if contacts:
             self.directory = services.run(open_directory(contacts))
-        self.servicer = DecisionServicer(LiveRules(rules, settle=0), directory=self.directory)
+        providers = [ContactProvider(directory=self.directory)] if self.directory else []
+        self.servicer = DecisionServicer(LiveRules(rules, settle=0), providers=providers)
         self.credentials = credentials
         self.port = 0
         self._server: grpc.aio.Server | None = None

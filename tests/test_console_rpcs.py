@@ -126,3 +126,24 @@ def test_an_impossible_moment_is_the_callers_error(services, at):
             assert raised.value.details().startswith("at: not a valid timestamp")
 
     with_service(services, scenario)
+
+
+def test_explain_tells_not_tried_from_not_matched_and_facts_carry_enums(services):
+    """RuleTrace.outcome keeps the engine's three fates (`matched` alone folds "not tried" into
+    "not matched"); CallerFacts' enums say what their strings say."""
+
+    async def scenario(stub, servicer):
+        explained = await stub.Explain(UK_MOBILE, timeout=5)
+        trace = decision_pb2.RuleTrace
+        fates = {rule.name: rule.outcome for rule in explained.rules}
+        assert fates["uk-mobile"] == trace.OUTCOME_MATCHED
+        assert fates["known-vip"] == trace.OUTCOME_NOT_MATCHED
+        assert trace.OUTCOME_NOT_TRIED in fates.values()  # rules below the one that decided
+        for rule in explained.rules:
+            assert rule.matched == (rule.outcome == trace.OUTCOME_MATCHED)
+        facts = explained.decision.facts
+        assert (facts.number_type, facts.type) == ("mobile", decision_pb2.NUMBER_TYPE_MOBILE)
+        assert facts.time_zone_source == "number"
+        assert facts.zone_source == decision_pb2.TIME_ZONE_SOURCE_NUMBER
+
+    with_service(services, scenario)

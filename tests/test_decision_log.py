@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from contract.client import BlockingDecisionClient
 from contract.v1 import decision_pb2
 from decision.decision_log.writer import DecisionLog
+from decision.engine import NO_FACTS
 from tests.conftest import EXAMPLE_RULES, start_decision
 
 UK = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
@@ -25,7 +26,7 @@ UK = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
 BIG = decision_pb2.DecideRequest(
     phone_number="07400123456",
     country_code="+44",
-    attributes={f"field{i}": "x" * 500 for i in range(100)},
+    attributes={f"field{i}": "x" * 1000 for i in range(32)},  # as much as a call may carry
 )
 RESPONSE = decision_pb2.DecideResponse(decision_id="d", matched_rules=["uk-mobile"])
 AT = datetime(2026, 11, 24, tzinfo=UTC)
@@ -49,7 +50,7 @@ def test_a_stalled_sink_holds_at_most_the_byte_budget_and_never_blocks_close():
     decision_log = DecisionLog(f"/dev/fd/{write_end}", capacity=1_000_000, buffer_bytes=budget)
     try:
         for _ in range(2000):  # 100 MB of decisions
-            decision_log.record(BIG, RESPONSE, AT, None, 0.1)
+            decision_log.record(BIG, RESPONSE, AT, NO_FACTS, 0.1)
             assert decision_log.waiting_bytes <= budget
         assert counter("decision_log_dropped_total") - dropped > 1900
         closing = threading.Thread(target=decision_log.close, kwargs={"timeout": 0.5})
@@ -74,11 +75,11 @@ def test_a_failing_sink_counts_every_lost_entry_and_logs_once_per_interval(caplo
         return lambda: counter("decision_log_dropped_total") - dropped == count
 
     for _ in range(50):
-        decision_log.record(UK, RESPONSE, AT, None, 0.1)
+        decision_log.record(UK, RESPONSE, AT, NO_FACTS, 0.1)
     until(settled(50), "50 entries counted as lost")
     now[0] += 61  # the next interval
     for _ in range(30):
-        decision_log.record(UK, RESPONSE, AT, None, 0.1)
+        decision_log.record(UK, RESPONSE, AT, NO_FACTS, 0.1)
     until(settled(80), "80 entries counted as lost")
     decision_log.close()
     assert counter("decision_log_written_total") == written
@@ -126,7 +127,7 @@ def test_sigterm_exits_promptly_with_a_stalled_log_sink(tmp_path):
                 *("--decision-log", str(fifo), "--decision-log-buffer", "50", "--no-access-log"),
                 stderr=stderr,
             )
-            decide(service.port, BIG, count=200)  # 10 MB: the pipe and the buffer fill up
+            decide(service.port, BIG, count=320)  # 10 MB: the pipe and the buffer fill up
             returncode = service.stop(timeout=60)
     finally:
         os.close(reader)

@@ -15,9 +15,7 @@ import pytest
 from contract.client import BlockingDecisionClient
 from contract.v1 import decision_pb2
 from decision.directory.cached import CachedDirectory
-from decision.directory.health import DirectoryHealth
-from decision.rules.live import LiveRules
-from decision.service.servicer import DecisionServicer
+from decision.directory.provider import ContactProvider
 from tests.conftest import EXAMPLE_RULES, counted, wait_until
 from tests.in_process import InProcessDecision
 from tests.test_directory import ScriptedBackend
@@ -94,18 +92,16 @@ def test_a_lookup_past_its_deadline_means_unknown_and_degraded():
         backend.hold = asyncio.Event()  # never set: the backend hangs
         directory = CachedDirectory(backend, lookup_timeout=0.05)
         changes: list[bool] = []
-        health = DirectoryHealth(on_change=changes.append)
-        servicer = DecisionServicer(
-            LiveRules(EXAMPLE_RULES, settle=0), directory=directory, directory_health=health
+        provider = ContactProvider(directory=directory)
+        provider.health.watch(changes.append)
+        assert await provider.provide(ADA, "GB") == (
+            None,
+            "contact directory timeout: caller treated as unknown",
         )
-        notes: list[str] = []
-        contact = await servicer._contact(ADA, "GB", notes)
-        assert contact is None
-        assert notes == ["contact directory timeout: caller treated as unknown"]
         assert changes == [False]
         backend.hold.set()
         backend.hold = None
-        assert await servicer._contact(ADA, "GB", []) is None  # answers again (unknown number)
+        assert await provider.provide(ADA, "GB") == (None, "")  # answers again (unknown number)
         assert changes == [False, True]
         await directory.close()
 
@@ -114,7 +110,7 @@ def test_a_lookup_past_its_deadline_means_unknown_and_degraded():
 
 def test_failures_are_logged_once_per_interval_not_per_lookup(caplog):
     now = [0.0]
-    health = DirectoryHealth(log_interval=10, clock=lambda: now[0])
+    health = ContactProvider(directory=object(), log_interval=10, clock=lambda: now[0])
     with caplog.at_level("WARNING", logger="decision.directory"):
         for _ in range(50):
             health.failed(OSError("disk I/O error"))

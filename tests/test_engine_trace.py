@@ -9,7 +9,7 @@ from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
 
-from decision.engine import CallbackRequest, Contact, explain
+from decision.engine import CONTACT, CallbackRequest, Contact, OutsideFacts, explain
 from decision.engine.conditions import CONDITION_KINDS
 from tests.engine_helpers import UK_MOBILE, UK_QUEUE, US_NUMBER, US_QUEUE, rules
 
@@ -66,9 +66,10 @@ def test_a_traced_decision_is_the_same_decision():
                         at = datetime(2026, 11, 24, hour, tzinfo=UTC)
                         request = CallbackRequest(**number, widget_id=widget, queue_id=queue)
                         # Twice undisturbed, so the second decision reuses a kept part.
-                        MIXED.decide(request, at, contact)
-                        decision = MIXED.decide(request, at, contact)
-                        traced = explain(MIXED, request, at, contact)
+                        facts = OutsideFacts({CONTACT: contact})
+                        MIXED.decide(request, at, facts)
+                        decision = MIXED.decide(request, at, facts)
+                        traced = explain(MIXED, request, at, facts)
                         assert traced.patch == MessageToDict(decision.patch)
                         assert traced.notes == decision.notes
                         assert [

@@ -91,12 +91,15 @@ def test_decision_down_fails_open_and_recovers_after_restart(services, facade_in
             reply = webhook.post(SEED)
             assert (reply.status, reply.body) == (200, {})
         assert counted("facade_fail_open_total", reason="unavailable") == before + 3
-        assert webhook.request("GET", "/readyz").status == 503
+        # Still ready: it answers, and must stay in its load balancer (tests/test_readiness.py).
+        assert webhook.request("GET", "/readyz").status == 200
+        wait_until(lambda: webhook.request("GET", "/healthz/decision").status == 503, "outage seen")
 
         decision.start()  # the same port: the facade's channel reconnects by itself
         wait_until(lambda: webhook.post(SEED).body, "a decision after the restart")
         assert webhook.post(SEED).body["queueId"] == QUEUE
         assert webhook.request("GET", "/readyz").status == 200
+        wait_until(lambda: webhook.request("GET", "/healthz/decision").status == 200, "back")
     finally:
         decision.stop()
 
@@ -129,6 +132,8 @@ def test_an_answer_that_is_not_a_decide_response_fails_open(facade_in_process, g
         reply = webhook.post(SEED)
         assert (reply.status, reply.body) == (200, {})
         assert counted("facade_fail_open_total", reason="bad_response") == before + 1
+        assert webhook.request("GET", "/readyz").status == 200
+        assert webhook.request("GET", "/healthz/decision").status == 503
     finally:
         server.stop(None)
 

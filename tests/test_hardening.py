@@ -19,7 +19,7 @@ import trustme
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from contract.v1 import decision_pb2
-from decision.service.runtime import server_credentials
+from decision.service.grpc_server import server_credentials
 from decision.service.settings import DecisionSettings
 from facade.rate_limit import RateLimiter
 from plumbing.logs import AccessLog

@@ -20,6 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from contract.client import BlockingDecisionClient
 from contract.v1 import decision_pb2
 from decision.decision_log.writer import DecisionLog
+from decision.engine import NO_FACTS
 from decision.service.settings import DecisionSettings
 from plumbing.service_process import ServiceProcess
 from plumbing.settings import SettingsError, add_arguments, resolve
@@ -152,7 +153,7 @@ def test_full_decision_log_buffer_drops_and_counts():
 
     def record_many() -> None:
         for _ in range(500):  # nobody reads the pipe yet: the writer blocks, the buffer fills
-            decision_log.record(UK, response, datetime(2026, 11, 24, tzinfo=UTC), None, 0.1)
+            decision_log.record(UK, response, datetime(2026, 11, 24, tzinfo=UTC), NO_FACTS, 0.1)
 
     recorder = threading.Thread(target=record_many)
     recorder.start()

@@ -21,7 +21,7 @@ from decision.engine import RuleSet
 from decision.rules import live as rules_file
 from decision.rules.live import LiveRules
 from plumbing.service_process import ServiceProcess
-from tests.conftest import wait_until
+from tests.conftest import EXAMPLE_RULES, wait_until
 
 QUEUE_A = "aaaaaaaa-0000-4000-8000-000000000001"
 QUEUE_B = "bbbbbbbb-0000-4000-8000-000000000002"
@@ -373,3 +373,28 @@ def test_the_reloader_survives_an_unexpected_error(tmp_path, monkeypatch, caplog
         reloader.cancel()
 
     asyncio.run(scenario())
+
+
+def test_a_reload_compiles_with_a_short_thread_switch_interval(tmp_path, monkeypatch):
+    """The event loop gets the interpreter back within 0.5 ms of asking while a reload compiles
+    (the default 5 ms made every socket call wait, and answers fell tenfold during a large
+    reload: `make bench`, "while reloading"); the interval is restored after."""
+    import sys
+
+    from decision.rules import live as live_module
+
+    path = tmp_path / "rules.toml"
+    path.write_text(EXAMPLE_RULES.read_text())
+    rules = live_module.LiveRules(path, settle=0)
+    seen: list[float] = []
+    real = live_module.read_rules_with_text
+
+    def recording(p):
+        seen.append(sys.getswitchinterval())
+        return real(p)
+
+    monkeypatch.setattr(live_module, "read_rules_with_text", recording)
+    before = sys.getswitchinterval()
+    asyncio.run(rules.reload())
+    assert seen == [live_module.RELOAD_SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == before

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from contract.webhook import PayloadError, request_from_document
 from decision.directory import DirectoryError, open_directory
 from decision.engine import (
+    CONTACT,
     MOMENT_RANGE_TEXT,
     Contact,
+    OutsideFacts,
     RulesError,
     RuleSet,
     decidable,
@@ -20,7 +22,7 @@ from decision.engine import (
     number_facts,
     parse_rules,
 )
-from decision.rules.cases import CasesError, contact_from_mapping, run_cases
+from decision.rules.cases import CasesError, run_cases
 from decision.rules.coverage import format_coverage, rule_coverage
 from decision.rules.install import install_rules
 from decision.rules.live import read_rules, read_rules_text
@@ -103,7 +105,7 @@ def _explain(args: argparse.Namespace) -> int:
         return 2
     contact = None
     if args.contact:
-        contact = contact_from_mapping(dict(args.contact))
+        contact = CONTACT.read(dict(args.contact))
     elif args.contacts:
         number = number_facts(request.phone_number, request.country_code, rules.default_region)
         try:
@@ -112,7 +114,7 @@ def _explain(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
             return 1
     at = args.at or datetime.now(UTC)
-    print(format_explanation(explain(rules, request, at, contact)))
+    print(format_explanation(explain(rules, request, at, OutsideFacts({CONTACT: contact}))))
     return 0
 
 

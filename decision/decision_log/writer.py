@@ -8,6 +8,7 @@ up exit."""
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
 import json
@@ -20,20 +21,27 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
+from prometheus_client import Counter, Gauge
+
 from contract.v1 import decision_pb2
 from decision.decision_log.entry import log_entry
-from decision.engine import Contact
-from decision.service import metrics
+from decision.engine import OutsideFacts
 
 log = logging.getLogger("decision.log")
+LOG_WRITTEN = Counter("decision_log_written_total", "Decision log entries written")
+LOG_DROPPED = Counter(
+    "decision_log_dropped_total",
+    "Decision log entries lost: buffer full, write failed, or still waiting at exit",
+)
+LOG_BUFFERED_BYTES = Gauge(
+    "decision_log_buffered_bytes", "Memory held by decisions waiting to be logged (estimate)"
+)
 # Measured: a waiting decision holds about 1.3 x its wire size plus 1.7 KiB of memory.
 WIRE_SIZE_FACTOR = 2
 ENTRY_OVERHEAD = 2048
 CHUNK_BYTES = 64 * 1024  # written in one write() call when that many are waiting
 
-Item = tuple[
-    decision_pb2.DecideRequest, decision_pb2.DecideResponse, datetime, Contact | None, float
-]
+Item = tuple[decision_pb2.DecideRequest, decision_pb2.DecideResponse, datetime, OutsideFacts, float]
 
 
 def held_bytes(request: decision_pb2.DecideRequest, response: decision_pb2.DecideResponse) -> int:
@@ -43,7 +51,14 @@ def held_bytes(request: decision_pb2.DecideRequest, response: decision_pb2.Decid
 
 class DecisionLog:
     """`target` "-" is stdout; anything else is a file appended to (reopened by `reopen`, for
-    log rotation)."""
+    log rotation: SIGHUP). As a service component it is open from the start and closed, its
+    waiting entries written, at stop."""
+
+    name = "decision log"
+    health = None
+
+    async def start(self) -> None:
+        """Nothing: the file was opened when the log was made, so a bad path fails at once."""
 
     def __init__(
         self,
@@ -70,7 +85,7 @@ class DecisionLog:
         self._unreported = 0
         self._reported_at: float | None = None
         self._write_error = ""  # why the last batch lost entries
-        metrics.LOG_BUFFERED_BYTES.set_function(lambda: self._waiting_bytes)
+        LOG_BUFFERED_BYTES.set_function(lambda: self._waiting_bytes)
         self._thread = threading.Thread(target=self._drain, name="decision-log", daemon=True)
         self._thread.start()
 
@@ -91,7 +106,7 @@ class DecisionLog:
         request: decision_pb2.DecideRequest,
         response: decision_pb2.DecideResponse,
         at: datetime,
-        contact: Contact | None,
+        facts: OutsideFacts,
         latency_ms: float,
     ) -> None:
         """Never blocks: the messages are finished and not touched again by the caller."""
@@ -102,11 +117,18 @@ class DecisionLog:
                 or self._waiting_bytes + cost > self.buffer_bytes
             )
             if not full:
-                self._waiting.append(((request, response, at, contact, latency_ms), cost))
+                self._waiting.append(((request, response, at, facts, latency_ms), cost))
                 self._waiting_bytes += cost
                 self._ready.notify()
         if full:
             self._lost(1, "buffer full: the log is not written as fast as decisions are made")
+
+    async def stop(self) -> None:
+        # Off the loop: a stalled sink may take the whole timeout.
+        await asyncio.to_thread(self.close)
+
+    def on_reload_signal(self) -> None:
+        self.reopen()
 
     def reopen(self) -> None:
         """Reopens the file before the next write (after rotation: the old name now points
@@ -117,7 +139,7 @@ class DecisionLog:
 
     def _lost(self, count: int, cause: str) -> None:
         """Counts every lost entry; logs at most one line per `report_every` seconds."""
-        metrics.LOG_DROPPED.inc(count)
+        LOG_DROPPED.inc(count)
         with self._report_lock:
             self._unreported += count
             now = self._clock()
@@ -166,7 +188,7 @@ class DecisionLog:
                 self._writing = 0
                 if self._abandoned:  # close() has already counted this batch as lost
                     return
-            metrics.LOG_WRITTEN.inc(written)
+            LOG_WRITTEN.inc(written)
             if lost:
                 self._lost(lost, self._write_error)
 
@@ -206,7 +228,7 @@ class DecisionLog:
             self._abandoned = stalled
         if stalled:
             # The writer stays blocked in write(); it is a daemon thread and ends with the process.
-            metrics.LOG_DROPPED.inc(lost)
+            LOG_DROPPED.inc(lost)
             log.error(
                 "decision log sink stalled: %d entries not written at exit",
                 lost,

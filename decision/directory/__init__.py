@@ -42,10 +42,13 @@ class ContactDirectory(Protocol):
 
     async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
         """Upserts contacts (with `replace`: swaps the whole directory) all at once or not at
-        all; returns how many contacts were written."""
+        all; returns how many contacts were written. Records count in order: a key or a number
+        given twice takes its last."""
         ...
 
-    async def records(self) -> list[ContactRecord]: ...
+    async def records(self) -> list[ContactRecord]:
+        """Every contact by key, each with its numbers, both in code point order."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -59,6 +62,15 @@ class DirectoryBackend(ContactDirectory, Protocol):
         """Returns once another writer (another process, another replica) may have changed the
         data since the last return, so the cache must be dropped."""
         ...
+
+
+def backend_name(spec: str) -> str:
+    """Which backend `spec` names ("sqlite", "postgresql"), for metrics; never any of `spec`."""
+    scheme = _URL_SCHEME.match(spec)
+    if scheme is None:
+        return "sqlite"
+    kind = scheme[1].lower()
+    return "postgresql" if kind in ("postgresql", "postgres") else "unknown"
 
 
 async def open_directory(
@@ -82,7 +94,8 @@ async def _open_backend(spec: str, create: bool, start_unreachable: bool) -> Dir
         )
     scheme = _URL_SCHEME.match(spec)
     # Backends are imported only when asked for, so a database driver is needed only by those
-    # who use that database. A new backend adds its branch here and its module beside this one.
+    # who use that database. A new backend adds its branch here, its module beside this one and
+    # its entry in the conformance suite's `backend` fixture (tests/test_directory_conformance.py).
     if scheme is None and _NOT_A_URL.search(spec):
         raise DirectoryError(
             "the contact directory looks like a PostgreSQL connection string, not a URL (not "

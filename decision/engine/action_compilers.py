@@ -1,5 +1,7 @@
 """How each `then` key of the rules file is compiled from TOML into an action, refusing
-anything Genesys would refuse (`ACTION_COMPILERS`)."""
+anything Genesys would refuse. The keys are those of the contract's answer fields
+(`contract.callback.ANSWER_FIELDS`); each field's `value` kind names its compiler here
+(`VALUE_COMPILERS`), and limits come from the field's own JSON Schema."""
 
 from __future__ import annotations
 
@@ -9,24 +11,27 @@ from datetime import timedelta
 from typing import Any
 
 from contract.callback import (
-    DELIVERY_MODES,
+    ANSWER_FIELDS,
     MAX_DATA_KEY,
     MAX_DATA_VALUE,
     MAX_TEXT,
-    PRIORITY_RANGE,
     PROTECTED_DATA_KEYS,
+    AnswerField,
     is_e164,
 )
 from decision.engine import actions as act
 from decision.engine.compiling import Compiler
+from decision.engine.contact import CONTACT
 
 _DELAY = re.compile(r"^\+(\d+)([mhd])$")
-_DELAY_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-_ID_KINDS = {
-    "queue": "queues",
-    "script": "scripts",
-    "language": "languages",
-    "agent_owned": "agents",
+_MINUTES_PER = {"m": 1, "h": 60, "d": 24 * 60}
+# For each kind of Genesys id, the contact's field that holds such ids (or names) and how a rule
+# refers to it: `language = "@contact.language"`, `skills = ["@contact.skills"]`,
+# `preferred_agents = ["@contact"]`, `agent_owned = "@contact"` (the contact's first agent).
+_FROM_CONTACT = {
+    "languages": ("language", "@contact.language"),
+    "skills": ("skills", "@contact.skills"),
+    "agents": ("preferred_agents", "@contact"),
 }
 
 
@@ -40,33 +45,39 @@ def _text(compiler: Compiler, where: str, value: Any, limit: int = MAX_TEXT) -> 
         if name == value or not name:
             compiler.problem(where, "use @contact.<field>, e.g. @contact.name")
             return None
-        compiler.uses_contact = True
+        compiler.reads(CONTACT)
         return act.ContactField(name)
     return value
 
 
-def _named_id(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
-    kind = _ID_KINDS[key]
-    if value in ("@contact", "@contact.language"):
-        compiler.uses_contact = True
-    if key == "agent_owned" and value == "@contact":
-        return act.SetValue(key, act.ContactList("preferred_agents"), compiler.names, kind)
-    if key == "language" and value == "@contact.language":
-        return act.SetValue(key, act.ContactField("language"), compiler.names, kind)
+def _named_id(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    """One Genesys id, by name or id, or the contact's (`_FROM_CONTACT`)."""
+    key, kind = field.then, field.names
+    contact_field, reference = _FROM_CONTACT.get(kind, ("", ""))
+    if reference and value == reference:
+        compiler.reads(CONTACT)
+        ref = (
+            act.ContactList(contact_field)
+            if contact_field == "preferred_agents"
+            else act.ContactField(contact_field)
+        )
+        return act.SetValue(key, ref, compiler.names, kind)
     resolved = compiler.genesys_id(where, kind, value)
     return act.SetValue(key, resolved) if resolved else None
 
 
-def _id_list(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
-    kind, reference = ("skills", "@contact.skills") if key == "skills" else ("agents", "@contact")
+def _id_list(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    """Genesys ids, by name or id, and the contact's (`_FROM_CONTACT`), added to the list."""
+    key, kind = field.then, field.names
+    contact_field, reference = _FROM_CONTACT[kind]
     values = compiler.strings(where, value)
     if values is None:
         return None
     items: list[object] = []
     for item in values:
         if item == reference:
-            compiler.uses_contact = True
-            items.append(act.ContactList(key))
+            compiler.reads(CONTACT)
+            items.append(act.ContactList(contact_field))
         else:
             resolved = compiler.genesys_id(where, kind, item)
             if resolved:
@@ -74,41 +85,49 @@ def _id_list(compiler: Compiler, where: str, key: str, value: Any) -> act.Action
     return act.AddToList(key, tuple(items), compiler.names, kind)
 
 
-def _free_text(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
-    text = _text(compiler, where, value)
-    return act.SetValue(key, text) if text is not None else None
+def _free_text(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    text = _text(compiler, where, value, field.schema.get("maxLength", MAX_TEXT))
+    return act.SetValue(field.then, text) if text is not None else None
 
 
-def _boolean(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
+def _boolean(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
     if not isinstance(value, bool):
         compiler.problem(where, "expected true or false")
         return None
-    return act.SetValue(key, value) if value or key != "normalize_number" else None
+    return act.SetValue(field.then, value)
 
 
-def _priority(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
-    low, high = PRIORITY_RANGE
+def _switch(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    """A boolean that does something only when true (`normalize_number`)."""
+    action = _boolean(compiler, where, field, value)
+    return action if value is True else None
+
+
+def _integer(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    low, high = field.schema["minimum"], field.schema["maximum"]
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         compiler.problem(where, f"expected a whole number from {low:,} to {high:,}")
         return None
-    return act.SetValue(key, value)
+    return act.SetValue(field.then, value)
 
 
-def _caller_id(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
+def _e164(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
     if not isinstance(value, str) or not is_e164(value):
         compiler.problem(where, 'expected an E.164 number like "+442071234567"')
         return None
-    return act.SetValue(key, value)
+    return act.SetValue(field.then, value)
 
 
-def _delivery_mode(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
-    if value not in DELIVERY_MODES:
-        compiler.problem(where, f"expected one of {', '.join(DELIVERY_MODES)}")
+def _enum(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    allowed = field.schema["enum"]
+    if value not in allowed:
+        compiler.problem(where, f"expected one of {', '.join(allowed)}")
         return None
-    return act.SetValue(key, value)
+    return act.SetValue(field.then, value)
 
 
-def _data(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
+def _data(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    key = field.then
     if not isinstance(value, dict):
         compiler.problem(where, "expected a table of strings")
         return None
@@ -125,7 +144,8 @@ def _data(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | 
     return act.SetData(key, items)
 
 
-def _schedule(compiler: Compiler, where: str, key: str, value: Any) -> act.Action | None:
+def _schedule(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    key = field.then
     if isinstance(value, dict):
         if set(value) - {"next", "timezone"} or "next" not in value:
             compiler.problem(where, 'expected { next = "<window>", timezone = "..." }')
@@ -142,29 +162,37 @@ def _schedule(compiler: Compiler, where: str, key: str, value: Any) -> act.Actio
     if match is None:
         compiler.problem(where, 'expected "next <window>" or a delay like "+30m", "+2h", "+1d"')
         return None
-    delay = timedelta(**{_DELAY_UNITS[match[2]]: int(match[1])})
-    return act.SetValue(key, act.Delay(delay))
+    # Compared in minutes before a timedelta is made: one of 10**20 days cannot be.
+    minutes = int(match[1]) * _MINUTES_PER[match[2]]
+    if minutes > compiler.horizon / timedelta(minutes=1):
+        compiler.problem(
+            where,
+            f"{value} is beyond the scheduling horizon of {compiler.horizon.days} days "
+            "([defaults] schedule_horizon_days): Genesys would never see it",
+        )
+        return None
+    return act.SetValue(key, act.Delay(timedelta(minutes=minutes)))
 
 
-ACTION_COMPILERS: dict[str, Callable[[Compiler, str, str, Any], act.Action | None]] = {
+ValueCompiler = Callable[[Compiler, str, AnswerField, Any], act.Action | None]
+
+# An answer field's `value` kind -> how its `then` value is compiled.
+VALUE_COMPILERS: dict[str, ValueCompiler] = {
+    "id": _named_id,
     "queue": _named_id,
-    "script": _named_id,
-    "language": _named_id,
     "agent_owned": _named_id,
-    "skills": _id_list,
-    "preferred_agents": _id_list,
-    "priority": _priority,
-    "label": _free_text,
-    "skill_expression": _free_text,
-    "callback_user_name": _free_text,
-    "caller_id_name": _free_text,
-    "caller_id": _caller_id,
-    "validate_callback_numbers": _boolean,
-    "normalize_number": _boolean,
-    "customer_first_callback_delivery_mode": _delivery_mode,
-    "data": _data,
+    "ids": _id_list,
+    "text": _free_text,
+    "integer": _integer,
+    "boolean": _boolean,
+    "normalize_number": _switch,
+    "e164": _e164,
+    "enum": _enum,
+    "map": _data,
     "schedule": _schedule,
 }
+# `then` key -> its answer field, in the contract's order.
+ACTION_FIELDS: dict[str, AnswerField] = {f.then: f for f in ANSWER_FIELDS if f.then}
 
 
 def compile_actions(
@@ -178,12 +206,12 @@ def compile_actions(
     for key, value in then.items():
         if key in skip:
             continue
-        compile_one = ACTION_COMPILERS.get(key)
-        if compile_one is None:
-            known = ", ".join(sorted(ACTION_COMPILERS))
+        field = ACTION_FIELDS.get(key)
+        if field is None:
+            known = ", ".join(sorted(ACTION_FIELDS))
             compiler.problem(f"{where}.{key}", f"unknown action (known: {known})")
             continue
-        action = compile_one(compiler, f"{where}.{key}", key, value)
+        action = VALUE_COMPILERS[field.value](compiler, f"{where}.{key}", field, value)
         if action is not None:
             compiled.append(action)
     return compiled

@@ -6,28 +6,33 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from contract.v1.decision_pb2 import AgentRef, CallbackPatch
+from google.protobuf.message import Message
+
+from contract.callback import ANSWER_FIELDS
+from contract.v1.decision_pb2 import AgentRef, CallbackPatch, RoutingData
+from decision.engine.contact import CONTACT
 from decision.engine.names import Names
 from decision.engine.subject import Subject
 from decision.engine.windows import WeeklyWindow
 
 AGENT_OWNED_FLAG = "AGENT_OWNED_CALLBACK"
 
-# Slot (rules-file action) -> CallbackPatch field, for plain values.
+_PLAIN = {"id", "text", "integer", "boolean", "e164", "enum"}  # a value copied to its field
+
+
+def _proto_names(message: type[Message]) -> dict[str, str]:
+    return {f.json_name: f.name for f in message.DESCRIPTOR.fields}
+
+
+_TOP, _ROUTING = _proto_names(CallbackPatch), _proto_names(RoutingData)
+# `then` key -> the CallbackPatch (or RoutingData) field it sets, from the contract's table.
 TOP_LEVEL_FIELDS = {
-    "script": "script_id",
-    "callback_user_name": "callback_user_name",
-    "caller_id": "caller_id",
-    "caller_id_name": "caller_id_name",
-    "validate_callback_numbers": "validate_callback_numbers",
-    "customer_first_callback_delivery_mode": "customer_first_callback_delivery_mode",
+    f.then: _TOP[f.name] for f in ANSWER_FIELDS if f.value in _PLAIN and not f.routing
 }
 ROUTING_FIELDS = {
-    "language": "language_id",
-    "priority": "priority",
-    "label": "label",
-    "skill_expression": "skill_expression",
+    f.then: _ROUTING[f.name] for f in ANSWER_FIELDS if f.value in _PLAIN and f.routing
 }
+LIST_FIELDS = {f.then: _ROUTING[f.name] for f in ANSWER_FIELDS if f.value == "ids"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +42,8 @@ class ContactField:
     field: str
 
     def read(self, subject: Subject) -> str | None:
-        return subject.contact.value_of(self.field) if subject.contact else None
+        contact = subject.fact(CONTACT)
+        return contact.value_of(self.field) if contact else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,8 @@ class ContactList:
     field: str
 
     def read(self, subject: Subject) -> tuple[str, ...]:
-        return getattr(subject.contact, self.field) if subject.contact else ()
+        contact = subject.fact(CONTACT)
+        return getattr(contact, self.field) if contact else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +83,7 @@ class PatchDraft:
 
     def __init__(self) -> None:
         self.scalars: dict[str, object] = {}
-        self.lists: dict[str, dict[str, None]] = {"skills": {}, "preferred_agents": {}}
+        self.lists: dict[str, dict[str, None]] = {key: {} for key in LIST_FIELDS}
         self.data: dict[str, str] = {}
         self.notes: list[str] = []
 
@@ -128,12 +135,10 @@ class PatchDraft:
             if slot in self.scalars:
                 setattr(routing, name, self.scalars[slot])
                 touched = True
-        if self.lists["skills"]:
-            routing.skill_ids.extend(self.lists["skills"])
-            touched = True
-        if self.lists["preferred_agents"]:
-            routing.preferred_agent_ids.extend(self.lists["preferred_agents"])
-            touched = True
+        for slot, name in LIST_FIELDS.items():
+            if self.lists[slot]:
+                getattr(routing, name).extend(self.lists[slot])
+                touched = True
         owner = self.scalars.get("agent_owned")
         if owner:
             routing.scored_agents.add(agent=AgentRef(id=owner), score=100)
@@ -157,7 +162,11 @@ def _build_schedule(
     horizon: timedelta,
     notes: list[str],
 ) -> None:
-    at = schedule.time(subject)
+    try:
+        at = schedule.time(subject)
+    except OverflowError:  # a moment near the end of the calendar, plus a delay
+        notes.append("schedule dropped: beyond the last date the calendar holds")
+        return
     if at is None:
         notes.append("schedule: the window is open now, so the callback is not delayed")
         return
@@ -173,14 +182,15 @@ _CONTACT_REFS = (ContactField, ContactList)
 
 
 class Action:
-    """One `then` key; `apply` writes into the draft what this rule decides. `reads_contact`:
-    whether what it writes depends on the caller's directory entry."""
+    """One `then` key; `apply` writes into the draft what this rule decides. `per_caller`:
+    whether what it writes depends on an outside fact of the caller (their contact), so that
+    no two callers can share it."""
 
-    __slots__ = ("key", "reads_contact")
+    __slots__ = ("key", "per_caller")
 
     def __init__(self, key: str, values: tuple[object, ...] = ()) -> None:
         self.key = key
-        self.reads_contact = any(isinstance(v, _CONTACT_REFS) for v in values)
+        self.per_caller = any(isinstance(v, _CONTACT_REFS) for v in values)
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:
         raise NotImplementedError

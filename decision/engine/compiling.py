@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from decision.engine.facts import Fact
 from decision.engine.names import Names
 from decision.engine.windows import WeeklyWindow, WindowError
 
@@ -25,7 +27,13 @@ class Compiler:
     def __init__(self, names: Names) -> None:
         self.names = names
         self.problems: list[str] = []
-        self.uses_contact = False  # whether any rule reads the contact directory
+        self.needs: set[Fact[Any]] = set()  # the outside facts the rules read
+        # How far ahead a callback may be scheduled ([defaults] schedule_horizon_days).
+        self.horizon = timedelta(days=30)
+
+    def reads(self, fact: Fact[Any]) -> None:
+        """A condition or action being compiled reads this outside fact."""
+        self.needs.add(fact)
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 from decision.engine.compiling import Compiler
+from decision.engine.contact import CONTACT
 from decision.engine.numbers import NUMBER_TYPE_NAMES, calling_code_of
 from decision.engine.subject import Subject
 from decision.engine.windows import WeeklyWindow
@@ -238,7 +239,7 @@ def _attributes(compiler: Compiler, where: str, kind: ConditionKind, table: Any)
 
 
 def _contact(compiler: Compiler, where: str, kind: ConditionKind, table: Any) -> Compiled:
-    compiler.uses_contact = True
+    compiler.reads(CONTACT)
     compiled: list[Condition] = []
     for name, value in _named_table(compiler, where, kind, table):
         key, place = f"{kind.key}.{name}", f"{where}.{name}"
@@ -264,11 +265,15 @@ def _named_table(
 
 
 def _contact_known(subject: Subject) -> bool:
-    return subject.contact is not None
+    return subject.fact(CONTACT) is not None
 
 
 def _contact_reader(name: str) -> Callable[[Subject], object]:
-    return lambda s: s.contact.value_of(name) if s.contact else None
+    def read(subject: Subject) -> object:
+        contact = subject.fact(CONTACT)
+        return contact.value_of(name) if contact else None
+
+    return read
 
 
 def _attribute_reader(name: str) -> Callable[[Subject], object]:

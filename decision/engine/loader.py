@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +18,7 @@ import phonenumbers
 from decision.engine.action_compilers import compile_actions
 from decision.engine.compiling import Compiler, RulesError
 from decision.engine.conditions import compile_conditions
-from decision.engine.names import Names, read_names
+from decision.engine.names import Names, NameSource, read_names
 from decision.engine.rule_warnings import schedule_warnings
 from decision.engine.ruleset import Rule, RuleSet
 
@@ -25,8 +27,26 @@ _DEFAULTS_SETTINGS = ("timezone", "region", "schedule_horizon_days")
 _RULE_KEYS = ("name", "description", "when", "then", "continue")
 
 
-def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
-    """Compiles a rules file's text; raises RulesError listing every problem found."""
+@dataclass(frozen=True)
+class RulesInput:
+    """Something besides the rules file that its decisions depend on (a Genesys org snapshot):
+    its name, a digest of its content, which the rules version covers, and the names it gives."""
+
+    name: str
+    digest: str
+    names: NameSource | None = None
+
+
+def rules_version(text: str, inputs: Sequence[RulesInput] = ()) -> str:
+    """A hash of everything that changes decisions: the file's text (alone, when there is
+    nothing else, so a version stays what it was) and each input's digest."""
+    content = text if not inputs else "\0".join([text, *(f"{i.name}:{i.digest}" for i in inputs)])
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def parse_rules(text: str, source: str = "<rules>", inputs: Sequence[RulesInput] = ()) -> RuleSet:
+    """Compiles a rules file's text with its other inputs; raises RulesError listing every
+    problem found."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -38,7 +58,8 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         compiler.problem("version", "expected `version = 1`")
     for key in set(doc) - {"version", "names", "defaults", "rules"}:
         compiler.problem(key, "unknown top-level key (known: version, names, defaults, rules)")
-    compiler.names = read_names(doc.get("names", {}), compiler.problem)
+    name_sources = [i.names for i in inputs if i.names is not None]
+    compiler.names = read_names(doc.get("names", {}), compiler.problem, name_sources)
 
     raw_defaults = doc.get("defaults", {})
     if not isinstance(raw_defaults, dict):
@@ -55,6 +76,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
             "defaults.schedule_horizon_days", "expected a whole number of days, 1..366"
         )
         horizon = DEFAULT_HORIZON_DAYS
+    compiler.horizon = timedelta(days=horizon)
     defaults = compile_actions(compiler, "defaults", raw_defaults, skip=_DEFAULTS_SETTINGS)
 
     raw_rules = doc.get("rules", [])
@@ -67,14 +89,14 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         raise RulesError(source, compiler.problems)
     return RuleSet.build(
         source=source,
-        version=hashlib.sha256(text.encode()).hexdigest()[:16],
+        version=rules_version(text, inputs),
         rules=tuple(rule for rule, _ in rules),
         defaults=tuple(defaults),
         default_zone=zone_name,
         default_region=region,
         horizon=timedelta(days=horizon),
         warnings=tuple(schedule_warnings(rules)),
-        uses_contact=compiler.uses_contact,
+        needs=frozenset(compiler.needs),
     )
 
 

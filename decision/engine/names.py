@@ -1,32 +1,53 @@
-"""Human names for Genesys ids (`[names.*]` in the rules file)."""
+"""Human names for Genesys ids: the rules file's own `[names.*]` tables first, then any other
+source of names the rules are compiled with (a Genesys org snapshot)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from contract.callback import is_genesys_id
 
 KINDS = ("queues", "skills", "languages", "agents", "scripts")
 
 
-class Names:
-    """Resolves "support-uk" to its queue id; a value that already is an id passes through."""
+class NameSource(Protocol):
+    """Somewhere names of Genesys entities can be looked up (a Genesys org snapshot)."""
 
-    def __init__(self, tables: Mapping[str, Mapping[str, str]]) -> None:
+    def resolve(self, kind: str, value: str) -> str | None:
+        """The id `value` names among entities of `kind` (one of KINDS), or None."""
+        ...
+
+
+class Names:
+    """Resolves "support-uk" to its queue id; a value that already is an id passes through.
+    `[names.*]` entries come first (aliases), then each of `sources` in turn."""
+
+    def __init__(
+        self, tables: Mapping[str, Mapping[str, str]], sources: Sequence[NameSource] = ()
+    ) -> None:
         self._tables = {kind: dict(tables.get(kind, {})) for kind in KINDS}
+        self._sources = tuple(sources)
 
     def resolve(self, kind: str, value: str) -> str | None:
         if is_genesys_id(value):
             return value
-        return self._tables[kind].get(value)
+        found = self._tables[kind].get(value)
+        if found is None:
+            for source in self._sources:
+                found = source.resolve(kind, value)
+                if found is not None:
+                    break
+        return found
 
 
-def read_names(raw: Any, problem: Callable[[str, str], None]) -> Names:
+def read_names(
+    raw: Any, problem: Callable[[str, str], None], sources: Sequence[NameSource] = ()
+) -> Names:
     """The `[names.*]` tables; `problem(where, message)` hears of every entry that is wrong."""
     if not isinstance(raw, dict):
         problem("names", "expected tables like [names.queues]")
-        return Names({})
+        return Names({}, sources)
     for kind, table in raw.items():
         if kind not in KINDS:
             problem(f"names.{kind}", f"unknown kind of name (known: {', '.join(KINDS)})")
@@ -36,4 +57,4 @@ def read_names(raw: Any, problem: Callable[[str, str], None]) -> Names:
             for name, value in table.items():
                 if not isinstance(value, str) or not is_genesys_id(value):
                     problem(f"names.{kind}.{name}", "expected a Genesys id (a UUID)")
-    return Names({k: v for k, v in raw.items() if isinstance(v, dict)})
+    return Names({k: v for k, v in raw.items() if isinstance(v, dict)}, sources)

@@ -1,4 +1,4 @@
-"""What a decision is asked about: the callback request and, when known, the caller's contact."""
+"""What a decision is asked about: the callback request, and the moments it can be made at."""
 
 from __future__ import annotations
 
@@ -39,24 +39,6 @@ class CallbackRequest:
     schedule_group_id: str = ""
     widget_id: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """A known caller from the contact directory. Agents and skills are Genesys ids or names."""
-
-    name: str = ""
-    tier: str = ""
-    language: str = ""
-    preferred_agents: tuple[str, ...] = ()
-    skills: tuple[str, ...] = ()
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-    def value_of(self, key: str) -> str | None:
-        """`contact.<key>` as rules read it: a named field or a free-form attribute."""
-        if key in ("name", "tier", "language"):
-            return getattr(self, key) or None
-        return self.attributes.get(key)
 
 
 # The moments a decision can be made at: local time and schedules are worked out in the caller's

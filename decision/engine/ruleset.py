@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
-from typing import Protocol
+from typing import Any, Protocol
 
 from contract.v1.decision_pb2 import CallbackPatch
 from decision.engine.actions import Action, PatchDraft
 from decision.engine.conditions import INDEX_ORDER, Condition, OneOf
+from decision.engine.facts import NO_FACTS, Fact, OutsideFacts
 from decision.engine.numbers import NumberFacts, number_facts
-from decision.engine.request import CallbackFields, Contact
+from decision.engine.request import CallbackFields
 from decision.engine.subject import Subject
 
 
@@ -81,7 +82,8 @@ class RuleSet:
     default_region: str
     horizon: timedelta
     warnings: tuple[str, ...] = ()
-    uses_contact: bool = False  # only then is the directory asked, once per decision
+    # The outside facts some rule reads: a service fetches those, and only those, per decision.
+    needs: frozenset[Fact[Any]] = frozenset()
     # Per indexed condition kind: (its fact, fact value -> positions of the rules indexed under
     # it); plus the rules indexed nowhere.
     _index: tuple[tuple[Callable[[Subject], object], dict[object, list[int]]], ...] = field(
@@ -125,25 +127,26 @@ class RuleSet:
         self,
         request: CallbackFields,
         now: datetime,
-        contact: Contact | None = None,
+        facts: OutsideFacts = NO_FACTS,
         number: NumberFacts | None = None,
     ) -> Subject:
         if number is None:
             number = number_facts(request.phone_number, request.country_code, self.default_region)
-        return Subject(request, number, contact, now, self.default_zone)
+        return Subject(request, number, facts, now, self.default_zone)
 
     def decide(
         self,
         request: CallbackFields,
         now: datetime,
-        contact: Contact | None = None,
+        facts: OutsideFacts = NO_FACTS,
         number: NumberFacts | None = None,
         tracer: Tracer | None = None,
     ) -> Decision:
         """Rules top to bottom; the first match decides unless it says `continue = true`.
-        `number` replaces the facts parsed from the request (replaying logged facts); `tracer`
+        `facts`: the outside facts (those in `needs`; absent ones are unknown). `number`
+        replaces the facts parsed from the request (replaying logged facts); `tracer`
         hears of every rule tried (`explain`)."""
-        subject = self.subject(request, now, contact, number)
+        subject = self.subject(request, now, facts, number)
         rules = self.rules
         positions: list[int] = []
         tried = self.candidates(subject) if tracer is None else range(len(rules))
@@ -164,7 +167,7 @@ class RuleSet:
             actions = [a for p in positions for a in rules[p].actions] + list(self.defaults)
             for action in actions:
                 action.apply(draft, subject)
-            if tracer is not None or any(action.reads_contact for action in actions):
+            if tracer is not None or any(action.per_caller for action in actions):
                 # What a contact says differs per caller: nothing here can be kept. A trace
                 # builds the patch in full and keeps nothing, so it can check what is kept.
                 return self._decision(

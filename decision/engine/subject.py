@@ -1,14 +1,18 @@
-"""The facts one decision looks at: request, number, contact and the caller's clock."""
+"""The facts one decision looks at: request, number, outside facts and the caller's clock."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 from datetime import UTC, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from decision.engine.facts import Fact, OutsideFacts
 from decision.engine.numbers import NumberFacts, calling_code_of
-from decision.engine.request import CallbackFields, Contact
+from decision.engine.request import CallbackFields
+
+T = TypeVar("T")
 
 ZONE_FROM_NUMBER = "number"
 ZONE_DEFAULT_DISAGREE = "default: zones disagree"
@@ -36,8 +40,8 @@ class Subject:
         "_bucket",
         "_local",
         "_zone",
-        "contact",
         "default_zone",
+        "facts",
         "now",
         "number",
         "request",
@@ -47,18 +51,22 @@ class Subject:
         self,
         request: CallbackFields,
         number: NumberFacts,
-        contact: Contact | None,
+        facts: OutsideFacts,
         now: datetime,
         default_zone: str,
     ) -> None:
         self.request = request
         self.number = number
-        self.contact = contact
+        self.facts = facts
         self.now = now
         self.default_zone = default_zone
         self._zone: tuple[str, str] | None = None
         self._local: datetime | None = None
         self._bucket: float | None = None
+
+    def fact(self, fact: Fact[T]) -> T | None:
+        """An outside fact of this decision (None: not known)."""
+        return self.facts.get(fact)
 
     def caller_zone(self) -> tuple[str, str]:
         """(IANA zone, why that zone) of the caller at this moment."""

@@ -12,8 +12,9 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 from decision.engine.conditions import Condition
+from decision.engine.facts import NO_FACTS, Fact, OutsideFacts
 from decision.engine.numbers import NumberFacts
-from decision.engine.request import CallbackFields, Contact
+from decision.engine.request import CallbackFields
 from decision.engine.ruleset import Decision, Rule, RuleSet
 
 MATCHED = "matched"
@@ -60,13 +61,13 @@ def decide_traced(
     rules: RuleSet,
     request: CallbackFields,
     now: datetime,
-    contact: Contact | None = None,
+    facts: OutsideFacts = NO_FACTS,
     number: NumberFacts | None = None,
 ) -> tuple[Decision, list[RuleOutcome]]:
     """The decision `rules.decide` makes for this request, and every rule's fate in file order
     (the gRPC Explain call builds its answer from these)."""
     recorder = RuleRecorder()
-    decision = rules.decide(request, now, contact, number, tracer=recorder)
+    decision = rules.decide(request, now, facts, number, tracer=recorder)
     outcomes = []
     for rule in rules.rules:
         if rule.name not in recorder.tried:
@@ -84,25 +85,26 @@ def explain(
     rules: RuleSet,
     request: CallbackFields,
     now: datetime,
-    contact: Contact | None = None,
+    facts: OutsideFacts = NO_FACTS,
     number: NumberFacts | None = None,
 ) -> Explanation:
     """The decision `rules.decide` makes for this request, with every rule's fate."""
-    decision, outcomes = decide_traced(rules, request, now, contact, number)
-    facts = decision.number
+    decision, outcomes = decide_traced(rules, request, now, facts, number)
+    found = decision.number
     return Explanation(
         rules_source=rules.source,
         rules_version=rules.version,
         facts={
-            "e164": facts.e164,
-            "region": facts.region,
-            "calling_code": facts.calling_code,
-            "number_type": facts.number_type,
-            "valid": facts.valid,
+            "e164": found.e164,
+            "region": found.region,
+            "calling_code": found.calling_code,
+            "number_type": found.number_type,
+            "valid": found.valid,
             "time_zone": decision.time_zone,
             "time_zone_source": decision.time_zone_source,
             "local_time": decision.local_time.isoformat(),
-            "contact_known": contact is not None,
+            # Every declared outside fact, known or not: `contact_known`, ...
+            **{f"{name}_known": fact in facts for name, fact in Fact.registry.items()},
         },
         rules=outcomes,
         patch=MessageToDict(decision.patch),

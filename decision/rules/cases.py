@@ -12,28 +12,10 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 from contract.webhook import PayloadError, request_from_document
-from decision.engine import Contact, RuleSet
+from decision.engine import Fact, OutsideFacts, RuleSet
 
-
-def contact_from_mapping(raw: Mapping[str, Any]) -> Contact:
-    """A contact from `name`, `tier`, `language`, `preferred_agents`, `skills` and attributes."""
-
-    def listed(value: Any) -> tuple[str, ...]:
-        items = value.split(";") if isinstance(value, str) else value or ()
-        return tuple(str(v).strip() for v in items if str(v).strip())
-
-    fixed = ("name", "tier", "language", "preferred_agents", "skills")
-    return Contact(
-        name=str(raw.get("name", "")),
-        tier=str(raw.get("tier", "")),
-        language=str(raw.get("language", "")),
-        preferred_agents=listed(raw.get("preferred_agents")),
-        skills=listed(raw.get("skills")),
-        attributes={k: str(v) for k, v in raw.items() if k not in fixed},
-    )
-
-
-CASE_KEYS = ("name", "at", "request", "contact", "expect")
+# Besides these, a case may give any declared outside fact by its name (`contact = {...}`).
+CASE_KEYS = ("name", "at", "request", "expect")
 EXPECT_KEYS = ("rules", "patch", "absent")
 
 
@@ -75,12 +57,12 @@ def _case_problems(case: Any, name: str) -> list[str]:
     """What makes a case unrunnable or unable to fail; a case without problems can be run."""
     if not isinstance(case, dict):
         return [f"{name}: not a table"]
-    problems = _unknown(case, CASE_KEYS, f"{name}: ")
+    problems = _unknown(case, (*CASE_KEYS, *Fact.registry), f"{name}: ")
     if not isinstance(case.get("name", ""), str):
         problems.append(f"{name}: name must be a string")
     if "request" not in case:
         problems.append(f"{name}: no request")
-    for key in ("request", "contact"):
+    for key in ("request", *Fact.registry):
         if key in case and not isinstance(case[key], dict):
             problems.append(f"{name}: {key} must be a table")
     if isinstance(case.get("request"), dict):
@@ -136,8 +118,10 @@ def run_cases(rules: RuleSet, path: str | Path) -> list[CaseResult]:
     results: list[CaseResult] = []
     for case in read_cases(path):
         at = case.get("at", datetime.now(UTC))
-        contact = contact_from_mapping(case["contact"]) if "contact" in case else None
-        decision = rules.decide(request_from_document(case["request"]), at, contact)
+        facts = OutsideFacts(
+            {fact: fact.read(case[name]) for name, fact in Fact.registry.items() if name in case}
+        )
+        decision = rules.decide(request_from_document(case["request"]), at, facts)
         patch = MessageToDict(decision.patch)
         expect = case["expect"]
         failures = []

@@ -15,13 +15,16 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from contract.v1.decision_pb2 import DecideRequest
-from decision.engine import Contact, NumberFacts, RuleSet
+from decision.decision_log.entry import masked_patch, read_logged_facts
+from decision.engine import Fact, NumberFacts, RuleSet
 
 EXAMPLES_PER_CHANGE = 3
-# Stands for the contact's name where a masked log withheld it (logged as null). A patch field
-# the candidate fills with it matches any logged value of the same shape: the old decision put
-# the real name where the new one puts this.
-NAME_NOT_LOGGED = "(contact name not logged)"
+# Stands for a private fact (the contact's name) where a masked log withheld it (logged as null).
+# A patch field the candidate fills with it matches any logged value of the same shape: the old
+# decision put the real value where the new one puts this.
+WITHHELD = re.compile(
+    re.escape(Fact.withheld("FACT", "KEY")).replace("FACT", "[a-z_]+").replace("KEY", "[a-z_]+")
+)
 
 
 @dataclass
@@ -68,8 +71,8 @@ def _flatten(patch: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _same(old: Any, new: Any) -> bool:
-    if isinstance(new, str) and NAME_NOT_LOGGED in new and isinstance(old, str):
-        shape = ".+".join(re.escape(part) for part in new.split(NAME_NOT_LOGGED))
+    if isinstance(new, str) and isinstance(old, str) and WITHHELD.search(new):
+        shape = ".+".join(re.escape(part) for part in WITHHELD.split(new))
         return re.fullmatch(shape, old, re.DOTALL) is not None
     return old == new
 
@@ -99,23 +102,16 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
             continue
         report.total += 1
         request = message
-        contact = None
-        if entry.get("contact"):
-            raw = entry["contact"]
-            contact = Contact(
-                name=NAME_NOT_LOGGED if raw["name"] is None else raw["name"],
-                tier=raw["tier"],
-                language=raw["language"],
-                preferred_agents=tuple(raw["preferred_agents"]),
-                skills=tuple(raw["skills"]),
-                attributes=raw["attributes"],
-            )
+        facts = read_logged_facts(entry)
         number = None
-        if "*" in request.phone_number:
+        masked = "*" in request.phone_number
+        if masked:
             number = _logged_number(entry.get("facts", {}))
             report.approximate += 1
-        decision = rules.decide(request, at, contact, number)
+        decision = rules.decide(request, at, facts, number)
         new_patch = MessageToDict(decision.patch)
+        if masked:  # compared as the log keeps it: numbers masked, the name withheld
+            new_patch = masked_patch(new_patch)
         old_rules, new_rules = entry.get("matched_rules", []), decision.matched_rules
         differences = _differences(entry.get("patch", {}), new_patch)
         if not differences and new_rules == old_rules:

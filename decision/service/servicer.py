@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
+from contract.callback import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, WEBHOOK
 from contract.v1 import decision_pb2, decision_pb2_grpc
 from decision.decision_log.writer import DecisionLog
-from decision.directory import ContactDirectory
-from decision.directory.health import DirectoryHealth
+from decision.directory.provider import ContactProvider
 from decision.engine import (
+    CONTACT,
     MATCHED,
     MOMENT_RANGE_TEXT,
-    CallbackFields,
-    Contact,
+    NO_FACTS,
     Decision,
+    Fact,
     NumberFacts,
+    OutsideFacts,
     RuleOutcome,
     decidable,
     decide_traced,
     number_facts,
 )
+from decision.engine.numbers import NUMBER_TYPE_NAMES
+from decision.engine.subject import ZONE_DEFAULT_DISAGREE, ZONE_DEFAULT_UNKNOWN, ZONE_FROM_NUMBER
+from decision.engine.trace import NOT_MATCHED, NOT_TRIED
 from decision.rules.live import LiveRules
 from decision.service import metrics
+from decision.service.outside_facts import FactProvider, describe_facts, gather_facts
 from decision.service.recent import RecentDecisions
 from plumbing.ids import new_id
 from plumbing.logs import AccessLog, mask_number
@@ -38,6 +46,22 @@ log = logging.getLogger("decision.service")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+NUMBER_TYPES = {
+    name: decision_pb2.NumberType.Value(f"NUMBER_TYPE_{name.upper()}")
+    for name in NUMBER_TYPE_NAMES.values()
+}
+ZONE_SOURCES = {
+    ZONE_FROM_NUMBER: decision_pb2.TIME_ZONE_SOURCE_NUMBER,
+    ZONE_DEFAULT_DISAGREE: decision_pb2.TIME_ZONE_SOURCE_DEFAULT_ZONES_DISAGREE,
+    ZONE_DEFAULT_UNKNOWN: decision_pb2.TIME_ZONE_SOURCE_DEFAULT_UNKNOWN_ZONE,
+}
+OUTCOMES = {
+    MATCHED: decision_pb2.RuleTrace.OUTCOME_MATCHED,
+    NOT_MATCHED: decision_pb2.RuleTrace.OUTCOME_NOT_MATCHED,
+    NOT_TRIED: decision_pb2.RuleTrace.OUTCOME_NOT_TRIED,
+}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -53,21 +77,18 @@ def _caller_facts(number: NumberFacts, zone: str, zone_source: str) -> decision_
         time_zone=zone,
         time_zone_source=zone_source,
         number_time_zones=number.time_zones,
+        type=NUMBER_TYPES.get(number.number_type, decision_pb2.NUMBER_TYPE_UNKNOWN),
+        zone_source=ZONE_SOURCES.get(zone_source, decision_pb2.TIME_ZONE_SOURCE_UNSPECIFIED),
     )
 
 
-def fill_facts(facts: decision_pb2.CallerFacts, decision: Decision, contact_known: bool) -> None:
+def fill_facts(facts: decision_pb2.CallerFacts, decision: Decision) -> None:
     facts.CopyFrom(_caller_facts(decision.number, decision.time_zone, decision.time_zone_source))
     facts.local_time = decision.local_time.isoformat()
-    facts.contact_known = contact_known
 
 
 def _response(
-    decision: Decision,
-    contact_known: bool,
-    request_id: str,
-    decision_id: str,
-    notes: list[str],
+    decision: Decision, request_id: str, decision_id: str, notes: list[str]
 ) -> decision_pb2.DecideResponse:
     """`notes`: the service's own, after the engine's."""
     response = decision_pb2.DecideResponse(
@@ -78,7 +99,7 @@ def _response(
         request_id=request_id,
         notes=decision.notes + notes if notes else decision.notes,
     )
-    fill_facts(response.facts, decision, contact_known)
+    fill_facts(response.facts, decision)
     return response
 
 
@@ -90,6 +111,36 @@ def _moment(request: decision_pb2.DecideRequest) -> datetime | None:
     except (ValueError, OverflowError, OSError):
         return None
     return at if decidable(at) else None
+
+
+# What one call may carry, as the webhook does (contract.callback): a caller inside the network
+# is held to what TrueEngage is, so the recent-decisions window and the decision log stay bounded
+# in bytes by their bounds in entries.
+_FIELD_LIMITS = tuple((f.request_field, f.max_length) for f in WEBHOOK.values())
+# The console's calls (Explain, GetRules, ListDecisions) in progress at once; one more is refused
+# with RESOURCE_EXHAUSTED at once, never queued: a person can try again, a webhook cannot wait.
+CONSOLE_CALLS = 4
+MAX_REQUEST_ID = 128
+
+
+def oversized(request: decision_pb2.DecideRequest) -> str | None:
+    """Why a request carries more than a webhook may (None when it does not)."""
+    for name, limit in _FIELD_LIMITS:
+        if len(getattr(request, name)) > limit:
+            return f"{name} is longer than {limit} characters"
+    if len(request.request_id) > MAX_REQUEST_ID:
+        return f"request_id is longer than {MAX_REQUEST_ID} characters"
+    attributes = request.attributes
+    if attributes:
+        if len(attributes) > MAX_ATTRIBUTES:
+            return f"more than {MAX_ATTRIBUTES} attributes"
+        for key, value in attributes.items():
+            if len(key) > MAX_ATTRIBUTE_KEY or len(value) > MAX_ATTRIBUTE_VALUE:
+                return (
+                    f"attribute names are at most {MAX_ATTRIBUTE_KEY} characters and values at "
+                    f"most {MAX_ATTRIBUTE_VALUE}"
+                )
+    return None
 
 
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
@@ -108,16 +159,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         clock: Callable[[], datetime] = utc_now,
         full_numbers: bool = False,
         access_log: AccessLog | None = None,
-        directory: ContactDirectory | None = None,
+        providers: Sequence[FactProvider] = (),
         decision_log: DecisionLog | None = None,
         recent: RecentDecisions | None = None,
-        directory_health: DirectoryHealth | None = None,
     ) -> None:
+        """`providers`: where the outside facts come from, one per kind of fact."""
         self.rules = rules
-        self.directory_health = directory_health or DirectoryHealth()
         self.recent = recent or RecentDecisions(full_numbers=full_numbers)
-        self.directory = directory
+        self.providers: dict[Fact[Any], FactProvider] = {p.fact: p for p in providers}
         self.decision_log = decision_log
+        self.console_calls = 0  # Explain, GetRules, ListDecisions in progress
         self.clock = clock
         self.full_numbers = full_numbers
         self.access_log = access_log
@@ -127,12 +178,14 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.DecideResponse:
         started = time.perf_counter()
-        decision, contact, notes, now, request_id = await self._decide(request, context, None)
-        response = _response(decision, contact is not None, request_id, new_id(), notes)
+        decision, facts, notes, now, request_id = await self._decide(request, context, None)
+        response = _response(decision, request_id, new_id(), notes)
+        if facts:
+            describe_facts(facts, self.providers, response.facts)
         elapsed = time.perf_counter() - started
         self.recent.record(request, response, now)
         if self.decision_log is not None:
-            self.decision_log.record(request, response, now, contact, elapsed * 1000)
+            self.decision_log.record(request, response, now, facts, elapsed * 1000)
         metrics.DECISION_SECONDS.observe(elapsed)
         for name in decision.matched_rules or ("none",):
             counter = self._decided.get(name)
@@ -156,20 +209,44 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         return response
 
+    @contextlib.asynccontextmanager
+    async def _console_call(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """A console call's place in its own budget (CONSOLE_CALLS), apart from Decide's."""
+        if self.console_calls >= CONSOLE_CALLS:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{CONSOLE_CALLS} console calls are in progress; try again in a moment",
+            )
+        self.console_calls += 1
+        try:
+            yield
+        finally:
+            self.console_calls -= 1
+
     async def Explain(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.ExplainResponse:
+        async with self._console_call(context):
+            return await self._explain(request, context)
+
+    async def _explain(
+        self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> decision_pb2.ExplainResponse:
         outcomes: list[RuleOutcome] = []
-        decision, contact, notes, _, request_id = await self._decide(request, context, outcomes)
+        decision, facts, notes, _, request_id = await self._decide(request, context, outcomes)
         applied = set(decision.matched_rules)
+        response = _response(decision, request_id, "", notes)
+        if facts:
+            describe_facts(facts, self.providers, response.facts)
         return decision_pb2.ExplainResponse(
-            decision=_response(decision, contact is not None, request_id, "", notes),
+            decision=response,
             rules=[
                 decision_pb2.RuleTrace(
                     name=outcome.name,
                     matched=outcome.outcome == MATCHED,
                     failed_condition=outcome.failed or "",
                     applied=outcome.name in applied,
+                    outcome=OUTCOMES[outcome.outcome],
                 )
                 for outcome in outcomes
             ],
@@ -180,50 +257,66 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         request: decision_pb2.DecideRequest,
         context: grpc.aio.ServicerContext,
         trace: list[RuleOutcome] | None,
-    ) -> tuple[Decision, Contact | None, list[str], datetime, str]:
+    ) -> tuple[Decision, OutsideFacts, list[str], datetime, str]:
         """The one way both Decide and Explain decide: the moment, the request id, the live
-        rules read once (a reload mid-request cannot mix two versions), the contact, the engine.
-        With `trace`, the engine runs traced and each rule's fate is appended to it. Returns the
-        decision, the contact, the service's own notes, the moment and the request id."""
-        now = self.clock() if not request.HasField("at") else _moment(request)
-        if now is None:
+        rules read once (a reload mid-request cannot mix two versions), the outside facts those
+        rules read, the engine. With `trace`, the engine runs traced and each rule's fate is
+        appended to it. Returns the decision, the facts, the service's own notes, the moment
+        and the request id."""
+        too_much = oversized(request)
+        if too_much is not None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, too_much)
+        moment = self.clock() if not request.HasField("at") else _moment(request)
+        if moment is None:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"at: not a valid timestamp ({MOMENT_RANGE_TEXT}, nanos 0-999,999,999)",
             )
+            raise AssertionError("abort raises")
+        now = moment
         request_id = _request_id(request, context)
         rules = self.rules.current
         notes: list[str] = []
         try:
-            contact = (
-                await self._contact(request, rules.default_region, notes)
-                if rules.uses_contact and self.directory is not None
-                else None
+            facts = (
+                await gather_facts(
+                    rules.needs, self.providers, request, rules.default_region, notes
+                )
+                if rules.needs
+                else NO_FACTS
             )
             if trace is None:
-                decision = rules.decide(request, now, contact)
+                decision = rules.decide(request, now, facts)
             else:
-                decision, outcomes = decide_traced(rules, request, now, contact)
+                # Every rule is tried: on a worker thread, so a large file's trace never holds
+                # the loop that answers Decide.
+                decision, outcomes = await asyncio.to_thread(
+                    decide_traced, rules, request, now, facts
+                )
                 trace.extend(outcomes)
         except Exception:
             await self._failed(context, request_id, rules.version)
-        return decision, contact, notes, now, request_id
+        return decision, facts, notes, now, request_id
 
     async def GetRules(
         self, request: decision_pb2.GetRulesRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.GetRulesResponse:
-        live = self.rules
-        response = decision_pb2.GetRulesResponse(
-            source=str(live.path),
-            version=live.current.version,
-            text=live.text,
-            rule_decisions=[
-                decision_pb2.RuleCount(rule=rule.name, decisions=self.recent.by_rule[rule.name])
-                for rule in live.current.rules
-            ],
-            decisions=self.recent.total,
-            unmatched_decisions=self.recent.unmatched,
-        )
+        async with self._console_call(context):
+            live, counts = self.rules, dict(self.recent.by_rule)
+            current, text = live.current, live.text  # one version, read once
+            # Built off the loop: a file of thousands of rules is thousands of messages.
+            response = await asyncio.to_thread(
+                decision_pb2.GetRulesResponse,
+                source=str(live.path),
+                version=current.version,
+                text=text,
+                rule_decisions=[
+                    decision_pb2.RuleCount(rule=rule.name, decisions=counts.get(rule.name, 0))
+                    for rule in current.rules
+                ],
+                decisions=self.recent.total,
+                unmatched_decisions=self.recent.unmatched,
+            )
         response.live_since.FromDatetime(live.live_since)
         if live.last_refused is not None:
             response.last_refused.at.FromDatetime(live.last_refused.at)
@@ -233,8 +326,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def ListDecisions(
         self, request: decision_pb2.ListDecisionsRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.ListDecisionsResponse:
-        recent = self.recent.newest(request.rule, request.limit, request.after_sequence)
-        return decision_pb2.ListDecisionsResponse(decisions=list(recent))
+        async with self._console_call(context):
+            # A copy of the window, taken on the loop (which appends to it), read off it.
+            return await asyncio.to_thread(
+                self.recent.page,
+                self.recent.entries(),
+                request.rule,
+                request.limit,
+                request.after_sequence,
+                request.before_sequence,
+            )
 
     async def _failed(
         self, context: grpc.aio.ServicerContext, request_id: str, rules_version: str
@@ -246,26 +347,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         )
         await context.abort(grpc.StatusCode.INTERNAL, "decision failed; see the service log")
 
-    async def _contact(
-        self, request: CallbackFields, default_region: str, notes: list[str]
-    ) -> Contact | None:
-        """The caller's contact (the service has a directory). A directory that fails or passes
-        its deadline means "unknown" for this decision, with a note: routing never waits on, or
-        fails with, the directory."""
-        assert self.directory is not None
-        number = number_facts(request.phone_number, request.country_code, default_region)
-        try:
-            contact = await self.directory.lookup(number.e164)
-        except Exception as error:
-            notes.append(self.directory_health.failed(error))
-            return None
-        self.directory_health.succeeded()
-        return contact
-
     async def LookupContact(
         self, request: decision_pb2.LookupContactRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.LookupContactResponse:
-        if self.directory is None:
+        directory = self.providers.get(CONTACT)
+        if not isinstance(directory, ContactProvider):
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 "this decision service runs without a contact directory",
@@ -273,9 +359,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         region = self.rules.current.default_region
         e164 = number_facts(request.phone_number, request.country_code, region).e164
         try:
-            contact = await self.directory.lookup(e164)
-        except Exception as error:
-            self.directory_health.failed(error)
+            contact = await directory.lookup(e164)
+        except Exception:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the contact directory is failing")
         if contact is None:
             return decision_pb2.LookupContactResponse(found=False, e164=e164)

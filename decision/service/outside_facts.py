@@ -1,0 +1,56 @@
+"""Where a decision's outside facts come from: one provider per kind of fact (the contact
+directory today; a Genesys org snapshot or live queue state next), asked only for the facts the
+live rules read. A provider never fails a decision: what it cannot say is unknown, with a note."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from contract.v1 import decision_pb2
+from decision.engine import NO_FACTS, CallbackFields, Fact, OutsideFacts
+
+
+class FactProvider(Protocol):
+    """Provides one kind of outside fact, per decision."""
+
+    fact: Fact[Any]
+
+    async def provide(self, request: CallbackFields, default_region: str) -> tuple[Any, str]:
+        """The fact for this request (None: not known) and a note for the decision ("" when
+        there is nothing to say). Never raises: a failing source is an unknown fact."""
+        ...
+
+    def describe(self, value: Any, facts: decision_pb2.CallerFacts) -> None:
+        """Says in the reply's facts what the decision knew (e.g. `contact_known`)."""
+        ...
+
+
+async def gather_facts(
+    needs: frozenset[Fact[Any]],
+    providers: Mapping[Fact[Any], FactProvider],
+    request: CallbackFields,
+    default_region: str,
+    notes: list[str],
+) -> OutsideFacts:
+    """The facts the rules need that some provider has, asked all at once; each provider's note
+    is added to `notes`."""
+    asked = [providers[fact] for fact in needs if fact in providers]
+    if not asked:
+        return NO_FACTS
+    if len(asked) == 1:  # the usual case: no gather, no extra task
+        answers = [await asked[0].provide(request, default_region)]
+    else:
+        answers = await asyncio.gather(*(p.provide(request, default_region) for p in asked))
+    notes.extend(note for _, note in answers if note)
+    return OutsideFacts({p.fact: value for p, (value, _) in zip(asked, answers, strict=True)})
+
+
+def describe_facts(
+    facts: OutsideFacts,
+    providers: Mapping[Fact[Any], FactProvider],
+    reply: decision_pb2.CallerFacts,
+) -> None:
+    for fact in facts:
+        providers[fact].describe(facts.get(fact), reply)
