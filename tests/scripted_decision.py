@@ -20,6 +20,7 @@ class ScriptedDecision(decision_pb2_grpc.DecisionServiceServicer):
         self.patch = decision_pb2.CallbackPatch()
         self.requests: list[decision_pb2.DecideRequest] = []
         self.metadata: list[dict[str, str]] = []
+        self.time_remaining: list[float | None] = []  # each call's deadline, as it arrived
         self._arrived = threading.Condition()
         self._gate = threading.Event()
         self._gate.set()
@@ -41,6 +42,7 @@ class ScriptedDecision(decision_pb2_grpc.DecisionServiceServicer):
         with self._arrived:
             self.requests.append(request)
             self.metadata.append(dict(context.invocation_metadata()))
+            self.time_remaining.append(context.time_remaining())
             self._arrived.notify_all()
         self._gate.wait()
         if self.status is not None:
