@@ -119,7 +119,11 @@ def test_running_out_of_descriptors_pauses_accepting_with_one_log_line(scripted,
             facade.stop()
     lines = log_lines(stderr)
     assert len([line for line in lines if "cannot accept connections" in line]) == 1
-    assert not [line for line in lines if '"level":"error"' in line or "Traceback" in line]
+    # gRPC's own core may say once or twice that it could not open a socket while none was
+    # left (the decision channel reconnecting): a line, not a storm. The facade says nothing more.
+    ours = [line for line in lines if '"logger":"grpc.' not in line]
+    assert not [line for line in ours if '"level":"error"' in line or "Traceback" in line]
+    assert len(lines) - len(ours) <= 5
     assert any("--max-connections 1000 is more than the open-files limit" in x for x in lines)
 
 
