@@ -126,6 +126,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "groups, queue members) for the rules",
         description="Credentials: GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET (or "
         "GENESYS_CLIENT_SECRET_FILE) from the environment; region from GENESYS_REGION.",
+        # No abbreviations: `--client-secret s` must be refused, not read as a secret file's
+        # name (a secret typed on the command line is visible to every user of the machine).
+        allow_abbrev=False,
     )
     pull_cmd.add_argument("--output", required=True, help="snapshot file to write (JSON)")
     pull_cmd.add_argument(
@@ -138,6 +141,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     pull_cmd.add_argument("--api-url", help="API host, for private endpoints [GENESYS_API_URL]")
     pull_cmd.add_argument("--login-url", help="login host [GENESYS_LOGIN_URL]")
     pull_cmd.add_argument(
-        "--rate", type=float, default=3.0, help="requests per second at most (default 3)"
+        "--rate",
+        type=float,
+        default=3.0,
+        help="requests per second at most (default 3; 0: unpaced)",
     )
     pull_cmd.set_defaults(run=_genesys_pull)
