@@ -78,11 +78,13 @@ def test_a_pull_follows_every_page_of_every_listing(standin, tmp_path):
     assert skills[org.SKILL_SPANISH_DELETED] == "deleted"
     members = {q["id"]: q["members"] for q in snapshot["queues"]}
     assert {"id": org.BO, "joined": False} in members[org.QUEUE_EN]
-    assert len(standin.calls_to(QUEUES)) >= 2 and len(standin.calls_to(SKILLS)) >= 2
+    assert len(standin.calls_to(QUEUES)) >= 2
+    assert len(standin.calls_to(SKILLS)) >= 2
     assert len(standin.calls_to(MEMBERS.replace("{queueId}", org.QUEUE_EN))) >= 1
     groups = {g["id"]: g for g in snapshot["schedule_groups"]}
     assert groups[org.GROUP_SUPPORT_US]["holiday"] == [org.SCHEDULE_CHRISTMAS]
-    assert snapshot["client_id"] == standin.client_id and snapshot["pulled_at"].endswith("Z")
+    assert snapshot["client_id"] == standin.client_id
+    assert snapshot["pulled_at"].endswith("Z")
     assert f"{len(snapshot['queues'])} queues" in done.stdout
     assert_no_secret(standin, output.read_text(), done.stdout, done.stderr)
     # One entity per line, sorted by name: a change of the org is a small diff.
@@ -96,7 +98,8 @@ def test_a_429_is_waited_for_and_a_refused_token_renewed_once(standin, tmp_path)
     done = pull(standin, tmp_path / "org.json")
     assert done.returncode == 0, done.stderr
     statuses = [call.status for call in standin.calls if call.host == "api"]
-    assert statuses.count(429) == 2 and statuses.count(401) == 1
+    assert statuses.count(429) == 2
+    assert statuses.count(401) == 1
     assert len([c for c in standin.calls if c.host == "login"]) == 2  # renewed once
     assert_no_secret(standin, done.stdout, done.stderr)
 
@@ -152,7 +155,8 @@ def test_no_secret_on_the_command_line_and_no_region_is_one_line(tmp_path):
         text=True,
         check=False,
     )
-    assert done.returncode == 2 and "unrecognized arguments: --client-secret" in done.stderr
+    assert done.returncode == 2
+    assert "unrecognized arguments: --client-secret" in done.stderr
     done = subprocess.run(
         [sys.executable, "-m", "decision", "genesys", "pull", "--output", str(tmp_path / "o")],
         capture_output=True,
