@@ -4,10 +4,13 @@ checking and reflection, until SIGTERM; then in-flight calls finish and the comp
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from decision.decision_log.writer import DecisionLog
 from decision.directory.provider import ContactProvider
+from decision.genesys.connect import genesys_api
+from decision.genesys.refresh import SnapshotRefresher, watch_snapshot_age
 from decision.rules.live import LiveRules
 from decision.service.components import Components
 from decision.service.grpc_server import build_server, server_credentials, start_serving
@@ -15,6 +18,7 @@ from decision.service.servicer import DecisionServicer
 from decision.service.settings import DecisionSettings
 from plumbing.graceful import wait_for_exit_signal
 from plumbing.logs import AccessLog
+from plumbing.settings import parse_duration
 
 log = logging.getLogger("decision.server")
 
@@ -99,6 +103,13 @@ async def serve(settings: DecisionSettings) -> None:
         components.add(decision_log)
     if settings.metrics_listen:
         components.add(MetricsEndpoint(settings.metrics_listen))
+    if settings.genesys_refresh:
+        components.add(
+            SnapshotRefresher(
+                rules, parse_duration(settings.genesys_refresh), lambda: genesys_api(os.environ)
+            )
+        )
+    watch_snapshot_age(rules)
     if access_log is not None:
         components.add(AccessLogFlush(access_log))
 
