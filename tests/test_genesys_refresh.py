@@ -109,3 +109,31 @@ def test_the_snapshot_age_gauge_reads_the_live_rules(tmp_path):
     )
     asyncio.run(live.reload())
     assert math.isnan(SNAPSHOT_AGE.collect()[0].samples[0].value)
+
+
+def test_pulls_go_to_the_service_s_own_file_and_are_read_once_it_exists(tmp_path):
+    """In Kubernetes the rules and the committed snapshot are a read-only ConfigMap: the
+    service starts from the committed one, keeps its pulls in a writable file
+    (--genesys-snapshot) and reads that from its first pull on."""
+    with GenesysStandin() as standin:
+        path = setup(standin, tmp_path)
+        (tmp_path / "org.json").chmod(0o444)
+        own = tmp_path / "state" / "org.json"
+        own.parent.mkdir()
+
+        async def scenario() -> None:
+            live = LiveRules(path, settle=0, fresher_snapshot=own)
+            assert [t.path for t in live.current.inputs] == [str(tmp_path / "org.json")]
+            with standin.editing() as edited:
+                for queue in edited.queues:
+                    if queue["id"] == org.QUEUE_FR:
+                        queue["id"] = org.QUEUE_EN_EUROPE.replace("2c9d", "2c9e")
+            refresher = SnapshotRefresher(live, 900, lambda: api_of(standin))
+            assert await refresher.refresh() is True
+            assert own.exists()
+            assert live.changed()
+            assert await live.reload() is True
+            assert [t.path for t in live.current.inputs] == [str(own)]
+            assert answer(live.current, widget_id="1")["queueId"].startswith("2c9e")
+
+        asyncio.run(scenario())

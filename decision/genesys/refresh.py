@@ -37,11 +37,18 @@ SNAPSHOT_AGE = Gauge(
 
 
 def snapshot_path(rules: LiveRules) -> Path | None:
-    """The org snapshot the live rules name, if they name one."""
+    """Where a pull goes: the service's own snapshot file when it has one (--genesys-snapshot),
+    else the org snapshot the live rules name, if they name one."""
+    if rules.fresher_snapshot is not None and snapshot_named(rules):
+        return rules.fresher_snapshot
     for taken in rules.current.inputs:
         if taken.path and taken.name.startswith("genesys snapshot"):
             return Path(taken.path)
     return None
+
+
+def snapshot_named(rules: LiveRules) -> bool:
+    return any(t.name.startswith("genesys snapshot") for t in rules.current.inputs)
 
 
 def watch_snapshot_age(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from decision.decision_log.writer import DecisionLog
@@ -88,7 +89,12 @@ async def serve(settings: DecisionSettings) -> None:
     if settings.max_concurrent_calls < 1 or settings.call_backlog < 1:
         raise SystemExit("decision: --max-concurrent-calls and --call-backlog must be at least 1")
     # Refuses to start on a bad file: there is no old one to keep.
-    rules = await LiveRules.open(settings.rules, settings.rules_settle, settings.watch_interval)
+    rules = await LiveRules.open(
+        settings.rules,
+        settings.rules_settle,
+        settings.watch_interval,
+        Path(settings.genesys_snapshot) if settings.genesys_snapshot else None,
+    )
     access_log = AccessLog("decision") if settings.access_log else None
     # Every background component, in the order they start (and stop in reverse). A new one (a
     # Genesys poller) is one line here; one that provides outside facts is a provider too.
