@@ -208,3 +208,87 @@ def test_pull_check_serve_and_a_webhook_answer_with_the_named_queue(standin, tmp
     assert reply.status == 200
     assert reply.body["queueId"] == org.QUEUE_FR
     assert reply.body["routingData"]["preferredAgentIds"] == [org.ANA]
+
+
+def test_a_token_about_to_expire_is_renewed_before_it_is_refused():
+    """The token's `expires_in` is honoured: past it (less a margin) a new one is fetched before
+    the next call, so the API never sees an expired token. Both clocks are moved by the test."""
+    import asyncio
+
+    from decision.genesys.api import Credentials, GenesysApi
+
+    with GenesysStandin(expires_in=300) as standin:
+        now = [0.0]
+
+        async def scenario() -> None:
+            api = GenesysApi(
+                standin.api_url,
+                standin.login_url,
+                Credentials(standin.client_id, standin.client_secret),
+                rate=0,
+                clock=lambda: now[0],
+            )
+            try:
+                await api.get("/api/v2/routing/queues")
+                now[0] += 299  # our clock: past expires_in less the margin
+                standin.advance(299)
+                await api.get("/api/v2/routing/queues")
+            finally:
+                await api.close()
+
+        asyncio.run(scenario())
+        logins = [c for c in standin.calls if c.host == "login"]
+        assert len(logins) == 2
+        assert [c.status for c in standin.calls if c.host == "api"] == [200, 200]
+
+
+def test_on_a_terminal_each_resource_has_a_progress_line(standin, tmp_path):
+    import os
+
+    standin.cap_page_size(2)
+    leader, follower = os.openpty()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GENESYS_CLIENT_ID": standin.client_id,
+        "GENESYS_CLIENT_SECRET": standin.client_secret,
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "decision",
+            "genesys",
+            "pull",
+            "--output",
+            str(tmp_path / "o.json"),
+            "--api-url",
+            standin.api_url,
+            "--login-url",
+            standin.login_url,
+            "--rate",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    lines = [line.split("\r")[-1].strip() for line in shown.decode().splitlines() if line.strip()]
+    queues = len(standin.org.queues)
+    assert f"queues: {queues} ({(queues + 1) // 2} pages)" in lines
+    assert any(line.startswith("skills: ") for line in lines)
+    assert any(line.startswith("queue members: ") for line in lines)

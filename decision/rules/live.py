@@ -118,12 +118,7 @@ class RulesInputs:
 
 def read_rules(path: str | Path) -> RuleSet:
     """Reads and compiles a rules file; RulesError names the file, rule and key of each problem."""
-    return read_rules_with_text(path)[0]
-
-
-def read_rules_with_text(path: str | Path) -> tuple[RuleSet, str]:
-    """The compiled rules and the very text they were compiled from (the console shows it)."""
-    return read_rules_and_inputs(path)[:2]  # type: ignore[return-value]
+    return read_rules_and_inputs(path)[0]
 
 
 def read_rules_and_inputs(
