@@ -14,7 +14,7 @@ import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,10 +80,10 @@ def summarize(
 def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
     with ExitStack() as stack:
 
-        def start(module: str, *args: str, **kwargs: object) -> ServiceProcess:
+        def start(module: str, *args: str, env: Mapping[str, str] | None = None) -> ServiceProcess:
             # The services still format and write their access lines (that cost is part of
             # what is measured) but to /dev/null, not to a terminal that may throttle them.
-            service = ServiceProcess(module, args, stderr=subprocess.DEVNULL, **kwargs)
+            service = ServiceProcess(module, args, env, stderr=subprocess.DEVNULL)
             stack.callback(service.stop)
             return service
 
