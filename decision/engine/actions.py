@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from google.protobuf.message import Message
@@ -78,14 +79,10 @@ class Delay:
 
 # What a scalar `then` key holds once decided: an id or a text, a number, a switch, or when to
 # call back. A compiled value may instead copy it from the caller's contact as the rule runs.
+# Each slot holds one kind (its compiler's): the casts below say which instead of checking it on
+# every decision (an isinstance there cost 3% of the engine's median, `make bench`).
 Scalar = str | int | bool | NextOpening | Delay
 CompiledValue = Scalar | ContactField | ContactList
-
-
-def _id_in(values: Mapping[str, Scalar], slot: str) -> str:
-    """The id an id slot ("queue", "agent_owned") holds, or "" when no rule set it."""
-    value = values.get(slot)
-    return value if isinstance(value, str) else ""
 
 
 class PatchDraft:
@@ -111,7 +108,7 @@ class PatchDraft:
         matched, so a rule set can keep it."""
         patch = CallbackPatch()
         values = self.scalars
-        queue = _id_in(values, "queue")
+        queue = cast("str | None", values.get("queue"))
         if queue:
             patch.queue_id = queue
         for slot, name in TOP_LEVEL_FIELDS.items():
@@ -138,10 +135,10 @@ class PatchDraft:
             else:
                 notes.append("normalize_number skipped: the number is not valid")
         schedule = values.get("schedule")
-        if isinstance(schedule, NextOpening | Delay):
-            _build_schedule(patch, subject, schedule, horizon, notes)
+        if schedule is not None:
+            _build_schedule(patch, subject, cast("NextOpening | Delay", schedule), horizon, notes)
 
-    def _build_routing(self, patch: CallbackPatch, request_queue: str, queue: str) -> None:
+    def _build_routing(self, patch: CallbackPatch, request_queue: str, queue: str | None) -> None:
         routing = patch.routing_data
         touched = False
         for slot, name in ROUTING_FIELDS.items():
@@ -152,7 +149,7 @@ class PatchDraft:
             if self.lists[slot]:
                 getattr(routing, name).extend(self.lists[slot])
                 touched = True
-        owner = _id_in(self.scalars, "agent_owned")
+        owner = cast("str | None", self.scalars.get("agent_owned"))
         if owner:
             routing.scored_agents.add(agent=AgentRef(id=owner), score=100)
             routing.routing_flags.append(AGENT_OWNED_FLAG)
