@@ -144,7 +144,9 @@ class DecisionClient:
     async def serving(self, timeout: float | None = None) -> bool:
         """Whether the service answers its health check with SERVING."""
         try:
-            reply = await self._health.Check(
+            # types-grpcio-health-checking declares HealthStub without its methods (the
+            # generated class sets them per instance), so mypy cannot see Check.
+            reply = await self._health.Check(  # type: ignore[attr-defined]
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout or self.timeout
             )
         except grpc.aio.AioRpcError:
