@@ -149,14 +149,15 @@ def test_no_secret_on_the_command_line_and_no_region_is_one_line(tmp_path):
             "--output",
             str(tmp_path / "o"),
             "--client-secret",
-            "s",
+            "typed-secret-value",
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 2
-    assert "unrecognized arguments: --client-secret" in done.stderr
+    assert "unrecognized arguments: --client-secret (values not shown)" in done.stderr
+    assert "typed-secret-value" not in done.stderr
     done = subprocess.run(
         [sys.executable, "-m", "decision", "genesys", "pull", "--output", str(tmp_path / "o")],
         capture_output=True,

@@ -154,6 +154,9 @@ def test_warnings_for_what_is_inactive_or_not_a_member_of_the_queue(tmp_path):
 def test_the_version_covers_the_snapshot_and_the_file_s_own_names_come_first(tmp_path):
     path = rules_with(tmp_path, 'queue = "Support UK"')
     first = read_rules(path).version
+    # A refresh of an unchanged org (a new pull time only) is the same version.
+    write_snapshot(org(pulled_at="2026-01-01T00:00:00Z"), tmp_path / "org.json")
+    assert read_rules(path).version == first
     write_snapshot(org(client_id="client-2"), tmp_path / "org.json")
     assert read_rules(path).version != first
     path.write_text(

@@ -148,12 +148,12 @@ class BlockedParse:
         self.released_while_parsing = False
         self._read = rules_file.read_rules_and_inputs
 
-    def __call__(self, path: Path) -> tuple[RuleSet, str, list[Path]]:
+    def __call__(self, path: Path, *more: object) -> tuple[RuleSet, str, list[Path]]:
         self.calls += 1
         self.started.set()
         # The loop sets `release`; if the parse ran on the loop, nothing could set it.
         self.released_while_parsing = self.release.wait(timeout=10)
-        return self._read(path)
+        return self._read(path, *more)
 
 
 def test_parsing_runs_off_the_event_loop(tmp_path, monkeypatch):
@@ -356,10 +356,10 @@ def test_the_reloader_survives_an_unexpected_error(tmp_path, monkeypatch, caplog
     read = rules_file.read_rules_and_inputs
     failures = iter([RuntimeError("a bug in the parser")])
 
-    def flaky(candidate: Path) -> tuple[RuleSet, str, list[Path]]:
+    def flaky(candidate: Path, *more: object) -> tuple[RuleSet, str, list[Path]]:
         for failure in failures:
             raise failure
-        return read(candidate)
+        return read(candidate, *more)
 
     monkeypatch.setattr(rules_file, "read_rules_and_inputs", flaky)
 
@@ -389,9 +389,9 @@ def test_a_reload_compiles_with_a_short_thread_switch_interval(tmp_path, monkeyp
     seen: list[float] = []
     real = live_module.read_rules_and_inputs
 
-    def recording(p):
+    def recording(p, *more):
         seen.append(sys.getswitchinterval())
-        return real(p)
+        return real(p, *more)
 
     monkeypatch.setattr(live_module, "read_rules_and_inputs", recording)
     before = sys.getswitchinterval()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import NoReturn
 
 from decision.cli import contacts, genesys, rules, serve
 from decision.service.settings import DecisionSettings
@@ -15,8 +16,21 @@ from plumbing.settings import settings_epilog
 COMMAND_GROUPS = (serve, rules, contacts, genesys)
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse, except that unrecognised arguments are named by their flags only: what follows
+    one may be a secret typed where it must not be (`--client-secret s3cret`)."""
+
+    def error(self, message: str) -> NoReturn:
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            given = message.removeprefix(prefix).split()
+            flags = [word.split("=", 1)[0] for word in given if word.startswith("-")]
+            message = f"{prefix}{' '.join(flags) or f'{len(given)} words'} (values not shown)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m decision",
         description=__doc__,
         epilog=settings_epilog(DecisionSettings, "DECISION", "python -m decision serve"),

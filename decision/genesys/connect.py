@@ -56,7 +56,7 @@ def genesys_api(
     elif not (api_url and login_url):
         raise ConfigError(
             "no region: set GENESYS_REGION (e.g. eu_west_1 or mypurecloud.ie), or both "
-            "--api-url and --login-url"
+            "GENESYS_API_URL and GENESYS_LOGIN_URL (pull: --api-url and --login-url)"
         )
     for flag, url in (("--api-url", api_url), ("--login-url", login_url)):
         if not url.startswith(("https://", "http://")):

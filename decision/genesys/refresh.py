@@ -26,8 +26,12 @@ from plumbing.lifecycle import Health
 log = logging.getLogger("decision.genesys")
 HEALTH_NAME = "callback-router.genesys"
 
+# Labelled by the rules file: a service that does not refresh has no sample (an alert on 0 would
+# otherwise fire for every service that runs on a committed snapshot).
 REFRESH_UP = Gauge(
-    "decision_genesys_refresh_up", "1 while pulls of the org snapshot succeed, 0 while they fail"
+    "decision_genesys_refresh_up",
+    "1 while pulls of the org snapshot succeed, 0 while they fail (no sample: no refresh)",
+    ["rules"],
 )
 PULLS = Counter("decision_genesys_pulls_total", "Pulls of the org snapshot, by result", ["result"])
 SNAPSHOT_AGE = Gauge(
@@ -80,7 +84,7 @@ class SnapshotRefresher:
         self.rules = rules
         self.interval = interval
         self.make_api = make_api
-        self.health: Health = Health(HEALTH_NAME, REFRESH_UP)
+        self.health: Health = Health(HEALTH_NAME, REFRESH_UP.labels(str(rules.path)))
         self.last_error = ""
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
@@ -99,12 +103,14 @@ class SnapshotRefresher:
         """Nothing: the rules watcher rereads the snapshot with the rules."""
 
     async def _run(self) -> None:
+        """A first pull at once (a new pod starts from the committed snapshot), then one every
+        interval."""
         while True:
-            await asyncio.sleep(self.interval)
             try:
                 await self.refresh()
             except Exception:  # a bug must not end the refreshing for the life of the process
                 log.exception("org snapshot refresh failed unexpectedly")
+            await asyncio.sleep(self.interval)
 
     async def refresh(self) -> bool:
         """One pull; True when a new snapshot was written (the watcher then loads it)."""

@@ -252,6 +252,15 @@ def read_snapshot_text(path: str | Path) -> str:
 
 
 def digest(text: str) -> str:
+    """What the rules version covers of a snapshot: the org, not the moment it was pulled (a
+    refresh of an unchanged org is the same version)."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        document = {k: v for k, v in document.items() if k != "pulled_at"}
+        text = json.dumps(document, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
