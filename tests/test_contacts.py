@@ -133,7 +133,9 @@ def test_cli_errors_for_directories_it_cannot_open_are_one_line(tmp_path):
     assert newer.returncode == 1
     assert "schema version 99 is newer" in newer.stderr
     url = "postgresql://router:s3cret@127.0.0.1:1/contacts"  # nothing listens on port 1
-    postgres = contacts_cli("import", "--contacts", url, str(EXAMPLES / "contacts.csv"))
+    postgres = contacts_cli(
+        "import", str(EXAMPLES / "contacts.csv"), env={"DECISION_CONTACTS": url}
+    )
     assert postgres.returncode == 1
     assert postgres.stderr.count("\n") == 1
     assert postgres.stderr.startswith("postgresql://router@127.0.0.1:1/contacts: ")
@@ -143,8 +145,8 @@ def test_cli_errors_for_directories_it_cannot_open_are_one_line(tmp_path):
 @pytest.mark.parametrize("password", ["S3c/retPW", "S3c#retPW", "S3c?retPW", "S3c@retPW"])
 def test_no_password_is_ever_printed_whatever_it_holds(password):
     url = f"postgresql://router:{password}@127.0.0.1:1/contacts?application_name=x"
-    for command in (("export", "--contacts", url), ("import", "--contacts", url, "x.csv")):
-        result = contacts_cli(*command)
+    for command in (("export",), ("import", "x.csv")):
+        result = contacts_cli(*command, env={"DECISION_CONTACTS": url})
         assert result.returncode != 0
         assert result.stderr.count("\n") == 1
         for piece in ("S3c", "retPW"):
