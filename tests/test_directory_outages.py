@@ -327,3 +327,38 @@ def test_a_number_removed_by_another_replicas_replace_stops_matching(postgres_ur
             assert (await reader.lookup("+447400222222")).name == "Bea"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        ("?sslmode=bogus", 'invalid sslmode value: "bogus"'),
+        ("?target_session_attrs=nope", 'invalid target_session_attrs value: "nope"'),
+        ("?keepalives=x", 'invalid integer value "x" for connection option "keepalives"'),
+    ],
+)
+def test_a_url_whose_options_libpq_rejects_is_refused_at_start(
+    options, complaint, postgres_url, tmp_path
+):
+    """libpq only says so when a connection starts, which the service took for a database that
+    is away: it started degraded, for good. Now serve and the commands refuse it in one line,
+    before connecting, without the password."""
+    env = {"DECISION_CONTACTS": with_password(postgres_url, "S3cretPW") + options}
+    with (tmp_path / "decision.log").open("w") as log, pytest.raises(RuntimeError, match="with 2"):
+        start_decision(EXAMPLE_RULES, stderr=log, env=env).stop()
+    # The rules are loaded (and logged) first; then the one line that says why it stopped.
+    refusal = (tmp_path / "decision.log").read_text().splitlines()[-1]
+    assert refusal.startswith("decision: " + postgres_url + ": "), refusal
+    assert complaint in refusal
+    assert "S3cret" not in (tmp_path / "decision.log").read_text()
+    explain = [sys.executable, "-m", "decision", "explain", str(EXAMPLE_RULES), "--phone", "+1"]
+    for result in (
+        contacts_cli("export", env=env),
+        subprocess.run(
+            explain, capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+        ),
+    ):
+        assert result.returncode == 1
+        (line,) = result.stderr.splitlines()
+        assert complaint in line
+        assert "S3cret" not in result.stderr

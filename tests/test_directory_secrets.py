@@ -4,6 +4,8 @@ service, with the real PostgreSQL the suite starts."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 import subprocess
@@ -13,6 +15,7 @@ import psycopg
 import pytest
 
 from contract.client import BlockingDecisionClient
+from decision.directory import DirectoryError, open_directory
 from plumbing.service_process import ServiceProcess
 from tests.conftest import EXAMPLE_RULES
 
@@ -148,3 +151,60 @@ def test_no_directory_given_says_where_to_give_one(ada_csv):
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "DECISION_CONTACTS" in result.stderr
+
+
+def test_redaction_is_exact_ordinary_words_stay_whole():
+    """The password was blotted out piece by piece (split at `@/#?:`), so a password holding
+    `nn` turned libpq's "connection" into "co***ection"."""
+    url = "postgresql://router:S3c:nn@127.0.0.1:1/contacts"  # nothing listens on port 1
+    result = decision_cli("contacts", "export", env={"DECISION_CONTACTS": url})
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "postgresql://router@127.0.0.1:1/contacts: connection failed: connection to server at "
+        '"127.0.0.1", port 1 failed: Connection refused'
+    ), result.stderr
+    assert "S3c:nn" not in result.stderr
+
+
+@pytest.mark.parametrize("password", ["Xq7@Zr9", "Xq7/Zr9", "Xq@7?Zr9"])
+def test_a_password_libpq_would_split_is_refused_before_connecting(password, caplog):
+    """libpq ends the userinfo at the first `@` (or finds none before a `/`) and takes the rest
+    of the password for the host: the service started degraded, and psycopg.pool logged
+    `failed to resolve host 'Zr9@127.0.0.1'` every second, unredacted."""
+    url = f"postgresql://router:{password}@127.0.0.1:1/contacts"
+
+    async def open_as_the_service_does() -> None:
+        directory = await open_directory(url, start_unreachable=True)
+        await directory.close()  # reached only before the fix
+
+    with caplog.at_level("DEBUG"), pytest.raises(DirectoryError) as refused:
+        asyncio.run(open_as_the_service_does())
+    assert "%40" in str(refused.value)
+    assert "\n" not in str(refused.value)
+    for piece in ("Xq", "Zr9"):
+        assert piece not in str(refused.value) + caplog.text
+    result = decision_cli("contacts", "export", env={"DECISION_CONTACTS": url})
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "Write `@` as %40 and `/` as %2F" in result.stderr
+
+
+def test_psycopg_and_its_pool_log_no_password(caplog):
+    """psycopg_pool logs each failed attempt through `psycopg.pool`, with libpq's message: a
+    filter on those loggers, installed when a PostgreSQL directory opens, blots out the
+    password wherever it shows, and only the password."""
+
+    async def open_unreachable() -> None:
+        directory = await open_directory(
+            "postgresql://router:S3c%40retPW@127.0.0.1:1/contacts", start_unreachable=True
+        )
+        await directory.close()
+
+    asyncio.run(open_unreachable())
+    with caplog.at_level("INFO"):
+        for name in ("psycopg.pool", "psycopg"):
+            logging.getLogger(name).warning("user %s, password %s", "router", "S3c@retPW")
+            logging.getLogger(name).warning("as written: S3c%40retPW, missing separator")
+    assert caplog.text.count("user router, password ***") == 2
+    assert caplog.text.count("as written: ***, missing separator") == 2
+    assert "S3c" not in caplog.text
