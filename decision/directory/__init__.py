@@ -74,9 +74,9 @@ def backend_name(spec: str) -> str:
 
 
 def carries_password(spec: str) -> bool:
-    """Whether `spec` holds a password (a URL's `user:password@` or `password=`), or a
-    connection string that may (libpq's `key=value` form)."""
-    return bool(_PASSWORD.search(spec) or _NOT_A_URL.search(spec))
+    """Whether `spec` holds a password: a URL's `user:password@` or `password=`, or a
+    connection string (libpq's `key=value` form) that mentions one."""
+    return bool(_PASSWORD.search(spec) or (_NOT_A_URL.search(spec) and "password" in spec.lower()))
 
 
 async def open_directory(

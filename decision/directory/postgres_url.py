@@ -37,6 +37,13 @@ AMBIGUOUS = (
 _QUERY_PASSWORD = re.compile(r"(?:^|&)password=([^&]*)", re.IGNORECASE)
 
 
+def _blotted(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with each of `secrets` (longest first) replaced by MASK: exactly, nothing else."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
 @dataclass(frozen=True)
 class DirectoryUrl:
     """A URL checked by `read_url`: `where` names it in messages, `redact` cleans any text."""
@@ -46,9 +53,7 @@ class DirectoryUrl:
     secrets: tuple[str, ...]  # longest first, so a password's longer spelling goes before it
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return _blotted(text, self.secrets)
 
     def first_line(self, error: BaseException) -> str:
         """The driver's message, first line, redacted."""
@@ -67,9 +72,7 @@ class RedactingFilter(logging.Filter):
         self.secrets = tuple(sorted({*self.secrets, *secrets}, key=len, reverse=True))
 
     def _redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return _blotted(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
@@ -83,7 +86,7 @@ class RedactingFilter(logging.Filter):
             # Formatted now, redacted, and kept where both kinds of formatter look for it.
             text = self._redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info, record.exc_text = None, text
-            record.error = text
+            record.error = text  # the field the services' JSON log lines show it in
         for key, value in list(vars(record).items()):
             if isinstance(value, str) and key not in ("msg", "exc_text"):
                 setattr(record, key, self._redact(value))
@@ -158,7 +161,7 @@ def read_url(url: str) -> DirectoryUrl:
     location = location.split("#", 1)[0]
     where = f"{scheme}{user}{'@' if user else ''}{location}"
     try:
-        parsed = conninfo_to_dict(url)
+        parsed = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
     except psycopg.Error as error:
         unparsed = DirectoryUrl(url, where, _secrets(password, query, None))
         _FILTER.add(unparsed.secrets)
