@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from bench.contract import contract_scenarios
 from bench.directory import directory_scenarios
-from bench.engine import engine_scenarios, number_cache_scenario
+from bench.engine import engine_scenarios, generated_rules, number_cache_scenario
 from bench.load import INSTALL_HINT, LoadResult, h2load, missing_tools, wrk
 from bench.postgres_directory import postgres_directory_scenarios
 from contract.v1.decision_pb2 import DecideRequest
@@ -92,6 +95,12 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         facade_args = ("serve", "--listen", "127.0.0.1:0")
         noop = start("bench.baselines", "grpc")
         decision = start("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES))
+        # 10,000 rules, reloaded (SIGHUP: read and compiled again) all through a load run.
+        large_rules = stack.enter_context(tempfile.TemporaryDirectory()) + "/rules.toml"
+        Path(large_rules).write_text(generated_rules(10_000))
+        decision_large = start(
+            "decision", "serve", "--listen", "127.0.0.1:0", "--rules", large_rules
+        )
         bare = start("bench.baselines", "tornado")
         proxy = start("bench.baselines", "proxy", "--decision", f"127.0.0.1:{noop.port}")
         facade_noop = start(
@@ -117,9 +126,31 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
                 streams=16,
             )
 
+        def reloading(
+            service: ServiceProcess, run: Callable[[], LoadResult]
+        ) -> Callable[[], LoadResult]:
+            def measure() -> LoadResult:
+                stop = threading.Event()
+
+                def hang_up() -> None:
+                    while not stop.wait(0.25):  # one reload ends before the next is asked
+                        service.process.send_signal(signal.SIGHUP)
+
+                sender = threading.Thread(target=hang_up)
+                sender.start()
+                try:
+                    return run()
+                finally:
+                    stop.set()
+                    sender.join()
+
+            return measure
+
         plan = {
             "b": grpc(noop),
             "decision": grpc(decision),
+            "decision_large": grpc(decision_large),
+            "decision_reloading": reloading(decision_large, grpc(decision_large)),
             "a": http(bare),
             "c": http(proxy),
             "facade_noop": http(facade_noop),
@@ -140,6 +171,13 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
             results["decision"],
             results["b"],
             ">= 0.75 x (b)",
+        ),
+        summarize("decision service alone, 10,000 rules", results["decision_large"], results["b"]),
+        summarize(
+            "the same while they reload all along (SIGHUP every 0.25 s)",
+            results["decision_reloading"],
+            results["decision_large"],
+            ">= 0.7 x the same without reloads",
         ),
         summarize("baseline (a): bare Tornado, fixed JSON", results["a"], None),
         summarize("baseline (c): bare Tornado -> no-op gRPC -> JSON", results["c"], None),

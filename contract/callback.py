@@ -79,6 +79,19 @@ WEBHOOK_SCHEMA: Schema = {
     f"{MAX_ATTRIBUTE_KEY} characters; non-strings as compact JSON of at most "
     f"{MAX_ATTRIBUTE_VALUE} characters; any other is left out).",
 }
+# TrueEngage's documented example body, with a UK mobile number: the published OpenAPI's example,
+# part of the package so that `python -m facade openapi` works where it is installed.
+# examples/webhook.json is the same body for tests, bench and docs (a test keeps the two equal).
+WEBHOOK_EXAMPLE: Mapping[str, str] = MappingProxyType(
+    {
+        "phoneNumber": "07400123456",
+        "scriptId": "xxx",
+        "queueId": "xxx",
+        "scheduleGroupId": "xxx",
+        "widgetId": "123",
+        "countryCode": "+44",
+    }
+)
 
 
 # -- The answer: the create-callback fields we may send -------------------------------------

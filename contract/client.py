@@ -8,6 +8,7 @@ replicas), and reconnects by itself within about a second once the service is ba
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
@@ -45,6 +46,9 @@ CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1_000),
+    # GetRules carries the whole rules file (at most 2 MiB, the supported size) and a count per
+    # rule: room to spare over gRPC's default of 4 MiB.
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
 )
 
 
@@ -146,6 +150,19 @@ class DecisionClient:
         except grpc.aio.AioRpcError:
             return False
         return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def watch_serving(self) -> AsyncIterator[bool]:
+        """Whether the service is SERVING: first its status now, then each change of it, as the
+        service pushes them (gRPC's Health.Watch). One long-lived stream, so no deadline (the
+        channel's keepalive notices a dead peer); it waits until the service is reachable, and
+        raises grpc.aio.AioRpcError when the stream breaks (the service stopped, the peer went
+        away). Cancelling the consumer cancels the stream."""
+        call = self._health.Watch(health_pb2.HealthCheckRequest(service=""), wait_for_ready=True)
+        try:
+            async for reply in call:
+                yield reply.status == health_pb2.HealthCheckResponse.SERVING
+        finally:
+            call.cancel()
 
     async def close(self) -> None:
         await self._channel.close()

@@ -4,6 +4,7 @@ service over gRPC, so every facade in front of the same replicas shows the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -11,14 +12,16 @@ from typing import Any
 import grpc
 import tornado.web
 from google.protobuf.json_format import MessageToDict
+from tornado.httputil import HTTPHeaders
 
 from contract.client import DecisionClient
 from contract.v1 import decision_pb2
 from contract.webhook import PayloadError, parse_document, request_from_document
 from facade.answer import answer_body
 from facade.auth import ApiKeys
-from facade.handlers import JsonHandler
+from facade.handlers import JsonHandler, NotFoundHandler, error_body
 from facade.rate_limit import RateLimiter
+from facade.request_logs import PathOnlyLogs
 
 CONSOLE_FILES = resources.files("facade").joinpath("console")
 ADMIN_TIMEOUT = 2.0  # seconds: a person is waiting, not TrueEngage
@@ -176,27 +179,59 @@ class DecisionsHandler(AdminApiHandler):
 
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'"
 )
+# On every answer of the console's listener, errors included: no other origin's scripts, no
+# framing, no form sent elsewhere, no <base> rewriting the page's links, no content sniffing,
+# and no URL of the console handed to another site.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
-class ConsoleFileHandler(tornado.web.StaticFileHandler):
-    """The page's CSS and JavaScript, under the same Content-Security-Policy as the page."""
+class ConsoleSecurityHeaders(tornado.web.OutputTransform):
+    """Adds SECURITY_HEADERS to every answer, whichever handler (or error) wrote it."""
 
-    def set_extra_headers(self, path: str) -> None:
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    def transform_first_chunk(
+        self, status_code: int, headers: HTTPHeaders, chunk: bytes, finishing: bool
+    ) -> tuple[int, HTTPHeaders, bytes]:
+        for name, value in SECURITY_HEADERS.items():
+            headers[name] = value
+        return status_code, headers, chunk
 
 
-class ConsolePageHandler(tornado.web.RequestHandler):
-    """GET /: the page itself (no data in it: it asks the API with the key the operator types)."""
+class ConsoleFileHandler(PathOnlyLogs, tornado.web.StaticFileHandler):
+    """The page's CSS and JavaScript; errors as JSON, like every other console answer."""
 
-    SUPPORTED_METHODS = ("GET",)
+    def parse_url_path(self, url_path: str) -> str:
+        # A NUL makes the file system calls raise ValueError, which Tornado answers 500 with
+        # a traceback; no file has one in its name.
+        if "\x00" in url_path:
+            raise tornado.web.HTTPError(404)
+        return super().parse_url_path(url_path)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(error_body(status_code))
+
+
+class ConsolePageHandler(JsonHandler):
+    """GET /: the page itself (no data in it: it asks the API with the key the operator types).
+    POST /: what a form sends when Enter is pressed before the page's script has run; the key
+    it carries is dropped, and the browser is sent back to the page (303, so that a reload
+    does not post it again)."""
+
+    SUPPORTED_METHODS = ("GET", "POST")
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.finish(CONSOLE_FILES.joinpath("index.html").read_bytes())
+
+    def post(self) -> None:
+        self.redirect("/", status=303)
 
 
 def make_admin_app(
@@ -205,9 +240,10 @@ def make_admin_app(
     client: DecisionClient,
     horizon: timedelta,
     max_body: int,
+    log_request: Callable[[tornado.web.RequestHandler], None] | None = None,
 ) -> tornado.web.Application:
     """The console's routes around its collaborators; `limiter` counts failed sign-ins,
-    `max_body` is the webhook's limit."""
+    `max_body` is the webhook's limit, `log_request` writes the access line (paths only)."""
     api = {"keys": keys, "limiter": limiter, "client": client, "horizon": horizon}
     return tornado.web.Application(
         [
@@ -220,4 +256,7 @@ def make_admin_app(
         static_path=str(CONSOLE_FILES),
         static_url_prefix="/static/",
         static_handler_class=ConsoleFileHandler,
+        default_handler_class=NotFoundHandler,
+        transforms=[ConsoleSecurityHeaders],
+        log_function=log_request or (lambda handler: None),
     )

@@ -11,7 +11,8 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,18 +25,29 @@ from contract.client import DecisionClient
 from facade.admin import make_admin_app
 from facade.auth import ApiKeys, keys_from_text
 from facade.config import FacadeSettings
+from facade.connection_limits import (
+    AddressKeys,
+    connection_budget,
+    current_open_files_limit,
+    log_budget,
+    raise_open_files_limit,
+)
 from facade.decider import FailOpenDecider
-from facade.drain import CloseWhileDraining, Drain, DrainingHTTPServer
+from facade.decision_health import DecisionHealth
+from facade.drain import CloseWhileDraining, Drain
 from facade.handlers import (
     CallbackHandler,
+    DecisionHealthHandler,
     LiveHandler,
     MetricsHandler,
     NotFoundHandler,
     OpenApiHandler,
     ReadyHandler,
 )
+from facade.http_server import FacadeHTTPServer
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
+from facade.request_logs import withhold_values_in_tornado_logs
 from plumbing.graceful import hold_exit_signals, wait_for_exit_signal
 from plumbing.logs import AccessLog, mask_number
 
@@ -44,9 +56,10 @@ CALLBACK_PATH = "/trueengage/callback"
 
 
 def make_access_logger(
-    full_numbers: bool, access_log: AccessLog | None
+    full_numbers: bool, access_log: AccessLog | None, logger: str = "facade.access"
 ) -> Callable[[tornado.web.RequestHandler], None]:
-    """One JSON line per request; the phone number masked unless the operator allows it."""
+    """One JSON line per request; the phone number masked unless the operator allows it. The
+    path is logged, never the query string (nothing there is ours to log)."""
 
     def log_request(handler: tornado.web.RequestHandler) -> None:
         if access_log is None:
@@ -68,7 +81,7 @@ def make_access_logger(
                 rules_version=outcome.rules_version,
                 fail_open=outcome.fail_open or None,
             )
-        access_log.write("facade.access", "request", fields)
+        access_log.write(logger, "request", fields)
 
     return log_request
 
@@ -79,7 +92,7 @@ def make_app(
     policy: ClientPolicy,
     limiter: RateLimiter,
     decider: FailOpenDecider,
-    decision_serving: Callable[[], Awaitable[bool]],
+    decision_serving: Callable[[], bool],
     drain: Drain,
     access_log: AccessLog | None = None,
 ) -> tornado.web.Application:
@@ -95,7 +108,8 @@ def make_app(
         [
             (CALLBACK_PATH, CallbackHandler, callback),
             ("/healthz", LiveHandler),
-            ("/readyz", ReadyHandler, {"decision_serving": decision_serving, "drain": drain}),
+            ("/readyz", ReadyHandler, {"drain": drain}),
+            ("/healthz/decision", DecisionHealthHandler, {"decision_serving": decision_serving}),
             ("/metrics", MetricsHandler, _metrics_handler_args()),
             ("/openapi.json", OpenApiHandler),
         ],
@@ -116,9 +130,19 @@ def _metrics_handler_args() -> dict:
 
 
 def load_keys(settings: FacadeSettings) -> list[str]:
-    keys = list(settings.api_keys)
-    if settings.api_keys_file:
-        keys += keys_from_text(Path(settings.api_keys_file).read_text(encoding="utf-8"))
+    """The webhook's keys: the setting's and the keys file's."""
+    return _keys(settings.api_keys, settings.api_keys_file)
+
+
+def load_admin_keys(settings: FacadeSettings) -> list[str]:
+    """The console's keys: the setting's and the admin keys file's."""
+    return _keys(settings.admin_keys, settings.admin_keys_file)
+
+
+def _keys(given: Sequence[str], keys_file: str) -> list[str]:
+    keys = list(given)
+    if keys_file:
+        keys += keys_from_text(Path(keys_file).read_text(encoding="utf-8"))
     return keys
 
 
@@ -146,8 +170,15 @@ def tls_context(settings: FacadeSettings) -> ssl.SSLContext | None:
     return context
 
 
-def make_http_server(app: tornado.web.Application, settings: FacadeSettings) -> DrainingHTTPServer:
-    return DrainingHTTPServer(
+def make_http_server(
+    app: tornado.web.Application,
+    settings: FacadeSettings,
+    listener: str,
+    max_connections: int,
+    max_per_address: int,
+    clock: Callable[[], float] = time.monotonic,
+) -> FacadeHTTPServer:
+    return FacadeHTTPServer(
         app,
         ssl_options=tls_context(settings),
         # The handler answers 413 itself up to this hard cap; beyond it Tornado cuts the
@@ -156,6 +187,12 @@ def make_http_server(app: tornado.web.Application, settings: FacadeSettings) -> 
         max_header_size=settings.max_header,
         body_timeout=settings.body_timeout,
         idle_connection_timeout=settings.idle_timeout,
+        listener=listener,
+        max_connections=max_connections,
+        max_per_address=max_per_address,
+        address_keys=AddressKeys(settings.trusted_proxies),
+        head_timeout=settings.head_timeout,
+        clock=clock,
     )
 
 
@@ -169,8 +206,11 @@ class FacadeServer:
         settings: FacadeSettings,
         access_log: AccessLog | None = None,
         limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock`: monotonic seconds, in which requests' arrivals and deadlines are counted."""
         self.settings = settings
+        withhold_values_in_tornado_logs()
         self.keys = ApiKeys(load_keys(settings), settings.api_key_header)
         self.client = DecisionClient(
             settings.decision,
@@ -183,7 +223,9 @@ class FacadeServer:
             settings.deadline,
             settings.max_in_flight,
             timedelta(days=settings.schedule_horizon_days),
+            clock,
         )
+        self.decision_health = DecisionHealth(self.client)
         self.access_log = access_log
         self.drain = Drain()
         self.app = make_app(
@@ -192,32 +234,63 @@ class FacadeServer:
             ClientPolicy(settings.allow_cidrs, settings.trusted_proxies),
             limiter or RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
             self.decider,
-            self.client.serving,
+            lambda: self.decision_health.serving,
             self.drain,
             access_log,
         )
-        self.http = make_http_server(self.app, settings)
-        self.admin: DrainingHTTPServer | None = None
+        self.budget = connection_budget(settings, current_open_files_limit())
+        self.http = make_http_server(
+            self.app,
+            settings,
+            "webhook",
+            self.budget.webhook,
+            self.budget.webhook_per_address,
+            clock,
+        )
+        self.admin: FacadeHTTPServer | None = None
+        self.admin_keys: ApiKeys | None = None
         if settings.admin_listen:
+            self.admin_keys = ApiKeys(load_admin_keys(settings))
             console = make_admin_app(
-                ApiKeys(settings.admin_keys),
+                self.admin_keys,
                 RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst),
                 self.client,
                 self.decider.horizon,
                 settings.max_body,
+                make_access_logger(settings.log_full_numbers, access_log, "facade.admin.access"),
             )
-            self.admin = make_http_server(console, settings)
+            self.admin = make_http_server(
+                console,
+                settings,
+                "console",
+                self.budget.console,
+                self.budget.console_per_address,
+                clock,
+            )
+        # Last, once nothing above can fail and leave the watch running unowned.
+        self.decision_health.start()
 
     def reload_keys(self) -> None:
-        """Key rotation (SIGHUP): the new set replaces the old one whole, or not at all."""
+        """Key rotation (SIGHUP), the webhook's and the console's: each new set replaces the
+        old one whole, or neither does."""
         try:
             keys = load_keys(self.settings)
-            if set(keys) & set(self.settings.admin_keys):  # as at start: never both
+            admin_keys = (
+                load_admin_keys(self.settings)
+                if self.admin_keys is not None
+                else [*self.settings.admin_keys]  # no console: still never webhook keys
+            )
+            if {k.strip() for k in keys} & {k.strip() for k in admin_keys}:  # as at start
                 raise ValueError("a console key must not also be a webhook key")
+            self.keys.check(keys)
+            if self.admin_keys is not None:
+                self.admin_keys.check(admin_keys)
+                self.admin_keys.replace(admin_keys)
             self.keys.replace(keys)
             log.info("API keys reloaded")
-        except (OSError, ValueError) as error:
-            log.error("API keys not reloaded, keeping the old ones: %s", error)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            log.error("API keys not reloaded, keeping the old ones: %s", reason)
 
     async def stop(self) -> None:
         """Stops without losing a request. At once: readiness off, and every answer says
@@ -240,6 +313,7 @@ class FacadeServer:
         await self.http.close_all_connections()
         if self.admin is not None:
             await self.admin.close_all_connections()
+        await self.decision_health.stop()
         await self.client.close()
         if self.access_log is not None:
             self.access_log.flush()
@@ -271,6 +345,8 @@ def run(settings: FacadeSettings) -> int:
     """Binds the port once, then serves from one process or from `processes` forked workers
     sharing it; the parent forwards SIGTERM/SIGINT/SIGHUP and exits 0 when all workers did."""
     hold_exit_signals()
+    # Before the workers fork: each inherits the limit, and holds its own caps under it.
+    log_budget(connection_budget(settings, raise_open_files_limit(settings)))
     sockets = _bind(settings.listen)
     admin_sockets = _bind(settings.admin_listen) if settings.admin_listen else []
     scheme = "https" if settings.tls_cert else "http"

@@ -15,10 +15,15 @@ class ApiKeys:
 
     def replace(self, keys: Iterable[str]) -> None:
         """Swaps the whole set at once (key rotation)."""
+        self._keys = tuple(k.encode() for k in self.check(keys))
+
+    @staticmethod
+    def check(keys: Iterable[str]) -> list[str]:
+        """The usable keys of `keys`; ValueError when there is none."""
         cleaned = [k.strip() for k in keys if k.strip()]
         if not cleaned:
             raise ValueError("no API key configured")
-        self._keys = tuple(k.encode() for k in cleaned)
+        return cleaned
 
     def presented(self, headers: HTTPHeaders) -> bytes | None:
         """The key the request carries: the configured header, or `Authorization: Bearer`."""

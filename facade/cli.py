@@ -33,7 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="facade-metrics-") as metrics_dir:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
             return _serve(args)
-    from facade.app import load_keys, run, tls_context
+    from facade.app import load_admin_keys, load_keys, run, tls_context
     from facade.network import ClientPolicy
 
     try:
@@ -48,10 +48,20 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if settings.admin_listen and not settings.admin_keys:
-        print("facade: the console needs keys of its own: set FACADE_ADMIN_KEYS", file=sys.stderr)
+    try:
+        # Without a console its file is not read, but its keys still must not be webhook keys.
+        admin_keys = load_admin_keys(settings) if settings.admin_listen else [*settings.admin_keys]
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        print(f"facade: cannot read the admin keys file: {reason}", file=sys.stderr)
         return 2
-    if set(settings.admin_keys) & set(keys):
+    if settings.admin_listen and not [key for key in admin_keys if key.strip()]:
+        print(
+            "facade: the console needs keys of its own: set FACADE_ADMIN_KEYS or --admin-keys-file",
+            file=sys.stderr,
+        )
+        return 2
+    if {key.strip() for key in admin_keys} & {key.strip() for key in keys}:
         print("facade: a console key must not also be a webhook key", file=sys.stderr)
         return 2
     for flag, path in _pem_files(settings):
@@ -95,6 +105,10 @@ _RANGES = (
     ("grace", 0, None),
     ("max_in_flight", 1, None),
     ("body_timeout", 0.001, None),
+    ("head_timeout", 0.001, None),
+    ("max_connections", 0, None),
+    ("max_connections_per_address", 0, None),
+    ("admin_max_connections", 1, None),
     ("schedule_horizon_days", 0, 36_500),
 )
 

@@ -15,7 +15,10 @@ class FacadeSettings:
         "127.0.0.1:50051",
         "decision service target: host:port, dns:///name:port or ipv4:h1:p1,h2:p2 (round robin)",
     )
-    deadline_ms: int = setting(500, "answer {} (fail open) when a decision takes longer than this")
+    deadline_ms: int = setting(
+        500,
+        "answer {} (fail open) when no decision is made this long after the request arrived",
+    )
     api_keys: tuple[str, ...] = setting(
         (), "API keys, comma-separated (several for rotation)", secret=True
     )
@@ -38,6 +41,19 @@ class FacadeSettings:
     max_header: int = setting(16 * 1024, "largest accepted request head in bytes")
     body_timeout: float = setting(10.0, "seconds a client gets to send its body")
     idle_timeout: float = setting(60.0, "seconds an idle keep-alive connection stays open")
+    head_timeout: float = setting(
+        10.0, "seconds a new connection gets to send its first request head"
+    )
+    max_connections: int = setting(
+        0,
+        "connections each process holds on the webhook's listener (0: from the open-files "
+        "limit, at most 4096)",
+    )
+    max_connections_per_address: int = setting(
+        0,
+        "of those, connections one client address (IPv6: one /64) holds; trusted proxies are "
+        "not limited (0: half of --max-connections)",
+    )
     drain_seconds: float = setting(
         5.0,
         "seconds a stopping facade goes on answering (not ready, Connection: close) before it "
@@ -62,6 +78,10 @@ class FacadeSettings:
     )
     admin_keys: tuple[str, ...] = setting(
         (), "console keys, comma-separated; never the webhook's keys", secret=True
+    )
+    admin_keys_file: str = setting("", "file with one console key per line, re-read on SIGHUP")
+    admin_max_connections: int = setting(
+        32, "connections each process holds on the console's listener (taken off the webhook's)"
     )
     log_full_numbers: bool = setting(False, "log whole phone numbers (default: last 4 digits)")
     access_log: bool = setting(True, "one JSON line per request on stderr")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,15 +35,36 @@ class FailOpenDecider:
     """Answers with the decided patch, or `{}` (create the callback unchanged) on any failure."""
 
     def __init__(
-        self, client: DecisionClient, deadline: float, max_in_flight: int, horizon: timedelta
+        self,
+        client: DecisionClient,
+        deadline: float,
+        max_in_flight: int,
+        horizon: timedelta,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`deadline`: seconds from a request's arrival to its answer; `clock` gives the
+        monotonic seconds arrivals are stamped in (tests pass their own)."""
         self.client = client
         self.deadline = deadline
         self.max_in_flight = max_in_flight
         self.horizon = horizon
+        self.clock = clock
         self.in_flight = 0
 
-    async def answer(self, request: DecideRequest, request_id: str) -> Outcome:
+    async def answer(
+        self, request: DecideRequest, request_id: str, arrived: float | None = None
+    ) -> Outcome:
+        """`arrived`: when the request reached the facade (`clock` seconds); the decision gets
+        what is left of the deadline since then. None: the whole deadline, from now."""
+        timeout = self.deadline
+        if arrived is not None:
+            timeout -= self.clock() - arrived
+            if timeout <= 0:
+                # It waited its whole deadline before it could be asked (a backlog on the
+                # event loop, a slow sender): a decision now would come after the caller's
+                # deadline, and asking for it would make the backlog longer.
+                metrics.FAIL_OPEN.labels("late").inc()
+                return Outcome({}, fail_open="late")
         if self.in_flight >= self.max_in_flight:
             # Waiting in line would outlast the deadline anyway; answering at once keeps
             # memory flat under a flood.
@@ -51,9 +73,7 @@ class FailOpenDecider:
         self.in_flight += 1
         started = time.perf_counter()
         try:
-            response = await self.client.decide(
-                request, timeout=self.deadline, request_id=request_id
-            )
+            response = await self.client.decide(request, timeout=timeout, request_id=request_id)
         except grpc.aio.AioRpcError as error:
             reason = error.code().name.lower()
             metrics.FAIL_OPEN.labels(reason).inc()

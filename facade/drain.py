@@ -84,12 +84,13 @@ class DrainingHTTPServer(tornado.httpserver.HTTPServer):
         self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
     ) -> tornado.httputil.HTTPMessageDelegate:
         self._done(server_conn)  # its previous request, if any, has been answered
+        delegate = super().start_request(server_conn, request_conn)
+        return _Watched(delegate, lambda: self.request_arrived(server_conn))
 
-        def arrived() -> None:
-            self._busy.add(server_conn)
-            self._quiet.clear()
-
-        return _Watched(super().start_request(server_conn, request_conn), arrived)
+    def request_arrived(self, server_conn: object) -> None:
+        """A request's head has arrived on `server_conn`: it carries a request now."""
+        self._busy.add(server_conn)
+        self._quiet.clear()
 
     def on_close(self, server_conn: object) -> None:
         self._done(server_conn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
@@ -20,6 +20,7 @@ from facade.decider import FailOpenDecider, Outcome
 from facade.drain import Drain
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
+from facade.request_logs import PathOnlyLogs
 from plumbing.ids import new_id
 
 log = logging.getLogger("facade.handlers")
@@ -27,7 +28,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 OPENAPI = resources.files("facade").joinpath("openapi.json").read_bytes()
 
 
-class JsonHandler(tornado.web.RequestHandler):
+class JsonHandler(PathOnlyLogs):
     """Every answer, errors included, is JSON."""
 
     def set_default_headers(self) -> None:
@@ -48,11 +49,16 @@ class JsonHandler(tornado.web.RequestHandler):
         # Tornado's own refusals (405, 500): a JSON reason, never a traceback.
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
-        try:
-            reason = HTTPStatus(status_code).phrase.lower()
-        except ValueError:
-            reason = "error"
-        self.finish(json.dumps({"error": reason}))
+        self.finish(error_body(status_code))
+
+
+def error_body(status_code: int) -> bytes:
+    """The JSON answer to an error Tornado raised: its reason phrase, nothing of the request."""
+    try:
+        reason = HTTPStatus(status_code).phrase.lower()
+    except ValueError:
+        reason = "error"
+    return json.dumps({"error": reason}).encode()
 
 
 @tornado.web.stream_request_body
@@ -94,9 +100,14 @@ class CallbackHandler(JsonHandler):
         super().write_error(status_code, **kwargs)
 
     def refuse(self, status: int, reason: str, message: str) -> None:
-        """Counts a refusal; it is answered once the body is drained (`answer_refusal`)."""
+        """Counts a refusal; it is answered once the body is drained (`answer_refusal`).
+        Meanwhile the server may close the connection if it needs the room
+        (facade/http_server.py)."""
         metrics.REFUSALS.labels(reason).inc()
         self.refusal = (status, message)
+        refused = getattr(self.request.connection, "refused", None)
+        if refused is not None:
+            refused()
 
     def answer_refusal(self, closing: bool = False) -> None:
         assert self.refusal is not None
@@ -171,7 +182,8 @@ class CallbackHandler(JsonHandler):
         request.request_id = self.request_id
         self.phone = request.phone_number
         try:
-            self.outcome = await self.decider.answer(request, self.request_id)
+            arrived = getattr(self.request.connection, "arrived_at", None)
+            self.outcome = await self.decider.answer(request, self.request_id, arrived)
         except Exception:  # the last net under "never a 5xx": a bug costs routing, not a callback
             log.exception("fail-open: unexpected error", extra={"request_id": self.request_id})
             metrics.FAIL_OPEN.labels("facade_error").inc()
@@ -195,25 +207,42 @@ class LiveHandler(JsonHandler):
 
 
 class ReadyHandler(JsonHandler):
-    """GET /readyz: the decision service is reachable and SERVING, and the facade is not
-    stopping (the load balancer sends no new traffic to a stopping replica)."""
+    """GET /readyz: this facade can answer the webhook, which it can whenever it runs (it fails
+    open), so 200 until it starts stopping, then 503 (the load balancer sends no new traffic to a
+    stopping replica). Never tied to the decision service: if it were, a decision outage would
+    take every facade out of its Service, and TrueEngage would get connection errors or the
+    ingress' 502 instead of `{}`."""
 
     SUPPORTED_METHODS = ("GET",)
 
-    def initialize(self, decision_serving: Callable[[], Awaitable[bool]], drain: Drain) -> None:
-        self.decision_serving = decision_serving
+    def initialize(self, drain: Drain) -> None:
         self.drain = drain
 
-    async def get(self) -> None:
+    def get(self) -> None:
         if self.drain.started:
             self.write_json({"status": "stopping"}, 503)
-        elif await self.decision_serving():
+        else:
             self.write_json({"status": "ready"})
+
+
+class DecisionHealthHandler(JsonHandler):
+    """GET /healthz/decision: whether the decision service is serving, as the facade's health
+    watch last heard (no RPC per request). For people and dashboards, never for a probe: the
+    facade answers (`{}`) while the decision service is down, and must stay in its Service."""
+
+    SUPPORTED_METHODS = ("GET",)
+
+    def initialize(self, decision_serving: Callable[[], bool]) -> None:
+        self.decision_serving = decision_serving
+
+    def get(self) -> None:
+        if self.decision_serving():
+            self.write_json({"status": "serving"})
         else:
             self.write_json({"status": "decision service not serving"}, 503)
 
 
-class MetricsHandler(tornado.web.RequestHandler):
+class MetricsHandler(PathOnlyLogs):
     """GET /metrics in Prometheus' text format (all worker processes when there are several)."""
 
     SUPPORTED_METHODS = ("GET",)

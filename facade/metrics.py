@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -21,4 +21,36 @@ DROPPED_FIELDS = Counter(
     "facade_answer_fields_dropped_total",
     "Answer fields dropped for breaking Genesys rules",
     ["field"],
+)
+OPEN_CONNECTIONS = Gauge(
+    "facade_connections",
+    "Client connections held, by listener (webhook, console)",
+    ["listener"],
+    multiprocess_mode="livesum",
+)
+CONNECTIONS_REFUSED = Counter(
+    "facade_connections_refused_total",
+    "Connections closed unanswered at a cap (connection_cap, address_cap): every held one "
+    "carried a request",
+    ["listener", "reason"],
+)
+CONNECTIONS_EVICTED = Counter(
+    "facade_connections_evicted_total",
+    "Connections closed at a cap to make room for a new one: silent (no request head yet), "
+    "refused (its request refused, its body still coming) or idle (keep-alive, between "
+    "requests)",
+    ["listener", "reason"],
+)
+ACCEPT_PAUSES = Counter(
+    "facade_accept_pauses_total",
+    "Times accepting paused because the process ran out of descriptors (or the like)",
+    ["listener"],
+)
+# Pushed by the decision service's Health.Watch stream (facade/decision_health.py): a scrape reads
+# a number, never asks the service. Workers of one facade (--processes) report the lowest value:
+# any worker that has lost the service shows.
+DECISION_SERVING = Gauge(
+    "facade_decision_serving",
+    "1 while the decision service reports SERVING to this facade, else 0 (answers fail open)",
+    multiprocess_mode="min",
 )

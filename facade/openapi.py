@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contract.callback import CALLBACK_PATCH_SCHEMA, WEBHOOK_SCHEMA
+from contract.callback import CALLBACK_PATCH_SCHEMA, WEBHOOK_EXAMPLE, WEBHOOK_SCHEMA
 from facade.handlers import _REQUEST_ID
 
 REPO_FILE = Path(__file__).resolve().parent / "openapi.json"
 REGENERATE = "make openapi"
-WEBHOOK_EXAMPLE = REPO_FILE.parent.parent / "examples" / "webhook.json"
 # The webhook's refusals, in the order the handler checks them.
 REFUSALS = {
     "400": "The body is not UTF-8, not JSON, not an object or nested too deeply, or a known "
@@ -100,7 +99,6 @@ def _webhook() -> dict[str, Any]:
 
 def build_openapi() -> dict[str, Any]:
     status = _json(_ref("Status"))
-    example = json.loads(WEBHOOK_EXAMPLE.read_text())
     return {
         "openapi": "3.0.3",
         "info": {
@@ -116,8 +114,15 @@ def build_openapi() -> dict[str, Any]:
             "/healthz": _get("live", "The process answers", {"200": ("alive", status)}),
             "/readyz": _get(
                 "ready",
-                "The decision service answers its health check with SERVING",
-                {"200": ("ready", status), "503": ("not ready", status)},
+                "The facade answers the webhook (the readiness probe): 200 whether or not the "
+                "decision service is up, since the facade then fails open; 503 once it stops",
+                {"200": ("ready", status), "503": ("stopping", status)},
+            ),
+            "/healthz/decision": _get(
+                "decisionHealth",
+                "Whether the decision service is SERVING, as the facade last heard (not a "
+                "probe: the facade answers `{}` while it is down and must stay in its Service)",
+                {"200": ("serving", status), "503": ("not serving", status)},
             ),
             "/metrics": _get(
                 "metrics",
@@ -152,7 +157,7 @@ def build_openapi() -> dict[str, Any]:
                     "required": ["status"],
                     "properties": {"status": {"type": "string"}},
                 },
-                "CallbackWebhook": {**WEBHOOK_SCHEMA, "example": example},
+                "CallbackWebhook": {**WEBHOOK_SCHEMA, "example": dict(WEBHOOK_EXAMPLE)},
                 "CallbackPatch": _openapi30(CALLBACK_PATCH_SCHEMA),
             },
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -49,6 +50,35 @@ def mask_number(number: str, full: bool = False) -> str:
     if full or len(number) <= 4:
         return number
     return "*" * (len(number) - 4) + number[-4:]
+
+
+# What reads as an email address, or as a phone number: 7 digits or more, maybe with a leading +
+# and spaces, dots, dashes or brackets between them.
+_EMAIL = re.compile(r"[\w.+'-]+@((?:[\w-]+\.)+[\w-]+)")
+_PHONE = re.compile(r"\+?\(?\d(?:[\s().-]*\d){6,}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # an ISO date is not a phone number
+WITHHELD = "(withheld)"
+
+
+def mask_personal(text: str) -> str:
+    """Free text (a webhook's extra field) with what reads as a phone number masked as
+    `mask_number` masks one, and what reads as an email address shown by its domain only."""
+    if "@" in text:
+        text = _EMAIL.sub(lambda m: f"***@{m[1]}", text)
+    return _PHONE.sub(lambda m: m[0] if _DATE.fullmatch(m[0]) else _mask_digits(m[0]), text)
+
+
+def _mask_digits(number: str) -> str:
+    digits = sum(c.isdigit() for c in number)
+    seen = 0
+    masked = []
+    for c in number:
+        if c.isdigit():
+            seen += 1
+            masked.append(c if seen > digits - 4 else "*")
+        else:
+            masked.append(c)
+    return "".join(masked)
 
 
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))

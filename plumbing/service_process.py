@@ -27,10 +27,12 @@ class ServiceProcess:
         timeout: float = 20.0,
         stderr: IO[str] | int | None = None,
         own_group: bool = False,
+        launcher: Sequence[str] = (),
     ) -> None:
         """`own_group`: out of the caller's process group, so a Ctrl-C at the terminal reaches
-        only the caller, which then stops the service itself (one signal, not a race of two)."""
-        self.command = [sys.executable, "-m", module, *args]
+        only the caller, which then stops the service itself (one signal, not a race of two).
+        `launcher`: a command that execs the service (a test's `prlimit --nofile=256 --`)."""
+        self.command = [*launcher, sys.executable, "-m", module, *args]
         self.process = subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,

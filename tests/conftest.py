@@ -4,8 +4,11 @@ and a small webhook client."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +23,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from facade.config import FacadeSettings
+from plumbing.logs import JsonFormatter
 from plumbing.service_process import ServiceProcess
 from tests.in_process import EventLoopThread, InProcessDecision, InProcessFacade
 from tests.scripted_decision import ScriptedServer
@@ -126,11 +130,14 @@ def start_facade(
     *extra: str,
     env: dict[str, str] | None = None,
     stderr: Any = None,
+    launcher: tuple[str, ...] = (),
 ) -> ServiceProcess:
     args = ["serve", "--listen", "127.0.0.1:0", "--decision", decision_target]
     args += ["--deadline-ms", str(deadline_ms), "--grace", "2", "--drain-seconds", "0", *extra]
     keys = {"FACADE_API_KEYS": f"{API_KEY},{SECOND_KEY}"}
-    return ServiceProcess("facade", args, env={**keys, **(env or {})}, stderr=stderr)
+    return ServiceProcess(
+        "facade", args, env={**keys, **(env or {})}, stderr=stderr, launcher=launcher
+    )
 
 
 def facade_settings(decision_target: str, **overrides: Any) -> FacadeSettings:
@@ -170,13 +177,19 @@ def decision_in_process(services: EventLoopThread) -> Iterator[InProcessDecision
 
 @pytest.fixture
 def facade_in_process(services: EventLoopThread) -> Iterator[Callable[..., InProcessFacade]]:
-    """Starts in-process facades (`facade_in_process(target, access_log=..., **settings)`) and
-    stops them when the test ends."""
+    """Starts in-process facades (`facade_in_process(target, access_log=..., clock=...,
+    **settings)`) and stops them when the test ends."""
     started: list[InProcessFacade] = []
 
-    def start(decision_target: str, access_log: Any = None, limiter: Any = None, **overrides: Any):
+    def start(
+        decision_target: str,
+        access_log: Any = None,
+        limiter: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        **overrides: Any,
+    ):
         settings = facade_settings(decision_target, **overrides)
-        facade = InProcessFacade(services, settings, access_log, limiter)
+        facade = InProcessFacade(services, settings, access_log, limiter, clock)
         started.append(facade)
         return facade
 
@@ -220,3 +233,36 @@ def background_load(webhook: Webhook, threads: int = 4) -> Iterator[list[Reply]]
         stop.set()
         for sender in senders:
             sender.join()
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Everything the facade would write on stderr at its default level (INFO): its access log
+    (when the test hands it this stream) and its log records, as JSON lines in one stream."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("facade"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield stream
+    root.setLevel(level)
+    root.removeHandler(handler)
+
+
+def exchange(port: int, raw: bytes, host: str = "127.0.0.1", timeout: float = 10.0) -> bytes:
+    """Sends `raw` bytes on a new connection and returns everything the server sends back until
+    it closes the connection (or has been silent for `timeout` seconds, which fails a test that
+    expected an answer)."""
+    with socket.create_connection((host, port), timeout=timeout) as connection:
+        connection.sendall(raw)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+        except ConnectionResetError:
+            pass
+    return received

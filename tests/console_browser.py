@@ -80,14 +80,17 @@ def console_stack(rules: Path = EXAMPLE_RULES) -> Iterator[ConsoleStack]:
 
 
 @contextmanager
-def browser_page(width: int = 1280, height: int = 860) -> Iterator[Page]:
+def browser_page(width: int = 1280, height: int = 860, javascript: bool = True) -> Iterator[Page]:
+    """A page in a fresh chromium; `javascript=False`: as with scripts off (or not loaded yet)."""
     chromium = shutil.which("chromium")
     if chromium is None:
         raise RuntimeError("chromium is not installed (make test installs Debian's chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            page = browser.new_page(
+                viewport={"width": width, "height": height}, java_script_enabled=javascript
+            )
             yield page
         finally:
             browser.close()

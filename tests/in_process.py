@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,7 +105,7 @@ class InProcessDecision:
 
 class InProcessFacade:
     """The facade on a free loopback port, built from `settings` as `python -m facade serve`
-    builds it; `access_log` and `limiter` stand in for the ones it would make itself."""
+    builds it; `access_log`, `limiter` and `clock` stand in for the ones it would use itself."""
 
     def __init__(
         self,
@@ -112,16 +113,22 @@ class InProcessFacade:
         settings: FacadeSettings,
         access_log: AccessLog | None = None,
         limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.services = services
 
-        async def start() -> tuple[FacadeServer, int]:
-            server = FacadeServer(settings, access_log, limiter)
+        async def start() -> tuple[FacadeServer, int, int]:
+            server = FacadeServer(settings, access_log, limiter, clock)
             sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
             server.http.add_sockets(sockets)
-            return server, sockets[0].getsockname()[1]
+            admin_port = 0
+            if server.admin is not None:  # the console, when the settings ask for one
+                admin_sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+                server.admin.add_sockets(admin_sockets)
+                admin_port = admin_sockets[0].getsockname()[1]
+            return server, sockets[0].getsockname()[1], admin_port
 
-        self.server, self.port = services.run(start())
+        self.server, self.port, self.admin_port = services.run(start())
         self._stopped = False
 
     def reload_keys(self) -> None:

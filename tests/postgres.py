@@ -124,11 +124,20 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def new_database(self) -> str:
-        """A fresh, empty database; returns its URL."""
+    def new_database(self, icu_locale: str | None = None) -> str:
+        """A fresh, empty database; returns its URL. Started again first if a test crashed it.
+        `icu_locale` (e.g. "en-US"): text sorts as in that language, as on most production
+        servers, rather than in the test cluster's C (code point) order."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
         name = f"test_{os.getpid()}_{next(_DATABASES)}"
+        collation = (
+            f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'"
+            if icu_locale
+            else ""
+        )
         with psycopg.connect(self.admin_url, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"{collation}')
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
     def close(self) -> None:
@@ -145,6 +154,4 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres: PostgresServer) -> str:
-    if postgres.process is None or postgres.process.poll() is not None:
-        postgres.start()  # a test that crashed the database leaves it down
     return postgres.new_database()

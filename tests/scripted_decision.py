@@ -5,6 +5,7 @@ keys)."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from concurrent import futures
 
 import grpc
@@ -19,6 +20,7 @@ class ScriptedDecision(decision_pb2_grpc.DecisionServiceServicer):
         self.patch = decision_pb2.CallbackPatch()
         self.requests: list[decision_pb2.DecideRequest] = []
         self.metadata: list[dict[str, str]] = []
+        self.time_remaining: list[float | None] = []  # each call's deadline, as it arrived
         self._arrived = threading.Condition()
         self._gate = threading.Event()
         self._gate.set()
@@ -40,6 +42,7 @@ class ScriptedDecision(decision_pb2_grpc.DecisionServiceServicer):
         with self._arrived:
             self.requests.append(request)
             self.metadata.append(dict(context.invocation_metadata()))
+            self.time_remaining.append(context.time_remaining())
             self._arrived.notify_all()
         self._gate.wait()
         if self.status is not None:
@@ -47,14 +50,31 @@ class ScriptedDecision(decision_pb2_grpc.DecisionServiceServicer):
         return decision_pb2.DecideResponse(patch=self.patch)
 
 
+class CountedHealth(health.HealthServicer):
+    """The standard health service, counting the calls it gets by method."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[str] = Counter()
+
+    def Check(self, request, context):
+        self.calls["Check"] += 1
+        return super().Check(request, context)
+
+    def Watch(self, request, context, send_response_callback=None):
+        self.calls["Watch"] += 1
+        return super().Watch(request, context, send_response_callback)
+
+
 class ScriptedServer:
     def __init__(self) -> None:
         self.servicer = ScriptedDecision()
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        # Each facade's health watch holds one of these threads for as long as it watches.
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.servicer, self.server)
-        health_servicer = health.HealthServicer()
-        health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self.server)
+        self.health = CountedHealth()
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
 

@@ -152,3 +152,16 @@ def test_the_page_files_carry_the_content_security_policy(stack):
     for path in ("", "static/console.js", "static/console.css", "static/index.html"):
         with urllib.request.urlopen(stack.console_url + path, timeout=10) as reply:
             assert "script-src 'self'" in reply.headers["Content-Security-Policy"]
+
+
+def test_without_javascript_enter_puts_the_key_in_no_url(stack):
+    """Before the page's script runs (or with scripts off) Enter submits the sign-in form
+    itself: it used to navigate to /?key=<the admin key>, into history and the access log."""
+    with browser_page(javascript=False) as page:
+        page.goto(stack.console_url)
+        page.get_by_label("Admin key").fill(ADMIN_KEY)
+        with page.expect_navigation():
+            page.get_by_label("Admin key").press("Enter")
+        assert page.url == stack.console_url
+        expect(page.get_by_label("Admin key")).to_have_value("")
+        expect(page.get_by_label("Admin key")).to_have_attribute("autocomplete", "off")

@@ -3,18 +3,22 @@ the decision service down, bodies and times the webhook would refuse."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import re
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-import tornado.netutil
 from playwright.sync_api import expect
 
-from tests.conftest import SEED, Webhook
+from plumbing.service_process import ServiceProcess
+from tests.conftest import API_KEY, SEED, Reply, Webhook
 from tests.console_browser import ADMIN_KEY, ConsoleStack, browser_page, console_stack, sign_in
 
 
@@ -67,22 +71,14 @@ def test_a_keys_reload_cannot_make_a_console_key_a_webhook_key(
     assert webhook.post(SEED).status == 200  # the old keys are kept
 
 
-def test_wrong_admin_keys_spend_the_address_budget_a_valid_key_never(
-    services, scripted, facade_in_process
-):
+def test_wrong_admin_keys_spend_the_address_budget_a_valid_key_never(scripted, facade_in_process):
     """Guessing an admin key is as slow as guessing a webhook key: 429 once the address's
     failed sign-ins are spent (a refill of one per 1,000 s: none during the test)."""
     facade = facade_in_process(
         f"127.0.0.1:{scripted.port}", admin_listen="127.0.0.1:0",
         admin_keys=("console-key-222222",), auth_failure_rate=0.001, auth_failure_burst=2,
     )  # fmt: skip
-
-    async def listen() -> int:
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        facade.server.admin.add_sockets(sockets)
-        return sockets[0].getsockname()[1]
-
-    port = services.run(listen())
+    port = facade.admin_port
 
     def sign_in_status(key: str) -> int:
         request = urllib.request.Request(
@@ -153,3 +149,153 @@ def test_the_try_api_refuses_a_body_the_webhook_would_refuse(stack):
     """413 naming the limit, as the webhook answers, not a decision the webhook never makes."""
     body = b'{"phoneNumber": "07400123456", "notes": "' + b"x" * (64 * 1024) + b'"}'
     assert try_api(stack, body) == (413, {"error": "body larger than 65536 bytes"})
+
+
+@pytest.fixture
+def console(scripted, facade_in_process, captured_logs):
+    """A facade with its console, in process."""
+    return facade_in_process(
+        f"127.0.0.1:{scripted.port}",
+        admin_listen="127.0.0.1:0",
+        admin_keys=(ADMIN_KEY,),
+    )
+
+
+def fetch(port: int, method: str, path: str, body: str | None = None, **headers: str) -> Reply:
+    """One request to the console; the body as bytes (pages are HTML, not JSON)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        reply = connection.getresponse()
+        return Reply(reply.status, reply.headers, reply.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 200),
+        ("GET", "/static/console.js", 200),
+        ("GET", "/static/missing.js", 404),
+        ("GET", "/static/console.js%00.png", 404),
+        ("GET", "/api/session", 401),
+        ("GET", "/nowhere", 404),
+        ("DELETE", "/", 405),
+        ("POST", "/api/rules", 405),
+    ],
+)
+def test_every_console_answer_carries_the_security_headers(console, method, path, status):
+    """Errors included: an error page without them could be framed, sniffed or refer away."""
+    reply = fetch(console.admin_port, method, path)
+    assert reply.status == status
+    policy = reply.headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "form-action 'self'", "base-uri 'none'"):
+        assert directive in policy
+    assert "frame-ancestors 'none'" in policy
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert reply.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_nul_in_a_static_path_is_not_found_not_an_error(console, captured_logs):
+    """It was a 500 with an error-level traceback, reachable without a key."""
+    reply = fetch(console.admin_port, "GET", "/static/console.js%00.png")
+    assert (reply.status, json.loads(reply.body)) == (404, {"error": "not found"})
+    console.stop()
+    assert '"level":"error"' not in captured_logs.getvalue()
+
+
+def test_the_sign_in_form_posted_without_script_lands_back_on_the_page(console):
+    """With JavaScript off or not loaded yet, Enter submits the form: by POST, so the key is in
+    no URL; the page answers with a redirect to itself, and the key is not kept."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    reply = fetch(console.admin_port, "POST", "/", f"key={ADMIN_KEY}", **form)
+    assert (reply.status, reply.headers["Location"]) == (303, "/")
+    assert ADMIN_KEY.encode() not in reply.body
+
+
+def test_no_console_form_can_put_what_is_typed_in_a_url():
+    """Every form posts (its fields never become a query string, with or without script), and
+    the key field does not invite the browser to store the key."""
+    page = (
+        Path(__file__).resolve().parent.parent / "facade" / "console" / "index.html"
+    ).read_text()
+    forms = re.findall(r"<form\b[^>]*>", page)
+    assert len(forms) == 3
+    assert all('method="post"' in form for form in forms)
+    key_field = re.search(r'<input id="admin-key"[^>]*>', page)[0]
+    assert 'autocomplete="off"' in key_field
+
+
+def session_status(port: int, key: str) -> int:
+    return fetch(port, "GET", "/api/session", Authorization=f"Bearer {key}").status
+
+
+def test_admin_keys_come_from_a_file_and_rotate_on_reload(scripted, facade_in_process, tmp_path):
+    """As the webhook's keys: the file is read at start and on SIGHUP (`reload_keys`), the new
+    set replaces the old whole, and a file that cannot be used keeps the old set."""
+    admin_keys = tmp_path / "admin-keys"
+    admin_keys.write_text("# the analysts' keys\nconsole-old-111111\r\n")  # CRLF, as saved
+    facade = facade_in_process(
+        f"127.0.0.1:{scripted.port}", admin_listen="127.0.0.1:0", admin_keys_file=str(admin_keys)
+    )
+    assert session_status(facade.admin_port, "console-old-111111") == 200
+    admin_keys.write_text("console-new-222222\n")
+    facade.reload_keys()
+    assert session_status(facade.admin_port, "console-new-222222") == 200
+    assert session_status(facade.admin_port, "console-old-111111") == 401
+    admin_keys.write_text("# every key commented out\n")
+    facade.reload_keys()
+    assert session_status(facade.admin_port, "console-new-222222") == 200
+    admin_keys.unlink()
+    facade.reload_keys()
+    assert session_status(facade.admin_port, "console-new-222222") == 200
+
+
+def test_a_reload_cannot_make_a_webhook_key_a_console_key(scripted, facade_in_process, tmp_path):
+    """The rule holds from both files: a webhook key written into the admin keys file keeps
+    both old sets."""
+    admin_keys = tmp_path / "admin-keys"
+    admin_keys.write_text("console-old-111111\n")
+    facade = facade_in_process(
+        f"127.0.0.1:{scripted.port}", admin_listen="127.0.0.1:0", admin_keys_file=str(admin_keys)
+    )
+    admin_keys.write_text(f"console-new-222222\n{API_KEY}\n")
+    facade.reload_keys()
+    assert session_status(facade.admin_port, API_KEY) == 401
+    assert session_status(facade.admin_port, "console-new-222222") == 401
+    assert session_status(facade.admin_port, "console-old-111111") == 200
+    assert Webhook(facade.port).post(SEED).status == 200
+
+
+@pytest.mark.parametrize(
+    ("keys_file", "error"),
+    [
+        ("console-key-333333\n", None),
+        ("webhook-key\n", "facade: a console key must not also be a webhook key\n"),
+        ("# nothing but comments\n", "facade: the console needs keys of its own: set "
+         "FACADE_ADMIN_KEYS or --admin-keys-file\n"),
+        (None, "facade: cannot read the admin keys file: No such file or directory\n"),
+    ],
+    ids=["a key", "a webhook key", "no key", "missing"],
+)  # fmt: skip
+def test_the_admin_keys_file_is_checked_at_start(tmp_path, keys_file, error):
+    admin_keys = tmp_path / "admin-keys"
+    if keys_file is not None:
+        admin_keys.write_text(keys_file)
+    args = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+    args += ["--admin-keys-file", str(admin_keys), "--decision", "127.0.0.1:1"]
+    env = {"FACADE_API_KEYS": "webhook-key", "FACADE_ADMIN_KEYS": ""}
+    if error is None:
+        facade = ServiceProcess("facade", [*args, "--drain-seconds", "0", "--grace", "0"], env)
+        assert facade.stop() == 0
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "facade", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert (result.returncode, result.stderr) == (2, error)

@@ -26,7 +26,7 @@ UK = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
 BIG = decision_pb2.DecideRequest(
     phone_number="07400123456",
     country_code="+44",
-    attributes={f"field{i}": "x" * 500 for i in range(100)},
+    attributes={f"field{i}": "x" * 1000 for i in range(32)},  # as much as a call may carry
 )
 RESPONSE = decision_pb2.DecideResponse(decision_id="d", matched_rules=["uk-mobile"])
 AT = datetime(2026, 11, 24, tzinfo=UTC)
@@ -127,7 +127,7 @@ def test_sigterm_exits_promptly_with_a_stalled_log_sink(tmp_path):
                 *("--decision-log", str(fifo), "--decision-log-buffer", "50", "--no-access-log"),
                 stderr=stderr,
             )
-            decide(service.port, BIG, count=200)  # 10 MB: the pipe and the buffer fill up
+            decide(service.port, BIG, count=320)  # 10 MB: the pipe and the buffer fill up
             returncode = service.stop(timeout=60)
     finally:
         os.close(reader)

@@ -114,31 +114,6 @@ def test_a_lookup_past_the_cli_deadline_is_one_line(postgres_url, tmp_path, monk
     assert stderr == f"{postgres_url}: no answer to the lookup within 0.2 s\n"
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_one_number_for_two_contacts_is_refused_by_line(backend, postgres_url, tmp_path):
-    """A number is the directory's key: a file giving it to two contacts (SQLite kept the last
-    silently, PostgreSQL failed with a traceback) is a line-numbered error; nothing written."""
-    target = str(tmp_path / "c.sqlite3") if backend == "sqlite" else postgres_url
-    first = tmp_path / "first.csv"
-    first.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
-    assert contacts_cli("import", "--contacts", target, str(first)).returncode == 0
-    clash = tmp_path / "clash.csv"
-    clash.write_text(
-        CSV_HEADER
-        + "+447400222222,,Bea,,b\n"
-        + "07400 333333,GB,Cy,,c\n"
-        + "+447400333333,,Di,,d\n"  # Cy's number, written another way
-    )
-    result = contacts_cli("import", "--contacts", target, str(clash))
-    assert result.returncode == 1
-    assert result.stderr == (
-        f"{clash}:4: number +447400333333 is already contact 'c' (line 3); a number belongs to "
-        "one contact\n"
-    )
-    exported = contacts_cli("export", "--contacts", target)
-    assert [row.split(",")[0] for row in exported.stdout.splitlines()[1:]] == ["+447400111111"]
-
-
 def test_a_nul_character_is_refused_by_line(postgres_url, tmp_path):
     clash = tmp_path / "nul.csv"
     clash.write_text(CSV_HEADER + "+447400222222,,B\0ea,,b\n")
@@ -299,34 +274,6 @@ def test_a_database_that_stays_away_is_logged_once_not_every_retry(monkeypatch, 
         asyncio.run(retry_a_few_times())
     lost = [r for r in caplog.records if "listener lost" in r.getMessage()]
     assert len(lost) == 1
-
-
-def test_a_number_removed_by_another_replicas_replace_stops_matching(postgres_url):
-    """The cache holds Ada; another replica's --replace drops her: she must not keep matching
-    from the cache (held already)."""
-
-    async def scenario() -> None:
-        ada = ContactRecord("a", ("+447400111111",), Contact(name="Ada"))
-        bea = ContactRecord("b", ("+447400222222",), Contact(name="Bea"))
-        async with (
-            await open_directory(postgres_url) as reader,
-            await open_directory(postgres_url) as writer,
-        ):
-            await writer.write([ada])
-            for _ in range(600):  # the reader hears of the first import before it caches Ada
-                if await reader.lookup("+447400111111") is not None:
-                    break
-                await asyncio.sleep(0.05)
-            assert (await reader.lookup("+447400111111")).name == "Ada"
-            await writer.write([bea], replace=True)
-            for _ in range(400):  # 20 s: within the cache's 30 s TTL, so only a drop passes
-                if await reader.lookup("+447400111111") is None:
-                    break
-                await asyncio.sleep(0.05)
-            assert await reader.lookup("+447400111111") is None
-            assert (await reader.lookup("+447400222222")).name == "Bea"
-
-    asyncio.run(scenario())
 
 
 @pytest.mark.parametrize(

@@ -242,8 +242,10 @@ def test_schedule_with_its_own_zone_and_delays():
 
 
 def test_schedule_beyond_the_horizon_is_dropped():
+    """A next opening past the horizon (a delay past it is refused at load)."""
     ruleset = rules(
-        '[defaults]\nschedule_horizon_days = 1\n[[rules]]\nname = "r"\nthen = { schedule = "+2d" }\n'
+        '[defaults]\nschedule_horizon_days = 1\n[[rules]]\nname = "r"\n'
+        'then = { schedule = "next mon 09:00-10:00" }\n'
     )
     decision = decide(ruleset, **UK_MOBILE)
     assert not decision.patch.HasField("callback_scheduled_time")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from decision.engine import RulesError, parse_rules
+from decision.engine import CallbackRequest, RulesError, parse_rules
 from tests.engine_helpers import NAMES, answer, matched, rules
 
 
@@ -123,7 +124,7 @@ def test_invalid_files_are_refused_precisely(body, expected):
 def test_names_and_top_level_keys_are_checked():
     found = problems('version = 1\nsurprise = 1\n[names.queues]\nbad = "not-a-uuid"\n', False)
     assert found == [
-        "surprise: unknown top-level key (known: version, names, defaults, rules)",
+        "surprise: unknown top-level key (known: version, names, defaults, rules, genesys)",
         "names.queues.bad: expected a Genesys id (a UUID)",
     ]
 
@@ -172,3 +173,28 @@ def test_schedule_with_preferred_agents_is_warned_about():
 def test_version_is_a_hash_of_the_content():
     assert rules(rule()).version == rules(rule()).version
     assert rules(rule()).version != rules(rule(name="other")).version
+
+
+@pytest.mark.parametrize(
+    ("delay", "horizon"),
+    [("+999999999d", ""), ("+99999999999999999999d", ""), ("+31d", ""), ("+8d", "7")],
+)
+def test_a_delay_beyond_the_horizon_is_refused_at_load(delay, horizon):
+    """It passed `check` and failed every matching decision (OverflowError), or crashed `check`
+    itself with a traceback."""
+    defaults = f"[defaults]\nschedule_horizon_days = {horizon}\n" if horizon else ""
+    body = f'version = 1\n{defaults}[[rules]]\nname = "later"\nthen = {{ schedule = "{delay}" }}\n'
+    with pytest.raises(RulesError, match=r"later.*beyond the scheduling horizon of \d+ days"):
+        parse_rules(body, "r.toml")
+
+
+def test_a_delay_within_the_horizon_is_scheduled_and_one_past_the_calendar_is_a_note():
+    body = (
+        "version = 1\n[defaults]\nschedule_horizon_days = 366\n"
+        '[[rules]]\nname = "later"\nthen = { schedule = "+366d" }\n'
+    )
+    ruleset = parse_rules(body, "r.toml")
+    assert answer(ruleset)["callbackScheduledTime"]
+    end = datetime(9998, 12, 31, tzinfo=UTC)  # the last moment a decision can be made at
+    decision = ruleset.decide(CallbackRequest(), end)
+    assert decision.notes == ["schedule dropped: beyond the last date the calendar holds"]

@@ -4,13 +4,15 @@ scripted one, or the real one stopped and started again."""
 
 from __future__ import annotations
 
+import re
+import socket
 from concurrent import futures
 
 import grpc
 import pytest
 
 from contract.v1 import decision_pb2
-from tests.conftest import EXAMPLE_RULES, SEED, Webhook, counted, wait_until
+from tests.conftest import API_KEY, EXAMPLE_RULES, SEED, Webhook, counted, wait_until
 from tests.in_process import InProcessDecision
 
 QUEUE = "5a9d0c4e-1b2f-4c3d-8e5f-000000000001"
@@ -89,12 +91,15 @@ def test_decision_down_fails_open_and_recovers_after_restart(services, facade_in
             reply = webhook.post(SEED)
             assert (reply.status, reply.body) == (200, {})
         assert counted("facade_fail_open_total", reason="unavailable") == before + 3
-        assert webhook.request("GET", "/readyz").status == 503
+        # Still ready: it answers, and must stay in its load balancer (tests/test_readiness.py).
+        assert webhook.request("GET", "/readyz").status == 200
+        wait_until(lambda: webhook.request("GET", "/healthz/decision").status == 503, "outage seen")
 
         decision.start()  # the same port: the facade's channel reconnects by itself
         wait_until(lambda: webhook.post(SEED).body, "a decision after the restart")
         assert webhook.post(SEED).body["queueId"] == QUEUE
         assert webhook.request("GET", "/readyz").status == 200
+        wait_until(lambda: webhook.request("GET", "/healthz/decision").status == 200, "back")
     finally:
         decision.stop()
 
@@ -127,5 +132,92 @@ def test_an_answer_that_is_not_a_decide_response_fails_open(facade_in_process, g
         reply = webhook.post(SEED)
         assert (reply.status, reply.body) == (200, {})
         assert counted("facade_fail_open_total", reason="bad_response") == before + 1
+        assert webhook.request("GET", "/readyz").status == 200
+        assert webhook.request("GET", "/healthz/decision").status == 503
     finally:
         server.stop(None)
+
+
+class TurnedClock:
+    """Monotonic seconds that move only when the test turns them."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+BODY = b'{"phoneNumber":"07400123456","countryCode":"+44"}'
+HEAD = (
+    b"POST /trueengage/callback HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n"
+    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (API_KEY.encode(), len(BODY))
+)
+
+
+def read_answer(connection: socket.socket) -> tuple[int, bytes]:
+    """One answer (the facade's are short and carry Content-Length) from a kept connection."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+    while len(body) < length:
+        body += connection.recv(65536)
+    return int(head.split(b" ", 2)[1]), body
+
+
+@pytest.fixture
+def clocked(scripted, facade_in_process):
+    """A facade whose clock the test turns, with a 300 ms deadline."""
+    scripted.servicer.patch = decision_pb2.CallbackPatch(queue_id=QUEUE)
+    clock = TurnedClock()
+    facade = facade_in_process(f"127.0.0.1:{scripted.port}", clock=clock, deadline_ms=300)
+    return facade, clock
+
+
+def test_a_request_whose_deadline_passed_before_it_was_read_is_answered_without_asking(
+    scripted, clocked
+):
+    """Its deadline counts from its arrival, not from when the facade got to it: once spent
+    (a backlog on the event loop, a slow sender), the answer is {} at once, and the decision
+    service is not asked for a decision nobody would wait for."""
+    facade, clock = clocked
+    late = counted("facade_fail_open_total", reason="late")
+    with socket.create_connection(("127.0.0.1", facade.port), timeout=10) as connection:
+        connection.sendall(HEAD)
+        wait_until(lambda: facade.server.http.requests_in_progress == 1, "the head is read")
+        clock.now += 0.5  # past the deadline, before the body is in
+        connection.sendall(BODY)
+        assert read_answer(connection) == (200, b"{}")
+    assert counted("facade_fail_open_total", reason="late") == late + 1
+    assert scripted.servicer.requests == []
+
+
+def test_a_new_connections_request_arrived_with_the_connection(scripted, clocked):
+    facade, clock = clocked
+    with socket.create_connection(("127.0.0.1", facade.port), timeout=10) as connection:
+        wait_until(lambda: facade.server.http.connections_held == 1, "the connection is taken")
+        clock.now += 0.5  # spent before its first byte was read
+        connection.sendall(HEAD + BODY)
+        assert read_answer(connection) == (200, b"{}")
+    assert scripted.servicer.requests == []
+
+
+def test_the_decision_gets_what_is_left_of_the_deadline(scripted, clocked):
+    """And a keep-alive connection's next request counts from its own head, not from the
+    connection's start or the idle time before it."""
+    facade, clock = clocked
+    with socket.create_connection(("127.0.0.1", facade.port), timeout=10) as connection:
+        connection.sendall(HEAD)
+        wait_until(lambda: facade.server.http.requests_in_progress == 1, "the head is read")
+        clock.now += 0.2  # 100 ms of the 300 are left
+        connection.sendall(BODY)
+        assert read_answer(connection) == (200, b'{"queueId":"%s"}' % QUEUE.encode())
+        clock.now += 3600  # idle for an hour between two requests
+        connection.sendall(HEAD + BODY)
+        assert read_answer(connection) == (200, b'{"queueId":"%s"}' % QUEUE.encode())
+    # The gRPC deadline is what was left (gRPC's encoding of it may add a few microseconds).
+    first, second = scripted.servicer.time_remaining
+    assert 0 < first <= 0.1 + 0.001
+    assert 0.1 + 0.001 < second <= 0.3 + 0.001

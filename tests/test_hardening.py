@@ -5,8 +5,6 @@ process unless the test is about the process itself (signals, exit codes, a kill
 from __future__ import annotations
 
 import http.client
-import io
-import logging
 import signal
 import socket
 import ssl
@@ -24,7 +22,7 @@ from contract.v1 import decision_pb2
 from decision.service.grpc_server import server_credentials
 from decision.service.settings import DecisionSettings
 from facade.rate_limit import RateLimiter
-from plumbing.logs import AccessLog, JsonFormatter
+from plumbing.logs import AccessLog
 from tests.conftest import (
     API_KEY,
     EXAMPLE_RULES,
@@ -135,19 +133,6 @@ def test_only_failed_authentication_is_throttled_never_a_valid_key(scripted, fac
     assert counted("facade_refusals_total", reason="unauthenticated") == unauthenticated + 2
     clock.now += 2  # the Retry-After later, one more guess is heard (and refused)
     assert webhook.post(SEED, key="guess-3").status == 401
-
-
-@pytest.fixture
-def captured_logs():
-    """Everything the facade would write on stderr: its access log and its log records, as JSON
-    lines in one stream."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter("facade"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
 
 
 def test_every_refusal_is_counted_and_no_key_is_ever_logged(

@@ -69,8 +69,9 @@ def test_the_same_rules_replay_unchanged_from_a_masked_log(tmp_path):
     log = masked_log(tmp_path)
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     vip = entries[0]
-    assert vip["patch"]["callbackUserName"] == "Ada Lovelace"  # what the patch already shows
+    assert vip["patch"]["callbackUserName"] == "(withheld)"  # a contact's name, often
     assert vip["contact"]["name"] is None  # withheld, and said to be
+    assert "Ada Lovelace" not in log.read_text()
     report = replay(log, read_rules(EXAMPLE_RULES))
     assert (report.total, report.unchanged, report.changed) == (2, 2, 0), format_report(
         report, str(log), read_rules(EXAMPLE_RULES)
@@ -89,6 +90,39 @@ def test_moving_the_name_to_another_field_is_a_change(tmp_path):
     report = replay(log, rules)
     assert report.changed == 1
     assert report.changes[("known-vip + uk-mobile", "known-vip + uk-mobile")][0]["differences"] == [
-        "callbackUserName: Ada Lovelace -> (absent)",
+        "callbackUserName: (withheld) -> (absent)",
         "callerIdName: (absent) -> (contact name not logged)",
     ]
+
+
+def test_extra_fields_that_read_as_numbers_or_emails_are_masked_and_whole_with_full_numbers(
+    services, tmp_path
+):
+    """They appeared verbatim in ListDecisions, the console and the decision log."""
+    from tests.in_process import InProcessDecision
+
+    extra = {"altPhone": "+447400654321", "email": "ada@example.com", "order": "A-17"}
+    for full in (False, True):
+        path = tmp_path / f"log-{full}.jsonl"
+        with InProcessDecision(services, EXAMPLE_RULES) as decision:
+            decision.servicer.recent.full_numbers = full
+            decision.servicer.decision_log = DecisionLog(str(path), full_numbers=full)
+            channel = grpc.insecure_channel(f"127.0.0.1:{decision.port}")
+            stub = decision_pb2_grpc.DecisionServiceStub(channel)
+            request = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
+            request.attributes.update(extra)
+            stub.Decide(request, timeout=10)
+            listed = stub.ListDecisions(decision_pb2.ListDecisionsRequest(), timeout=10)
+            channel.close()
+            decision.servicer.decision_log.close()
+        shown = dict(listed.decisions[0].request.attributes)
+        logged = json.loads(path.read_text())["request"]["attributes"]
+        for seen in (shown, logged):
+            if full:
+                assert seen == extra
+            else:
+                assert seen == {
+                    "altPhone": "+********4321",
+                    "email": "***@example.com",
+                    "order": "A-17",
+                }

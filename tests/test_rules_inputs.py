@@ -35,6 +35,18 @@ class Org:
     def resolve(self, kind: str, value: str) -> str | None:
         return self.queues.get(value) if kind == "queues" else None
 
+    def unknown(self, kind: str, value: str) -> str:
+        return f"unknown {kind[:-1]} name {value!r} (not in the org)"
+
+    def id_problem(self, kind: str, entity_id: str) -> str | None:
+        return None
+
+    def warnings(self, kind: str, entity_id: str) -> list[str]:
+        return []
+
+    def members(self, queue_id: str) -> dict[str, bool] | None:
+        return None
+
 
 def test_a_name_from_another_source_resolves_and_the_file_s_own_names_come_first():
     org = Org({"Support UK": QUEUE_ORG, "alias": QUEUE_ORG})

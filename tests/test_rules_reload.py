@@ -21,7 +21,7 @@ from decision.engine import RuleSet
 from decision.rules import live as rules_file
 from decision.rules.live import LiveRules
 from plumbing.service_process import ServiceProcess
-from tests.conftest import wait_until
+from tests.conftest import EXAMPLE_RULES, wait_until
 
 QUEUE_A = "aaaaaaaa-0000-4000-8000-000000000001"
 QUEUE_B = "bbbbbbbb-0000-4000-8000-000000000002"
@@ -138,7 +138,7 @@ def test_a_file_modified_in_the_future_settles_by_staying_the_same(tmp_path):
 
 
 class BlockedParse:
-    """Stands in for `read_rules_with_text`: each call waits until the test releases it, and records
+    """Stands in for `read_rules_and_inputs`: each call waits until the test releases it, and records
     whether the event loop kept running meanwhile."""
 
     def __init__(self) -> None:
@@ -146,9 +146,9 @@ class BlockedParse:
         self.started = threading.Event()
         self.release = threading.Event()
         self.released_while_parsing = False
-        self._read = rules_file.read_rules_with_text
+        self._read = rules_file.read_rules_and_inputs
 
-    def __call__(self, path: Path) -> tuple[RuleSet, str]:
+    def __call__(self, path: Path) -> tuple[RuleSet, str, list[Path]]:
         self.calls += 1
         self.started.set()
         # The loop sets `release`; if the parse ran on the loop, nothing could set it.
@@ -161,7 +161,7 @@ def test_parsing_runs_off_the_event_loop(tmp_path, monkeypatch):
     path.write_text(rules_text(QUEUE_A))
     live = LiveRules(path, settle=0)
     parse = BlockedParse()
-    monkeypatch.setattr(rules_file, "read_rules_with_text", parse)
+    monkeypatch.setattr(rules_file, "read_rules_and_inputs", parse)
     replace_file(path, rules_text(QUEUE_B))
 
     async def scenario() -> None:
@@ -179,7 +179,7 @@ def test_a_storm_of_reload_requests_costs_one_more_parse(tmp_path, monkeypatch):
     path.write_text(rules_text(QUEUE_A))
     live = LiveRules(path, settle=0)
     parse = BlockedParse()
-    monkeypatch.setattr(rules_file, "read_rules_with_text", parse)
+    monkeypatch.setattr(rules_file, "read_rules_and_inputs", parse)
 
     async def scenario() -> None:
         reloader = asyncio.create_task(live.run(interval=3600))  # only requests wake it
@@ -353,15 +353,15 @@ def test_the_reloader_survives_an_unexpected_error(tmp_path, monkeypatch, caplog
     path = tmp_path / "rules.toml"
     path.write_text(rules_text(QUEUE_A))
     live = LiveRules(path, settle=0)
-    read = rules_file.read_rules_with_text
+    read = rules_file.read_rules_and_inputs
     failures = iter([RuntimeError("a bug in the parser")])
 
-    def flaky(candidate: Path) -> tuple[RuleSet, str]:
+    def flaky(candidate: Path) -> tuple[RuleSet, str, list[Path]]:
         for failure in failures:
             raise failure
         return read(candidate)
 
-    monkeypatch.setattr(rules_file, "read_rules_with_text", flaky)
+    monkeypatch.setattr(rules_file, "read_rules_and_inputs", flaky)
 
     async def scenario() -> None:
         reloader = asyncio.create_task(live.run(interval=3600))
@@ -373,3 +373,28 @@ def test_the_reloader_survives_an_unexpected_error(tmp_path, monkeypatch, caplog
         reloader.cancel()
 
     asyncio.run(scenario())
+
+
+def test_a_reload_compiles_with_a_short_thread_switch_interval(tmp_path, monkeypatch):
+    """The event loop gets the interpreter back within 0.5 ms of asking while a reload compiles
+    (the default 5 ms made every socket call wait, and answers fell tenfold during a large
+    reload: `make bench`, "while reloading"); the interval is restored after."""
+    import sys
+
+    from decision.rules import live as live_module
+
+    path = tmp_path / "rules.toml"
+    path.write_text(EXAMPLE_RULES.read_text())
+    rules = live_module.LiveRules(path, settle=0)
+    seen: list[float] = []
+    real = live_module.read_rules_and_inputs
+
+    def recording(p):
+        seen.append(sys.getswitchinterval())
+        return real(p)
+
+    monkeypatch.setattr(live_module, "read_rules_and_inputs", recording)
+    before = sys.getswitchinterval()
+    asyncio.run(rules.reload())
+    assert seen == [live_module.RELOAD_SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == before

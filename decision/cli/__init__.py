@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from decision.cli import contacts, rules, serve
+from decision.cli import contacts, genesys, rules, serve
 from decision.service.settings import DecisionSettings
 from plumbing.logs import configure_logging
 from plumbing.settings import settings_epilog
 
-COMMAND_GROUPS = (serve, rules, contacts)
+COMMAND_GROUPS = (serve, rules, contacts, genesys)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@ import argparse
 import asyncio
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from contract.webhook import PayloadError, request_from_document
 from decision.cli.directory_source import (
@@ -31,7 +32,7 @@ from decision.engine import (
 from decision.rules.cases import CasesError, run_cases
 from decision.rules.coverage import format_coverage, rule_coverage
 from decision.rules.install import install_rules
-from decision.rules.live import read_rules, read_rules_text
+from decision.rules.live import RulesInputs, read_rules, read_rules_text
 from decision.rules.rendering import format_explanation
 
 CLI_LOOKUP_SECONDS = 5.0  # a person waits for explain; the service's deadline is its own
@@ -62,8 +63,35 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     for warning in rules.warnings:
         print(f"{args.rules}: warning: {warning}")
+    now = datetime.now(UTC)
+    for taken in rules.inputs:
+        if taken.taken_at is not None and now - taken.taken_at > args.max_age:
+            age = now - taken.taken_at
+            print(
+                f"{args.rules}: warning: {taken.name} was pulled {age.days} days "
+                f"{age.seconds // 3600} hours ago (older than --max-age {_span(args.max_age)})"
+            )
     print(f"{args.rules}: ok, {len(rules.rules)} rules, version {rules.version}")
     return 0
+
+
+def _span(span: timedelta) -> str:
+    return f"{span.days}d" if not span.seconds else f"{span.total_seconds() / 3600:g}h"
+
+
+def _duration(text: str) -> timedelta:
+    """ "7d", "36h", "90m" or a number of seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration like 7d, 36h or 90m"
+        ) from None
+    if not 0 < seconds < 10**9:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive duration")
+    return timedelta(seconds=seconds)
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -147,7 +175,8 @@ def _install(args: argparse.Namespace) -> int:
     bytes checked are the bytes installed, and the service never sees half a file."""
     try:
         text = read_rules_text(args.candidate)
-        rules = parse_rules(text, args.candidate)
+        # What it names beside itself (an org snapshot) is where the live file will find it.
+        rules = parse_rules(text, args.candidate, read_inputs=RulesInputs(Path(args.live)))
     except RulesError as error:
         print(error, file=sys.stderr)
         print(f"{args.live}: not changed", file=sys.stderr)
@@ -204,6 +233,12 @@ def _moment(text: str) -> datetime:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     check_cmd = commands.add_parser("check", help="validate a rules file")
     check_cmd.add_argument("rules")
+    check_cmd.add_argument(
+        "--max-age",
+        type=_duration,
+        default=timedelta(days=7),
+        help="warn when the org snapshot is older than this (default 7d)",
+    )
     check_cmd.set_defaults(run=_check)
 
     test_cmd = commands.add_parser("test", help="run routing test cases against a rules file")

@@ -10,7 +10,7 @@ from google.protobuf.json_format import MessageToDict
 
 from contract.v1 import decision_pb2
 from decision.engine import Fact, OutsideFacts
-from plumbing.logs import mask_number
+from plumbing.logs import WITHHELD, mask_number, mask_personal
 
 
 def log_entry(
@@ -32,10 +32,12 @@ def log_entry(
     if not full_numbers:
         if "phone_number" in logged_request:
             logged_request["phone_number"] = mask_number(logged_request["phone_number"])
+        attributes = logged_request.get("attributes")
+        if attributes:
+            logged_request["attributes"] = {k: mask_personal(v) for k, v in attributes.items()}
         if "e164" in facts:
             facts["e164"] = mask_number(facts["e164"])
-        if "callbackNumbers" in patch:
-            patch["callbackNumbers"] = [mask_number(n) for n in patch["callbackNumbers"]]
+        patch = masked_patch(patch)
     entry: dict[str, Any] = {
         "decision_id": response.decision_id,
         "request_id": response.request_id,
@@ -50,6 +52,17 @@ def log_entry(
         "latency_ms": round(latency_ms, 3),
     }
     return entry
+
+
+def masked_patch(patch: dict[str, Any]) -> dict[str, Any]:
+    """An answer (Genesys JSON names) as a masked log keeps it: the callback numbers masked and
+    the name of the party to call back (a contact's name, often) withheld. Replay masks what it
+    decides the same way before comparing."""
+    if "callbackNumbers" in patch:
+        patch = {**patch, "callbackNumbers": [mask_number(n) for n in patch["callbackNumbers"]]}
+    if "callbackUserName" in patch:
+        patch = {**patch, "callbackUserName": WITHHELD}
+    return patch
 
 
 def logged_fact(fact: Fact[Any], outside: OutsideFacts, full_numbers: bool) -> Any:

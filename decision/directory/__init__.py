@@ -45,10 +45,13 @@ class ContactDirectory(Protocol):
 
     async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
         """Upserts contacts (with `replace`: swaps the whole directory) all at once or not at
-        all; returns how many contacts were written."""
+        all; returns how many contacts were written. Records count in order: a key or a number
+        given twice takes its last."""
         ...
 
-    async def records(self) -> list[ContactRecord]: ...
+    async def records(self) -> list[ContactRecord]:
+        """Every contact by key, each with its numbers, both in code point order."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -100,7 +103,8 @@ async def _open_backend(spec: str, create: bool, start_unreachable: bool) -> Dir
         )
     scheme = _URL_SCHEME.match(spec)
     # Backends are imported only when asked for, so a database driver is needed only by those
-    # who use that database. A new backend adds its branch here and its module beside this one.
+    # who use that database. A new backend adds its branch here, its module beside this one and
+    # its entry in the conformance suite's `backend` fixture (tests/test_directory_conformance.py).
     if scheme is None and _NOT_A_URL.search(spec):
         raise DirectoryError(
             "the contact directory looks like a PostgreSQL connection string, not a URL (not "

@@ -43,6 +43,7 @@ _SCHEMA = (
     """CREATE INDEX IF NOT EXISTS contact_numbers_by_contact ON contact_numbers(contact_key)""",
     """CREATE TABLE IF NOT EXISTS contact_generation (generation bigint NOT NULL)""",
 )
+_CONTACT_COLUMNS = "key, name, tier, language, preferred_agents, skills, attributes"
 _LOOKUP = (
     "SELECT c.name, c.tier, c.language, c.preferred_agents, c.skills, c.attributes "
     "FROM contact_numbers n JOIN contacts c ON c.key = n.contact_key WHERE n.e164 = %s"
@@ -184,16 +185,19 @@ class PostgresDirectory:
     async def _write(self, records: Iterable[ContactRecord], replace: bool) -> int:
         count = 0
         async with self._pool.connection() as connection, connection.transaction():
+            # `position`: the order the records came in, so that a key or a number given twice
+            # takes its last value, as writing the records one by one would.
             await connection.execute(
-                "CREATE TEMP TABLE staged_contacts (LIKE contacts) ON COMMIT DROP"
+                "CREATE TEMP TABLE staged_contacts (LIKE contacts, "
+                "position bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP"
             )
             await connection.execute(
-                "CREATE TEMP TABLE staged_numbers (LIKE contact_numbers) ON COMMIT DROP"
+                "CREATE TEMP TABLE staged_numbers (LIKE contact_numbers, "
+                "position bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP"
             )
             numbers: list[tuple[str, str]] = []
             async with connection.cursor().copy(
-                "COPY staged_contacts (key, name, tier, language, preferred_agents, skills, "
-                "attributes) FROM STDIN"
+                f"COPY staged_contacts ({_CONTACT_COLUMNS}) FROM STDIN"
             ) as copy:
                 for record in records:
                     c = record.contact
@@ -220,13 +224,15 @@ class PostgresDirectory:
                 await connection.execute("DELETE FROM contact_numbers")
                 await connection.execute("DELETE FROM contacts")
             await connection.execute(
-                "INSERT INTO contacts SELECT * FROM staged_contacts ON CONFLICT (key) DO UPDATE "
-                "SET name = excluded.name, tier = excluded.tier, language = excluded.language, "
-                "preferred_agents = excluded.preferred_agents, skills = excluded.skills, "
-                "attributes = excluded.attributes"
+                f"INSERT INTO contacts ({_CONTACT_COLUMNS}) SELECT DISTINCT ON (key) "
+                f"{_CONTACT_COLUMNS} FROM staged_contacts ORDER BY key, position DESC "
+                "ON CONFLICT (key) DO UPDATE SET name = excluded.name, tier = excluded.tier, "
+                "language = excluded.language, preferred_agents = excluded.preferred_agents, "
+                "skills = excluded.skills, attributes = excluded.attributes"
             )
             await connection.execute(
-                "INSERT INTO contact_numbers SELECT * FROM staged_numbers "
+                "INSERT INTO contact_numbers (e164, contact_key) SELECT DISTINCT ON (e164) "
+                "e164, contact_key FROM staged_numbers ORDER BY e164, position DESC "
                 "ON CONFLICT (e164) DO UPDATE SET contact_key = excluded.contact_key"
             )
             # A number moved to another contact can leave its old contact with none.
@@ -242,13 +248,15 @@ class PostgresDirectory:
         return count
 
     async def records(self) -> list[ContactRecord]:
+        """By key, then number, in code point order ("C"), as every backend gives them: the
+        database's own collation (en_US on most servers) would sort `B` after `a`."""
         with self._named_failures():
             async with self._pool.connection() as connection:
                 cursor = await connection.execute(
                     "SELECT c.key, c.name, c.tier, c.language, c.preferred_agents, c.skills, "
-                    "c.attributes, array_agg(n.e164 ORDER BY n.e164) FROM contacts c "
-                    "JOIN contact_numbers n ON n.contact_key = c.key GROUP BY c.key "
-                    "ORDER BY c.key"
+                    'c.attributes, array_agg(n.e164 ORDER BY n.e164 COLLATE "C") '
+                    "FROM contacts c JOIN contact_numbers n ON n.contact_key = c.key "
+                    'GROUP BY c.key ORDER BY c.key COLLATE "C"'
                 )
                 rows = await cursor.fetchall()
         return [

@@ -78,11 +78,15 @@ def _contact_from_row(row: tuple) -> Contact:
     )
 
 
+def _has_schema(db: sqlite3.Connection) -> bool:
+    found = "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
+    return db.execute(found).fetchone() is not None
+
+
 def _migrate(db: sqlite3.Connection, path: Path) -> None:
-    row = db.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
-    ).fetchone()
-    version = db.execute("SELECT version FROM schema_version").fetchone() if row else None
+    version = None
+    if _has_schema(db):
+        version = db.execute("SELECT version FROM schema_version").fetchone()
     if version and version[0] > SCHEMA_VERSION:
         raise DirectoryError(
             f"{path}: contact directory schema version {version[0]} is newer than this "
@@ -122,20 +126,26 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, create: bool) -> sqlite3.Connection:
+    """`create` False: a file without the schema (an empty one, another program's database) is
+    refused, untouched."""
     try:
         _refuse_unusual(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _create_private(path)
+        if create:
+            _create_private(path)
         db = sqlite3.connect(path, isolation_level=None)
     except DirectoryError:
         raise
     except (OSError, sqlite3.Error) as error:
         raise DirectoryError(f"{path}: cannot open the contact directory ({error})") from None
     try:
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
+        # Before WAL mode is set, which would already make a database of an empty file.
+        if not create and not _has_schema(db):
+            raise DirectoryError(f"{path}: no contact directory there (no schema)")
+        db.execute("PRAGMA journal_mode=WAL")
         _migrate(db, path)
     except sqlite3.Error as error:
         db.close()
@@ -158,11 +168,14 @@ def _identity(path: Path) -> tuple[int, int] | None:
 class SqliteDirectory:
     """A `DirectoryBackend` over one SQLite file; `open` it, from inside the event loop."""
 
-    def __init__(self, path: Path, worker: ThreadPoolExecutor, poll_seconds: float) -> None:
+    def __init__(
+        self, path: Path, worker: ThreadPoolExecutor, poll_seconds: float, create: bool
+    ) -> None:
         """Runs on `worker`, the thread that will own the connection."""
         self.path = path
         self.where = str(path)
-        self._db = _connect(path)
+        self._create = create
+        self._db = _connect(path, create)
         self._file = _identity(path)
         self._worker = worker
         self._poll_seconds = poll_seconds
@@ -185,7 +198,7 @@ class SqliteDirectory:
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="directory-sqlite")
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                worker, cls, path, worker, poll_seconds
+                worker, cls, path, worker, poll_seconds, create
             )
         except BaseException:
             worker.shutdown()
@@ -264,7 +277,7 @@ class SqliteDirectory:
     def _changed(self) -> bool:
         current = _identity(self.path)
         if current is not None and current != self._file:
-            fresh = _connect(self.path)  # DirectoryError leaves the old file in use
+            fresh = _connect(self.path, self._create)  # DirectoryError leaves the old file in use
             self._db.close()
             self._db, self._file = fresh, current
             self._data_version = self._current_data_version()

@@ -24,7 +24,7 @@ from decision.engine.compiling import Compiler
 from decision.engine.contact import CONTACT
 
 _DELAY = re.compile(r"^\+(\d+)([mhd])$")
-_DELAY_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_MINUTES_PER = {"m": 1, "h": 60, "d": 24 * 60}
 # For each kind of Genesys id, the contact's field that holds such ids (or names) and how a rule
 # refers to it: `language = "@contact.language"`, `skills = ["@contact.skills"]`,
 # `preferred_agents = ["@contact"]`, `agent_owned = "@contact"` (the contact's first agent).
@@ -162,8 +162,16 @@ def _schedule(compiler: Compiler, where: str, field: AnswerField, value: Any) ->
     if match is None:
         compiler.problem(where, 'expected "next <window>" or a delay like "+30m", "+2h", "+1d"')
         return None
-    delay = timedelta(**{_DELAY_UNITS[match[2]]: int(match[1])})
-    return act.SetValue(key, act.Delay(delay))
+    # Compared in minutes before a timedelta is made: one of 10**20 days cannot be.
+    minutes = int(match[1]) * _MINUTES_PER[match[2]]
+    if minutes > compiler.horizon / timedelta(minutes=1):
+        compiler.problem(
+            where,
+            f"{value} is beyond the scheduling horizon of {compiler.horizon.days} days "
+            "([defaults] schedule_horizon_days): Genesys would never see it",
+        )
+        return None
+    return act.SetValue(key, act.Delay(timedelta(minutes=minutes)))
 
 
 ValueCompiler = Callable[[Compiler, str, AnswerField, Any], act.Action | None]

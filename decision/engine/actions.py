@@ -162,7 +162,11 @@ def _build_schedule(
     horizon: timedelta,
     notes: list[str],
 ) -> None:
-    at = schedule.time(subject)
+    try:
+        at = schedule.time(subject)
+    except OverflowError:  # a moment near the end of the calendar, plus a delay
+        notes.append("schedule dropped: beyond the last date the calendar holds")
+        return
     if at is None:
         notes.append("schedule: the window is open now, so the callback is not delayed")
         return

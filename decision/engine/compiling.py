@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,7 +27,10 @@ class Compiler:
     def __init__(self, names: Names) -> None:
         self.names = names
         self.problems: list[str] = []
+        self.warnings: list[str] = []  # what `check` warns about (the rules still load)
         self.needs: set[Fact[Any]] = set()  # the outside facts the rules read
+        # How far ahead a callback may be scheduled ([defaults] schedule_horizon_days).
+        self.horizon = timedelta(days=30)
 
     def reads(self, fact: Fact[Any]) -> None:
         """A condition or action being compiled reads this outside fact."""
@@ -48,7 +52,12 @@ class Compiler:
             return None
         resolved = self.names.resolve(kind, value)
         if resolved is None:
-            self.problem(where, f"unknown {kind[:-1]} name {value!r} (not in [names.{kind}])")
+            self.problem(where, self.names.unknown(kind, value))
+            return None
+        for problem in self.names.id_problems(kind, resolved):
+            self.problem(where, problem)
+        for warning in self.names.warnings(kind, resolved):
+            self.warnings.append(f"{where}: {warning}")
         return resolved
 
     def window(self, where: str, value: Any) -> WeeklyWindow | None:

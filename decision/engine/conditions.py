@@ -161,12 +161,20 @@ def _queue(compiler: Compiler, where: str, kind: ConditionKind, value: Any) -> C
     return kind.one_of(compiler.genesys_id(where, "queues", v) or "" for v in values)
 
 
-def _script(compiler: Compiler, where: str, kind: ConditionKind, value: Any) -> Compiled:
-    # Scripts may be named, but an unknown script is matched as written (not refused).
-    values = compiler.strings(where, value)
-    if values is None:
-        return None
-    return kind.one_of(compiler.names.resolve("scripts", v) or v for v in values)
+def _named_or_as_written(names: str) -> Callable[[Compiler, str, ConditionKind, Any], Compiled]:
+    """Scripts and schedule groups may be named. Without an org snapshot an unknown one is
+    matched as written (TrueEngage may send what is not a Genesys id); with one, every value
+    must be a name or an id of the org."""
+
+    def compile_it(compiler: Compiler, where: str, kind: ConditionKind, value: Any) -> Compiled:
+        values = compiler.strings(where, value)
+        if values is None:
+            return None
+        if compiler.names.checked:
+            return kind.one_of(compiler.genesys_id(where, names, v) or "" for v in values)
+        return kind.one_of(compiler.names.resolve(names, v) or v for v in values)
+
+    return compile_it
 
 
 def _country_code(compiler: Compiler, where: str, kind: ConditionKind, value: Any) -> Compiled:
@@ -285,9 +293,14 @@ def _attribute_reader(name: str) -> Callable[[Subject], object]:
 CONDITION_KINDS: tuple[ConditionKind, ...] = (
     ConditionKind("widget_id", _exact, lambda s: s.request.widget_id, indexable=True),
     ConditionKind("queue_id", _queue, lambda s: s.request.queue_id, indexable=True),
-    ConditionKind("script_id", _script, lambda s: s.request.script_id, indexable=True),
     ConditionKind(
-        "schedule_group_id", _exact, lambda s: s.request.schedule_group_id, indexable=True
+        "script_id", _named_or_as_written("scripts"), lambda s: s.request.script_id, indexable=True
+    ),
+    ConditionKind(
+        "schedule_group_id",
+        _named_or_as_written("schedule_groups"),
+        lambda s: s.request.schedule_group_id,
+        indexable=True,
     ),
     ConditionKind("region", _region, lambda s: s.number.region, indexable=True),
     ConditionKind("country_code", _country_code, Subject.calling_code, indexable=True),

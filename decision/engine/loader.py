@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -19,7 +19,7 @@ from decision.engine.action_compilers import compile_actions
 from decision.engine.compiling import Compiler, RulesError
 from decision.engine.conditions import compile_conditions
 from decision.engine.names import Names, NameSource, read_names
-from decision.engine.rule_warnings import schedule_warnings
+from decision.engine.rule_warnings import membership_warnings, schedule_warnings
 from decision.engine.ruleset import Rule, RuleSet
 
 DEFAULT_HORIZON_DAYS = 30
@@ -35,6 +35,13 @@ class RulesInput:
     name: str
     digest: str
     names: NameSource | None = None
+    path: str = ""  # the file it was read from, which a service watches like the rules file
+    taken_at: datetime | None = None  # when its content was taken (a snapshot's pull time)
+
+
+# Reads the inputs a rules file names (its `[genesys]` table): the inputs and the problems, each
+# with its place. The engine reads no file: its caller (decision/rules/live.py) does.
+InputsReader = Callable[[Any], tuple[list[RulesInput], list[str]]]
 
 
 def rules_version(text: str, inputs: Sequence[RulesInput] = ()) -> str:
@@ -44,9 +51,15 @@ def rules_version(text: str, inputs: Sequence[RulesInput] = ()) -> str:
     return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
-def parse_rules(text: str, source: str = "<rules>", inputs: Sequence[RulesInput] = ()) -> RuleSet:
-    """Compiles a rules file's text with its other inputs; raises RulesError listing every
-    problem found."""
+def parse_rules(
+    text: str,
+    source: str = "<rules>",
+    inputs: Sequence[RulesInput] = (),
+    read_inputs: InputsReader | None = None,
+) -> RuleSet:
+    """Compiles a rules file's text with its other inputs (`inputs`, and those `read_inputs`
+    reads from the file's `[genesys]` table); raises RulesError listing every problem found.
+    Without `read_inputs`, `[genesys]` is left unread."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -56,8 +69,15 @@ def parse_rules(text: str, source: str = "<rules>", inputs: Sequence[RulesInput]
     compiler = Compiler(Names({}))
     if doc.get("version") != 1:
         compiler.problem("version", "expected `version = 1`")
-    for key in set(doc) - {"version", "names", "defaults", "rules"}:
-        compiler.problem(key, "unknown top-level key (known: version, names, defaults, rules)")
+    for key in set(doc) - {"version", "names", "defaults", "rules", "genesys"}:
+        compiler.problem(
+            key, "unknown top-level key (known: version, names, defaults, rules, genesys)"
+        )
+    if "genesys" in doc and read_inputs is not None:
+        read, problems = read_inputs(doc["genesys"])
+        inputs = [*inputs, *read]
+        for problem in problems:
+            compiler.problems.append(problem)
     name_sources = [i.names for i in inputs if i.names is not None]
     compiler.names = read_names(doc.get("names", {}), compiler.problem, name_sources)
 
@@ -76,6 +96,7 @@ def parse_rules(text: str, source: str = "<rules>", inputs: Sequence[RulesInput]
             "defaults.schedule_horizon_days", "expected a whole number of days, 1..366"
         )
         horizon = DEFAULT_HORIZON_DAYS
+    compiler.horizon = timedelta(days=horizon)
     defaults = compile_actions(compiler, "defaults", raw_defaults, skip=_DEFAULTS_SETTINGS)
 
     raw_rules = doc.get("rules", [])
@@ -94,7 +115,12 @@ def parse_rules(text: str, source: str = "<rules>", inputs: Sequence[RulesInput]
         default_zone=zone_name,
         default_region=region,
         horizon=timedelta(days=horizon),
-        warnings=tuple(schedule_warnings(rules)),
+        warnings=(
+            *schedule_warnings(rules),
+            *compiler.warnings,
+            *membership_warnings([rule for rule, _ in rules], compiler.names),
+        ),
+        inputs=tuple(inputs),
         needs=frozenset(compiler.needs),
     )
 

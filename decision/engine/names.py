@@ -8,14 +8,31 @@ from typing import Any, Protocol
 
 from contract.callback import is_genesys_id
 
-KINDS = ("queues", "skills", "languages", "agents", "scripts")
+KINDS = ("queues", "skills", "languages", "agents", "scripts", "schedule_groups")
 
 
 class NameSource(Protocol):
-    """Somewhere names of Genesys entities can be looked up (a Genesys org snapshot)."""
+    """Somewhere the org's entities can be looked up by name and checked by id (a Genesys org
+    snapshot); what `check` says of a name or an id comes from it."""
 
     def resolve(self, kind: str, value: str) -> str | None:
         """The id `value` names among entities of `kind` (one of KINDS), or None."""
+        ...
+
+    def unknown(self, kind: str, value: str) -> str:
+        """Why `value` names no single entity (none, or several), for an error."""
+        ...
+
+    def id_problem(self, kind: str, entity_id: str) -> str | None:
+        """Why an id cannot be used (not in the org), or None."""
+        ...
+
+    def warnings(self, kind: str, entity_id: str) -> list[str]:
+        """What `check` should warn about an entity that can be used (inactive, ...)."""
+        ...
+
+    def members(self, queue_id: str) -> dict[str, bool] | None:
+        """A queue's members (user id -> joined), None when unknown."""
         ...
 
 
@@ -39,6 +56,30 @@ class Names:
                 if found is not None:
                     break
         return found
+
+    @property
+    def checked(self) -> bool:
+        """Whether ids are checked against an org (a source is there)."""
+        return bool(self._sources)
+
+    def unknown(self, kind: str, value: str) -> str:
+        for source in self._sources:
+            return source.unknown(kind, value)
+        return f"unknown {kind[:-1]} name {value!r} (not in [names.{kind}])"
+
+    def id_problems(self, kind: str, entity_id: str) -> list[str]:
+        found = [source.id_problem(kind, entity_id) for source in self._sources]
+        return [p for p in found if p]
+
+    def warnings(self, kind: str, entity_id: str) -> list[str]:
+        return [w for source in self._sources for w in source.warnings(kind, entity_id)]
+
+    def members(self, queue_id: str) -> dict[str, bool] | None:
+        for source in self._sources:
+            found = source.members(queue_id)
+            if found is not None:
+                return found
+        return None
 
 
 def read_names(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from decision.engine import actions as act
+from decision.engine.names import Names
 from decision.engine.ruleset import Rule
 
 _AGENTS = {"preferred_agents", "agent_owned"}
@@ -24,4 +26,38 @@ def schedule_warnings(rules: Sequence[tuple[Rule, set[str]]]) -> list[str]:
                 f"rule {rule.name!r}: schedules a callback and sets preferred agents; Genesys "
                 "does not apply preferred-agent routing to scheduled callbacks"
             )
+    return warnings
+
+
+def membership_warnings(rules: Sequence[Rule], names: Names) -> list[str]:
+    """Genesys offers a callback only to members of its queue (joined, to receive it): flag a
+    rule that prefers, or gives the callback to, an agent its queue does not have, where an org
+    snapshot says who the members are."""
+    warnings: list[str] = []
+    for rule in rules:
+        queue = next(
+            (a.value for a in rule.actions if isinstance(a, act.SetValue) and a.key == "queue"),
+            None,
+        )
+        members = names.members(queue) if isinstance(queue, str) else None
+        if members is None:
+            continue
+        for action in rule.actions:
+            if isinstance(action, act.AddToList) and action.key == "preferred_agents":
+                agents = [i for i in action.items if isinstance(i, str)]
+            elif isinstance(action, act.SetValue) and action.key == "agent_owned":
+                agents = [action.value] if isinstance(action.value, str) else []
+            else:
+                continue
+            for agent in agents:
+                if agent not in members:
+                    warnings.append(
+                        f"rule {rule.name!r}: then.{action.key}: agent {agent} is not a member "
+                        "of the queue the rule decides; Genesys offers callbacks only to members"
+                    )
+                elif not members[agent]:
+                    warnings.append(
+                        f"rule {rule.name!r}: then.{action.key}: agent {agent} is a member of "
+                        "the queue the rule decides but has not joined it"
+                    )
     return warnings

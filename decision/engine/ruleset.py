@@ -84,6 +84,7 @@ class RuleSet:
     warnings: tuple[str, ...] = ()
     # The outside facts some rule reads: a service fetches those, and only those, per decision.
     needs: frozenset[Fact[Any]] = frozenset()
+    inputs: tuple[Any, ...] = ()  # the RulesInputs it was compiled with (loader.py)
     # Per indexed condition kind: (its fact, fact value -> positions of the rules indexed under
     # it); plus the rules indexed nowhere.
     _index: tuple[tuple[Callable[[Subject], object], dict[object, list[int]]], ...] = field(

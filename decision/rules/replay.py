@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from contract.v1.decision_pb2 import DecideRequest
-from decision.decision_log.entry import read_logged_facts
+from decision.decision_log.entry import masked_patch, read_logged_facts
 from decision.engine import Fact, NumberFacts, RuleSet
 
 EXAMPLES_PER_CHANGE = 3
@@ -110,11 +110,14 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
         request = message
         facts = read_logged_facts(entry)
         number = None
-        if "*" in request.phone_number:
+        masked = "*" in request.phone_number
+        if masked:
             number = _logged_number(entry.get("facts", {}))
             report.approximate += 1
         decision = rules.decide(request, at, facts, number)
         new_patch = MessageToDict(decision.patch)
+        if masked:  # compared as the log keeps it: numbers masked, the name withheld
+            new_patch = masked_patch(new_patch)
         old_rules, new_rules = entry.get("matched_rules", []), decision.matched_rules
         differences = _differences(entry.get("patch", {}), new_patch)
         if not differences and new_rules == old_rules:

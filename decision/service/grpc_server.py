@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"]
 SERVICE_NAME = SERVICE.full_name
+MAX_REQUEST_BYTES = 256 * 1024
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
 
 
@@ -125,6 +126,9 @@ def build_server(
             # gRPC shares a taken port by default (SO_REUSEPORT): a second service started by
             # mistake, maybe with other rules, would silently get half the calls.
             ("grpc.so_reuseport", 0),
+            # No request of ours is near this (a DecideRequest within the webhook's limits is
+            # at most about 140 KiB); a larger one is refused before it is read into memory.
+            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
         ],
     )
     add_decision_service(servicer, server)

@@ -1,17 +1,23 @@
 """The last decisions of this replica, in memory, for the operator console (ListDecisions) and the
-per-rule counts of GetRules. Recording is an append on the request path; masking and filtering
-happen when someone asks."""
+per-rule counts of GetRules. Recording is an append on the request path; masking, filtering and
+paging happen when someone asks, on a copy of the window.
+
+Bounded in entries (`window`) and so in bytes: the service refuses a call that carries more than
+a webhook may (`servicer.oversized`), so an entry holds at most about 40 KiB (a request of 32
+attributes of 1,024 characters) plus its answer; 500 entries of ordinary webhooks hold about
+2 MiB. A ListDecisions reply is a page of at most PAGE_BYTES, under gRPC's 4 MiB message limit
+whatever the traffic; `before_sequence` asks for the next older page."""
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterator
 from datetime import datetime
 
 from contract.v1 import decision_pb2
-from plumbing.logs import mask_number
+from plumbing.logs import WITHHELD, mask_number, mask_personal
 
 DEFAULT_WINDOW = 500
+PAGE_BYTES = 512 * 1024
 
 
 # (sequence, decided at, request, response): a plain tuple, the cheapest thing to append.
@@ -46,19 +52,42 @@ class RecentDecisions:
         for rule in matched:
             self.by_rule[rule] += 1
 
-    def newest(
-        self, rule: str = "", limit: int = 0, after_sequence: int = 0
-    ) -> Iterator[decision_pb2.RecentDecision]:
-        """Newest first, masked; `rule` "none" selects decisions no rule matched."""
+    def entries(self) -> list[Recorded]:
+        """A copy of the window, oldest first (a C-level copy: cheap enough for the loop)."""
+        return list(self._recent)
+
+    def page(
+        self,
+        entries: list[Recorded],
+        rule: str = "",
+        limit: int = 0,
+        after_sequence: int = 0,
+        before_sequence: int = 0,
+        max_bytes: int = PAGE_BYTES,
+    ) -> decision_pb2.ListDecisionsResponse:
+        """Newest first, masked, at most `limit` decisions and `max_bytes`; `rule` "none"
+        selects decisions no rule matched; `more` says older ones did not fit."""
         limit = limit if 0 < limit <= self.window else self.window
-        for entry in reversed(self._recent):
-            if limit == 0 or entry[0] <= after_sequence:
-                return
+        reply = decision_pb2.ListDecisionsResponse()
+        size = 0
+        for entry in reversed(entries):
+            sequence = entry[0]
+            if sequence <= after_sequence:
+                break
+            if before_sequence and sequence >= before_sequence:
+                continue
             matched = entry[3].matched_rules
             if rule and (rule not in matched if rule != "none" else bool(matched)):
                 continue
+            shown = self._masked(entry)
+            cost = shown.ByteSize() + 8  # and its tag and length in the reply
+            if limit == 0 or (size + cost > max_bytes and reply.decisions):
+                reply.more = True
+                break
+            reply.decisions.append(shown)
+            size += cost
             limit -= 1
-            yield self._masked(entry)
+        return reply
 
     def _masked(self, entry: Recorded) -> decision_pb2.RecentDecision:
         sequence, decided_at, request, response = entry
@@ -66,10 +95,15 @@ class RecentDecisions:
         shown.decided_at.FromDatetime(decided_at)
         shown.request.CopyFrom(request)
         shown.response.CopyFrom(response)
-        if not self.full_numbers:
+        if not self.full_numbers:  # as the decision log masks them (decision_log/entry.py)
             shown.request.phone_number = mask_number(shown.request.phone_number, False)
+            attributes = shown.request.attributes
+            for key, value in list(attributes.items()):  # not while the map is read
+                attributes[key] = mask_personal(value)
             facts = shown.response.facts
             facts.e164 = mask_number(facts.e164, False)
-            numbers = shown.response.patch.callback_numbers
-            numbers[:] = [mask_number(number, False) for number in numbers]
+            patch = shown.response.patch
+            patch.callback_numbers[:] = [mask_number(n, False) for n in patch.callback_numbers]
+            if patch.HasField("callback_user_name"):
+                patch.callback_user_name = WITHHELD
         return shown

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
+from contract.callback import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, WEBHOOK
 from contract.v1 import decision_pb2, decision_pb2_grpc
 from decision.decision_log.writer import DecisionLog
 from decision.directory.provider import ContactProvider
@@ -110,6 +113,36 @@ def _moment(request: decision_pb2.DecideRequest) -> datetime | None:
     return at if decidable(at) else None
 
 
+# What one call may carry, as the webhook does (contract.callback): a caller inside the network
+# is held to what TrueEngage is, so the recent-decisions window and the decision log stay bounded
+# in bytes by their bounds in entries.
+_FIELD_LIMITS = tuple((f.request_field, f.max_length) for f in WEBHOOK.values())
+# The console's calls (Explain, GetRules, ListDecisions) in progress at once; one more is refused
+# with RESOURCE_EXHAUSTED at once, never queued: a person can try again, a webhook cannot wait.
+CONSOLE_CALLS = 4
+MAX_REQUEST_ID = 128
+
+
+def oversized(request: decision_pb2.DecideRequest) -> str | None:
+    """Why a request carries more than a webhook may (None when it does not)."""
+    for name, limit in _FIELD_LIMITS:
+        if len(getattr(request, name)) > limit:
+            return f"{name} is longer than {limit} characters"
+    if len(request.request_id) > MAX_REQUEST_ID:
+        return f"request_id is longer than {MAX_REQUEST_ID} characters"
+    attributes = request.attributes
+    if attributes:
+        if len(attributes) > MAX_ATTRIBUTES:
+            return f"more than {MAX_ATTRIBUTES} attributes"
+        for key, value in attributes.items():
+            if len(key) > MAX_ATTRIBUTE_KEY or len(value) > MAX_ATTRIBUTE_VALUE:
+                return (
+                    f"attribute names are at most {MAX_ATTRIBUTE_KEY} characters and values at "
+                    f"most {MAX_ATTRIBUTE_VALUE}"
+                )
+    return None
+
+
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
     if request.request_id:
         return request.request_id
@@ -135,6 +168,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self.recent = recent or RecentDecisions(full_numbers=full_numbers)
         self.providers: dict[Fact[Any], FactProvider] = {p.fact: p for p in providers}
         self.decision_log = decision_log
+        self.console_calls = 0  # Explain, GetRules, ListDecisions in progress
         self.clock = clock
         self.full_numbers = full_numbers
         self.access_log = access_log
@@ -175,7 +209,27 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         return response
 
+    @contextlib.asynccontextmanager
+    async def _console_call(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """A console call's place in its own budget (CONSOLE_CALLS), apart from Decide's."""
+        if self.console_calls >= CONSOLE_CALLS:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{CONSOLE_CALLS} console calls are in progress; try again in a moment",
+            )
+        self.console_calls += 1
+        try:
+            yield
+        finally:
+            self.console_calls -= 1
+
     async def Explain(
+        self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> decision_pb2.ExplainResponse:
+        async with self._console_call(context):
+            return await self._explain(request, context)
+
+    async def _explain(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.ExplainResponse:
         outcomes: list[RuleOutcome] = []
@@ -209,6 +263,9 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         rules read, the engine. With `trace`, the engine runs traced and each rule's fate is
         appended to it. Returns the decision, the facts, the service's own notes, the moment
         and the request id."""
+        too_much = oversized(request)
+        if too_much is not None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, too_much)
         moment = self.clock() if not request.HasField("at") else _moment(request)
         if moment is None:
             await context.abort(
@@ -231,7 +288,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             if trace is None:
                 decision = rules.decide(request, now, facts)
             else:
-                decision, outcomes = decide_traced(rules, request, now, facts)
+                # Every rule is tried: on a worker thread, so a large file's trace never holds
+                # the loop that answers Decide.
+                decision, outcomes = await asyncio.to_thread(
+                    decide_traced, rules, request, now, facts
+                )
                 trace.extend(outcomes)
         except Exception:
             await self._failed(context, request_id, rules.version)
@@ -240,18 +301,22 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def GetRules(
         self, request: decision_pb2.GetRulesRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.GetRulesResponse:
-        live = self.rules
-        response = decision_pb2.GetRulesResponse(
-            source=str(live.path),
-            version=live.current.version,
-            text=live.text,
-            rule_decisions=[
-                decision_pb2.RuleCount(rule=rule.name, decisions=self.recent.by_rule[rule.name])
-                for rule in live.current.rules
-            ],
-            decisions=self.recent.total,
-            unmatched_decisions=self.recent.unmatched,
-        )
+        async with self._console_call(context):
+            live, counts = self.rules, dict(self.recent.by_rule)
+            current, text = live.current, live.text  # one version, read once
+            # Built off the loop: a file of thousands of rules is thousands of messages.
+            response = await asyncio.to_thread(
+                decision_pb2.GetRulesResponse,
+                source=str(live.path),
+                version=current.version,
+                text=text,
+                rule_decisions=[
+                    decision_pb2.RuleCount(rule=rule.name, decisions=counts.get(rule.name, 0))
+                    for rule in current.rules
+                ],
+                decisions=self.recent.total,
+                unmatched_decisions=self.recent.unmatched,
+            )
         response.live_since.FromDatetime(live.live_since)
         if live.last_refused is not None:
             response.last_refused.at.FromDatetime(live.last_refused.at)
@@ -261,8 +326,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def ListDecisions(
         self, request: decision_pb2.ListDecisionsRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.ListDecisionsResponse:
-        recent = self.recent.newest(request.rule, request.limit, request.after_sequence)
-        return decision_pb2.ListDecisionsResponse(decisions=list(recent))
+        async with self._console_call(context):
+            # A copy of the window, taken on the loop (which appends to it), read off it.
+            return await asyncio.to_thread(
+                self.recent.page,
+                self.recent.entries(),
+                request.rule,
+                request.limit,
+                request.after_sequence,
+                request.before_sequence,
+            )
 
     async def _failed(
         self, context: grpc.aio.ServicerContext, request_id: str, rules_version: str

@@ -1,0 +1,94 @@
+"""What the facade's HTTP layer logs about a request, without the request's values: a key
+header Tornado refuses as malformed is logged as "Invalid header value", never with the key;
+a handler's log lines name the method and path, never the query string (an admin key typed
+into a form whose script had not run yet travels there)."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from types import TracebackType
+
+import tornado.web
+
+# The fixed part of each HTTPInputError Tornado (6.6) raises; what follows it quotes the
+# request. A message that starts with none of these is logged as MALFORMED.
+_PROBLEMS = (
+    "Invalid header name",
+    "Invalid header value",
+    "header line cannot start with whitespace",
+    "no colon in header line",
+    "Missing Host header",
+    "Invalid Host header",
+    "Multiple host headers not allowed",
+    "Invalid query string",
+    "Malformed HTTP request line",
+    "Unexpected HTTP version",
+    "Multiple unequal Content-Lengths",
+    "Only integer Content-Length is allowed",
+    "Content-Length too long",
+    "Message with both Transfer-Encoding and Content-Length",
+    "Unsupported Transfer-Encoding",
+    "invalid chunk size",
+    "invalid chunk extension",
+    "improperly terminated chunk",
+    "chunked body too large",
+    "Body too long",
+    "invalid gzip data",
+    "decompressed body too large",
+)
+MALFORMED = "malformed request"
+_MALFORMED_MESSAGE = "Malformed HTTP message from %s: %s"
+
+log = logging.getLogger("facade.http")
+
+
+def problem_only(message: str) -> str:
+    """What was wrong with a request, without the value Tornado quotes: `Invalid header value`
+    for "Invalid header value 'key\\r'"."""
+    return next((problem for problem in _PROBLEMS if message.startswith(problem)), MALFORMED)
+
+
+class WithholdValues(logging.Filter):
+    """On Tornado's `tornado.general` logger: its line for a malformed request keeps the peer
+    and the kind of problem, and drops the rest (the header value, the request line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == _MALFORMED_MESSAGE and isinstance(record.args, tuple):
+            peer, error = (*record.args, "")[:2]
+            record.args = (peer, problem_only(str(error)))
+        return True
+
+
+def withhold_values_in_tornado_logs() -> None:
+    """Installs the filter once per process (every facade built in it shares the logger)."""
+    general = logging.getLogger("tornado.general")
+    if not any(isinstance(f, WithholdValues) for f in general.filters):
+        general.addFilter(WithholdValues())
+
+
+class PathOnlyLogs(tornado.web.RequestHandler):
+    """A handler whose own log lines (refusals Tornado raises, uncaught errors) say method,
+    path and client, never the query string, the request's headers or a refusal's detail."""
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            # Logged when Tornado would log it (it has a message), but the message may quote
+            # the request ("Invalid body: Unsupported Content-Encoding: <the header>"): the
+            # status says enough.
+            if value.log_message:
+                try:
+                    reason = HTTPStatus(value.status_code).phrase
+                except ValueError:
+                    reason = "error"
+                log.warning("%d %s: %s", value.status_code, self._request_summary(), reason)
+            return
+        log.error("uncaught error %s", self._request_summary(), exc_info=(typ, value, tb))

@@ -1,0 +1,216 @@
+"""The org snapshot in the rules: names people use resolve to the org's ids, every id is checked
+against the org, and `check` says precisely what is wrong (file, rule, key, value, all at once),
+what is only doubtful (warnings), and when the snapshot is old. The service reloads when the
+snapshot changes, and refuses one that makes the rules invalid, the old rules staying live."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from decision.engine import RulesError
+from decision.genesys.snapshot import FORMAT, VERSION, write_snapshot
+from decision.rules.live import LiveRules, read_rules
+from tests.engine_helpers import answer
+
+SUPPORT_UK = "0b5c9a52-5c4e-4b0e-9d0e-3b7a6f1c2d10"
+SUPPORT_UK_OTHER = "0b5c9a52-5c4e-4b0e-9d0e-3b7a6f1c2d11"  # same name, another division
+SALES = "6f2e8d41-7a3b-4c5d-8e9f-0a1b2c3d4e5f"
+ENGLISH = "c0ffee00-1111-4222-8333-444455556666"
+SPANISH_DELETED = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+OLD_SKILL = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1e"
+ANA = "3f1c2b4a-9d8e-4f7a-b6c5-1a2b3c4d5e6f"
+BO = "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5968"
+GONE = "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5969"
+CAL = "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5970"
+
+
+def org(**changes: object) -> dict:
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "pulled_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "mypurecloud.ie",
+        "client_id": "client-1",
+        "queues": [
+            {
+                "id": SALES,
+                "name": "Sales",
+                "division": "Home",
+                "agent_owned_callbacks": False,
+                "members": [{"id": ANA, "joined": True}],
+            },
+            {
+                "id": SUPPORT_UK,
+                "name": "Support UK",
+                "division": "Home",
+                "agent_owned_callbacks": True,
+                "members": [{"id": ANA, "joined": True}, {"id": BO, "joined": False}],
+            },
+        ],
+        "skills": [
+            {"id": ENGLISH, "name": "English", "state": "active"},
+            {"id": SPANISH_DELETED, "name": "Spanish", "state": "deleted"},
+            {"id": OLD_SKILL, "name": "Old", "state": "inactive"},
+        ],
+        "languages": [],
+        "users": [
+            {"id": ANA, "name": "Ana Agent", "email": "ana@example.com", "state": "active"},
+            {"id": BO, "name": "Bo Backup", "email": "bo@example.com", "state": "active"},
+            {"id": CAL, "name": "Cal Gone", "email": "cal@example.com", "state": "inactive"},
+        ],
+        "scripts": [],
+        "schedule_groups": [],
+        "schedules": [],
+        "emergency_groups": [],
+    }
+    document.update(changes)
+    return document
+
+
+def rules_with(tmp_path: Path, then: str, document: dict | None = None, when: str = "") -> Path:
+    write_snapshot(document or org(), tmp_path / "org.json")
+    path = tmp_path / "rules.toml"
+    condition = when or 'widget_id = "1"'
+    path.write_text(
+        'version = 1\n[genesys]\nsnapshot = "org.json"\n'
+        f'[[rules]]\nname = "uk"\nwhen = {{ {condition} }}\nthen = {{ {then} }}\n'
+    )
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(RulesError) as refused:
+        read_rules(path)
+    return refused.value.problems
+
+
+def test_names_from_the_org_resolve_to_its_ids(tmp_path):
+    path = rules_with(
+        tmp_path,
+        'queue = "support uk", skills = ["English"], preferred_agents = ["ana@example.com"]',
+    )
+    (tmp_path / "org.json").write_text((tmp_path / "org.json").read_text())
+    rules = read_rules(path)
+    assert rules.warnings == ()
+    patch = answer(rules, widget_id="1")
+    assert patch["queueId"] == SUPPORT_UK
+    assert patch["routingData"]["skillIds"] == [ENGLISH]
+    assert patch["routingData"]["preferredAgentIds"] == [ANA]
+
+
+def test_every_problem_names_rule_key_and_value_with_the_closest_names(tmp_path):
+    doc = org(
+        queues=[
+            *org()["queues"],
+            {"id": SUPPORT_UK_OTHER, "name": "Support UK", "division": "Other", "members": []},
+        ]
+    )
+    path = rules_with(
+        tmp_path,
+        'queue = "Suport UK", skills = ["Spanish", "Englsh"], agent_owned = "' + GONE + '"',
+        doc,
+        when='queue_id = "Support UK"',
+    )
+    found = problems(path)
+    assert (
+        f"rule 'uk': when.queue_id: 'Support UK' names 2 queues in the org snapshot ({SUPPORT_UK}, {SUPPORT_UK_OTHER}): give the id, or a [names.queues] alias"
+        in found
+    )
+    assert (
+        "rule 'uk': then.queue: unknown queue 'Suport UK' (not in [names.queues] nor the org snapshot); did you mean 'Support UK'?"
+        in found
+    )
+    assert "rule 'uk': then.skills: skill 'Spanish' is deleted in the org snapshot" in found
+    assert (
+        "rule 'uk': then.skills: unknown skill 'Englsh' (not in [names.skills] nor the org snapshot); did you mean 'English'?"
+        in found
+    )
+    assert f"rule 'uk': then.agent_owned: user id {GONE} is not in the org snapshot" in found
+
+
+def test_warnings_for_what_is_inactive_or_not_a_member_of_the_queue(tmp_path):
+    path = rules_with(
+        tmp_path,
+        f'queue = "Support UK", skills = ["{OLD_SKILL}"], preferred_agents = ["Bo Backup", "{CAL}"]',
+    )
+    warnings = read_rules(path).warnings
+    assert "rule 'uk': then.skills: skill 'Old' is inactive in the org" in warnings
+    assert (
+        f"rule 'uk': then.preferred_agents: agent {BO} is a member of the queue the rule decides but has not joined it"
+        in warnings
+    )
+    assert (
+        f"rule 'uk': then.preferred_agents: agent {CAL} is not a member of the queue the rule decides; Genesys offers callbacks only to members"
+        in warnings
+    )
+
+
+def test_the_version_covers_the_snapshot_and_the_file_s_own_names_come_first(tmp_path):
+    path = rules_with(tmp_path, 'queue = "Support UK"')
+    first = read_rules(path).version
+    write_snapshot(org(client_id="client-2"), tmp_path / "org.json")
+    assert read_rules(path).version != first
+    path.write_text(
+        path.read_text().replace(
+            "[[rules]]", f'[names.queues]\n"Support UK" = "{SALES}"\n[[rules]]'
+        )
+    )
+    assert answer(read_rules(path), widget_id="1")["queueId"] == SALES
+
+
+def test_check_warns_of_an_old_snapshot_and_refuses_a_broken_one(tmp_path):
+    old = (datetime.now(UTC) - timedelta(days=9, hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = rules_with(tmp_path, 'queue = "Support UK"', org(pulled_at=old))
+
+    def check(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "decision", "check", str(path), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    done = check()
+    assert done.returncode == 0
+    assert (
+        "genesys snapshot org.json was pulled 9 days 3 hours ago (older than --max-age 7d)"
+        in done.stdout
+    )
+    assert "older than" not in check("--max-age", "10d").stdout
+    (tmp_path / "org.json").write_text("{not json")
+    done = check()
+    assert done.returncode == 1
+    assert "genesys.snapshot:" in done.stderr
+    assert "not a snapshot" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_service_reloads_a_new_snapshot_and_keeps_the_old_one_live_for_a_bad_one(tmp_path):
+    path = rules_with(tmp_path, 'queue = "Support UK"')
+
+    async def scenario() -> None:
+        live = LiveRules(path, settle=0)
+        before = live.current.version
+        renamed = org()
+        renamed["queues"] = [
+            {**q, "id": SALES if q["name"] == "Support UK" else SUPPORT_UK}
+            for q in renamed["queues"]
+        ]
+        write_snapshot(renamed, tmp_path / "org.json")
+        assert live.changed()  # the snapshot alone changed
+        assert await live.reload() is True
+        assert answer(live.current, widget_id="1")["queueId"] == SALES
+        # The queue deleted (or renamed) in Genesys: refused with the reason, old rules live.
+        write_snapshot(org(queues=[]), tmp_path / "org.json")
+        assert await live.reload() is False
+        assert any("unknown queue 'Support UK'" in p for p in live.last_refused.problems)
+        assert answer(live.current, widget_id="1")["queueId"] == SALES
+        assert live.current.version != before
+
+    asyncio.run(scenario())
