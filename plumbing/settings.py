@@ -112,6 +112,21 @@ def resolve(cls: type[T], args: argparse.Namespace, env: Mapping[str, str], pref
     return cls(**values)
 
 
+def parse_duration(text: str) -> float:
+    """Seconds in "7d", "36h", "15m", "30s" or a plain number of seconds; ValueError naming the
+    text otherwise (or for nothing, or a length of 0 or less)."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    text = text.strip()
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration like 15m, 36h or 7d") from None
+    if not 0 < seconds < 10**9:
+        raise ValueError(f"{text!r}: expected a positive duration")
+    return seconds
+
+
 def listen_problem(flag: str, listen: str) -> str | None:
     """Why `listen` is not host:port with a port from 0 to 65535 (None when it is, or empty).
     Socket calls would otherwise take 99999 as 34463, its value modulo 65536."""

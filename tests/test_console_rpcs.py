@@ -45,6 +45,8 @@ def test_explain_shows_every_rule_and_the_decision_without_counting_it(services)
         assert explained.decision.patch.queue_id
         assert explained.decision.facts.region == "GB"
         assert explained.decision.decision_id == ""  # nothing logged
+        # The patch's ids with the names the rules give them ([names.*] of the example).
+        assert explained.names[explained.decision.patch.queue_id] == "support-uk"
         assert servicer.recent.total == 0
 
     with_service(services, scenario)

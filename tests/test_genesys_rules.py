@@ -214,3 +214,29 @@ def test_the_service_reloads_a_new_snapshot_and_keeps_the_old_one_live_for_a_bad
         assert live.current.version != before
 
     asyncio.run(scenario())
+
+
+def test_explain_and_replay_show_names_beside_ids(tmp_path):
+    from contract.v1 import decision_pb2
+    from decision.decision_log.entry import log_entry
+    from decision.engine import NO_FACTS, CallbackRequest, explain
+    from decision.rules.rendering import format_explanation
+    from decision.rules.replay import replay
+
+    path = rules_with(tmp_path, 'queue = "Support UK", preferred_agents = ["ana@example.com"]')
+    rules = read_rules(path)
+    explained = explain(rules, CallbackRequest(widget_id="1"), datetime.now(UTC))
+    assert explained.names == {SUPPORT_UK: "Support UK", ANA: "Ana Agent"}
+    assert f"  {SUPPORT_UK}  Support UK" in format_explanation(explained)
+    # A logged decision that went to Sales, replayed with rules that send it to Support UK.
+    request = decision_pb2.DecideRequest(widget_id="1", phone_number="+447400123456")
+    response = decision_pb2.DecideResponse(matched_rules=["uk"])
+    response.patch.queue_id = SALES
+    log = tmp_path / "decisions.jsonl"
+    import json as json_module
+
+    entry = log_entry(request, response, datetime.now(UTC), NO_FACTS, 1.0, True)
+    log.write_text(json_module.dumps(entry) + "\n")
+    report = replay(log, rules)
+    (example,) = report.changes[("uk", "uk")]
+    assert f"queueId: {SALES} (Sales) -> {SUPPORT_UK} (Support UK)" in example["differences"]

@@ -11,58 +11,11 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TextIO
 
-from decision.genesys.api import Credentials, GenesysApi, GenesysError
-from decision.genesys.regions import RegionError, hosts
+from decision.genesys.api import GenesysApi, GenesysError
+from decision.genesys.connect import ConfigError, genesys_api
 from decision.genesys.snapshot import LISTS, Progress, pull, write_snapshot
-
-
-class ConfigError(ValueError):
-    """Settings that cannot make a client: one line, exit 2."""
-
-
-def genesys_api(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[GenesysApi, str]:
-    """The client the flags and the environment describe, and the region it names."""
-    client_id = args.client_id or env.get("GENESYS_CLIENT_ID", "")
-    if not client_id:
-        raise ConfigError("no OAuth client: set GENESYS_CLIENT_ID (or --client-id)")
-    secret = env.get("GENESYS_CLIENT_SECRET", "")
-    secret_file = args.client_secret_file or env.get("GENESYS_CLIENT_SECRET_FILE", "")
-    if secret_file:
-        try:
-            secret = Path(secret_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or "not UTF-8 text"
-            raise ConfigError(
-                f"cannot read the client secret file {secret_file}: {reason}"
-            ) from None
-    if not secret:
-        raise ConfigError(
-            "no client secret: set GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_FILE "
-            "(never a flag: the command line is visible to every user of the machine)"
-        )
-    region = args.region or env.get("GENESYS_REGION", "")
-    api_url = args.api_url or env.get("GENESYS_API_URL", "")
-    login_url = args.login_url or env.get("GENESYS_LOGIN_URL", "")
-    if region:
-        try:
-            region_api, region_login = hosts(region)
-        except RegionError as error:
-            raise ConfigError(str(error)) from None
-        api_url, login_url = api_url or region_api, login_url or region_login
-    elif not (api_url and login_url):
-        raise ConfigError(
-            "no region: set GENESYS_REGION (e.g. eu_west_1 or mypurecloud.ie), or both "
-            "--api-url and --login-url"
-        )
-    for flag, url in (("--api-url", api_url), ("--login-url", login_url)):
-        if not url.startswith(("https://", "http://")):
-            raise ConfigError(f"{flag}: {url!r} is not an http(s) URL")
-    api = GenesysApi(api_url, login_url, Credentials(client_id, secret), rate=args.rate)
-    return api, region or api_url
 
 
 def terminal_progress(stream: TextIO) -> Progress:
@@ -88,7 +41,15 @@ async def _pull(api: GenesysApi, region: str, progress: Progress) -> dict:
 
 def _genesys_pull(args: argparse.Namespace) -> int:
     try:
-        api, region = genesys_api(args, os.environ)
+        api, region = genesys_api(
+            os.environ,
+            args.client_id or "",
+            args.client_secret_file or "",
+            args.region or "",
+            args.api_url or "",
+            args.login_url or "",
+            args.rate,
+        )
     except ConfigError as error:
         print(f"genesys pull: {error}", file=sys.stderr)
         return 2
@@ -126,6 +87,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "groups, queue members) for the rules",
         description="Credentials: GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET (or "
         "GENESYS_CLIENT_SECRET_FILE) from the environment; region from GENESYS_REGION.",
+        # No abbreviations: `--client-secret s` must be refused, not read as a secret file's
+        # name (a secret typed on the command line is visible to every user of the machine).
+        allow_abbrev=False,
     )
     pull_cmd.add_argument("--output", required=True, help="snapshot file to write (JSON)")
     pull_cmd.add_argument(
@@ -138,6 +102,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     pull_cmd.add_argument("--api-url", help="API host, for private endpoints [GENESYS_API_URL]")
     pull_cmd.add_argument("--login-url", help="login host [GENESYS_LOGIN_URL]")
     pull_cmd.add_argument(
-        "--rate", type=float, default=3.0, help="requests per second at most (default 3)"
+        "--rate",
+        type=float,
+        default=3.0,
+        help="requests per second at most (default 3; 0: unpaced)",
     )
     pull_cmd.set_defaults(run=_genesys_pull)

@@ -34,6 +34,7 @@ from decision.rules.coverage import format_coverage, rule_coverage
 from decision.rules.install import install_rules
 from decision.rules.live import RulesInputs, read_rules, read_rules_text
 from decision.rules.rendering import format_explanation
+from plumbing.settings import parse_duration
 
 CLI_LOOKUP_SECONDS = 5.0  # a person waits for explain; the service's deadline is its own
 
@@ -80,18 +81,10 @@ def _span(span: timedelta) -> str:
 
 
 def _duration(text: str) -> timedelta:
-    """ "7d", "36h", "90m" or a number of seconds."""
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     try:
-        seconds = float(number) * units[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration like 7d, 36h or 90m"
-        ) from None
-    if not 0 < seconds < 10**9:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive duration")
-    return timedelta(seconds=seconds)
+        return timedelta(seconds=parse_duration(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _test(args: argparse.Namespace) -> int:

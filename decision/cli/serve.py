@@ -15,6 +15,7 @@ from decision.cli.directory_source import (
 )
 from decision.directory import DirectoryError
 from decision.engine import RulesError
+from decision.genesys.connect import ConfigError, genesys_api
 from decision.service.settings import DecisionSettings
 from plumbing.graceful import hold_exit_signals
 from plumbing.settings import (
@@ -22,6 +23,7 @@ from plumbing.settings import (
     add_arguments,
     listen_problem,
     out_of_range,
+    parse_duration,
     resolve,
 )
 
@@ -47,7 +49,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"decision: {error}", file=sys.stderr)
         return 2
     problem = (
-        listen_problem("--listen", settings.listen)
+        _refresh_problem(settings.genesys_refresh)
+        or listen_problem("--listen", settings.listen)
         or listen_problem("--metrics-listen", settings.metrics_listen)
         or out_of_range(settings, _SERVE_RANGES)
     )
@@ -64,6 +67,22 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"decision: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _refresh_problem(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as error:
+        return f"--genesys-refresh: {error}"
+    if seconds < 60:
+        return "--genesys-refresh: at least 1m (a pull makes a request per page of every listing)"
+    try:  # the credentials are checked now, not at the first pull
+        genesys_api(os.environ)
+    except ConfigError as error:
+        return f"--genesys-refresh: {error}"
+    return None
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

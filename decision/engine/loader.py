@@ -121,6 +121,7 @@ def parse_rules(
             *membership_warnings([rule for rule, _ in rules], compiler.names),
         ),
         inputs=tuple(inputs),
+        names=compiler.names,
         needs=frozenset(compiler.needs),
     )
 

@@ -35,6 +35,10 @@ class NameSource(Protocol):
         """A queue's members (user id -> joined), None when unknown."""
         ...
 
+    def name_of(self, kind: str, entity_id: str) -> str | None:
+        """What the org calls an entity, for showing beside its id."""
+        ...
+
 
 class Names:
     """Resolves "support-uk" to its queue id; a value that already is an id passes through.
@@ -73,6 +77,17 @@ class Names:
 
     def warnings(self, kind: str, entity_id: str) -> list[str]:
         return [w for source in self._sources for w in source.warnings(kind, entity_id)]
+
+    def name_of(self, kind: str, entity_id: str) -> str | None:
+        """The name shown beside an id: the file's own alias first, then the org's."""
+        for alias, value in self._tables[kind].items():
+            if value == entity_id:
+                return alias
+        for source in self._sources:
+            found = source.name_of(kind, entity_id)
+            if found:
+                return found
+        return None
 
     def members(self, queue_id: str) -> dict[str, bool] | None:
         for source in self._sources:

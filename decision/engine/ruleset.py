@@ -13,6 +13,7 @@ from contract.v1.decision_pb2 import CallbackPatch
 from decision.engine.actions import Action, PatchDraft
 from decision.engine.conditions import INDEX_ORDER, Condition, OneOf
 from decision.engine.facts import NO_FACTS, Fact, OutsideFacts
+from decision.engine.names import Names
 from decision.engine.numbers import NumberFacts, number_facts
 from decision.engine.request import CallbackFields
 from decision.engine.subject import Subject
@@ -85,6 +86,7 @@ class RuleSet:
     # The outside facts some rule reads: a service fetches those, and only those, per decision.
     needs: frozenset[Fact[Any]] = frozenset()
     inputs: tuple[Any, ...] = ()  # the RulesInputs it was compiled with (loader.py)
+    names: Names = field(default_factory=lambda: Names({}), repr=False, compare=False)
     # Per indexed condition kind: (its fact, fact value -> positions of the rules indexed under
     # it); plus the rules indexed nowhere.
     _index: tuple[tuple[Callable[[Subject], object], dict[object, list[int]]], ...] = field(

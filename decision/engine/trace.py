@@ -11,6 +11,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
+from contract.callback import ANSWER_FIELDS
 from decision.engine.conditions import Condition
 from decision.engine.facts import NO_FACTS, Fact, OutsideFacts
 from decision.engine.numbers import NumberFacts
@@ -42,6 +43,7 @@ class Explanation:
     rules: list[RuleOutcome]
     patch: dict[str, Any]
     notes: list[str]
+    names: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> name, of the patch
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,4 +111,29 @@ def explain(
         rules=outcomes,
         patch=MessageToDict(decision.patch),
         notes=list(decision.notes),
+        names=patch_names(rules, MessageToDict(decision.patch)),
     )
+
+
+# Where an answer carries Genesys ids, and of what kind (the contract's table says, for all but
+# routingData.queueId, which goes with `queue`).
+_ID_PATHS = {f.path: f.names for f in ANSWER_FIELDS if f.names} | {"routingData.queueId": "queues"}
+
+
+def patch_names(rules: RuleSet, patch: dict[str, Any]) -> dict[str, str]:
+    """The ids of an answer (Genesys JSON names) with the names the rules and the org snapshot
+    give them, for showing beside them: `queueId 5a9d...0001 (Support UK)`."""
+    found: dict[str, str] = {}
+    for path, kind in _ID_PATHS.items():
+        head, _, tail = path.partition(".")
+        value = patch.get(head)
+        if tail:
+            value = value.get(tail) if isinstance(value, dict) else None
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            entity_id = item.get("agent", {}).get("id") if isinstance(item, dict) else item
+            if isinstance(entity_id, str) and entity_id not in found:
+                name = rules.names.name_of(kind, entity_id)
+                if name:
+                    found[entity_id] = name
+    return found

@@ -79,8 +79,11 @@ class RulesInputs:
     relative to the rules file) into RulesInputs for the engine, and remembers each file it
     read or tried, for the watcher."""
 
-    def __init__(self, rules_path: Path) -> None:
+    def __init__(self, rules_path: Path, fresher: Path | None = None) -> None:
+        """`fresher`: where the service keeps its own pulls of the snapshot (writable, unlike a
+        mounted ConfigMap); read instead of the file the rules name once it exists."""
         self.rules_path = rules_path
+        self.fresher = fresher
         self.paths: list[Path] = []
 
     def __call__(self, table: Any) -> tuple[list[RulesInput], list[str]]:
@@ -93,6 +96,10 @@ class RulesInputs:
         if not isinstance(name, str) or not name:
             return [], [*problems, 'genesys.snapshot: expected a path such as "org.json"']
         path = self.rules_path.parent / name
+        if self.fresher is not None:
+            self.paths.append(self.fresher)  # watched while missing: its first pull is read
+            if self.fresher.exists():
+                path = self.fresher
         self.paths.append(path)
         try:
             text = read_snapshot_text(path)
@@ -111,19 +118,16 @@ class RulesInputs:
 
 def read_rules(path: str | Path) -> RuleSet:
     """Reads and compiles a rules file; RulesError names the file, rule and key of each problem."""
-    return read_rules_with_text(path)[0]
+    return read_rules_and_inputs(path)[0]
 
 
-def read_rules_with_text(path: str | Path) -> tuple[RuleSet, str]:
-    """The compiled rules and the very text they were compiled from (the console shows it)."""
-    return read_rules_and_inputs(path)[:2]  # type: ignore[return-value]
-
-
-def read_rules_and_inputs(path: str | Path) -> tuple[RuleSet, str, list[Path]]:
+def read_rules_and_inputs(
+    path: str | Path, fresher_snapshot: Path | None = None
+) -> tuple[RuleSet, str, list[Path]]:
     """The compiled rules, their text, and every other file they were compiled from (or that
     was tried, when they are refused: RulesError then carries them as `inputs`)."""
     text = read_rules_text(path)
-    inputs = RulesInputs(Path(path))
+    inputs = RulesInputs(Path(path), fresher_snapshot)
     try:
         return parse_rules(text, str(path), read_inputs=inputs), text, inputs.paths
     except RulesError as error:
@@ -203,15 +207,23 @@ class LiveRules:
     name = "rules file watcher"
     health = None
 
-    def __init__(self, path: str | Path, settle: float = 1.0, watch_interval: float = 1.0) -> None:
-        """Reads the file as it is now; the service uses `open`, which first lets it settle."""
+    def __init__(
+        self,
+        path: str | Path,
+        settle: float = 1.0,
+        watch_interval: float = 1.0,
+        fresher_snapshot: Path | None = None,
+    ) -> None:
+        """Reads the file as it is now; the service uses `open`, which first lets it settle.
+        `fresher_snapshot`: see RulesInputs."""
         self.path = Path(path)
+        self.fresher_snapshot = fresher_snapshot
         self.settle = settle
         self.watch_interval = watch_interval
         self._watcher: asyncio.Task[None] | None = None
         self._stamp = file_stamp(self.path)
         self.current: RuleSet
-        self.current, self.text, self._inputs = read_rules_and_inputs(self.path)
+        self.current, self.text, self._inputs = read_rules_and_inputs(self.path, fresher_snapshot)
         self._input_stamps = self._stamps(self._inputs)
         self.live_since = datetime.now(UTC)
         self.last_refused: RefusedReload | None = None
@@ -220,12 +232,16 @@ class LiveRules:
 
     @classmethod
     async def open(
-        cls, path: str | Path, settle: float = 1.0, watch_interval: float = 1.0
+        cls,
+        path: str | Path,
+        settle: float = 1.0,
+        watch_interval: float = 1.0,
+        fresher_snapshot: Path | None = None,
     ) -> LiveRules:
         """The rules once the file has settled; RulesError when they are not valid (at start
         there are no old rules to keep)."""
         await wait_until_settled(Path(path), settle)
-        return cls(path, settle, watch_interval)
+        return cls(path, settle, watch_interval, fresher_snapshot)
 
     async def start(self) -> None:
         self._watcher = asyncio.get_running_loop().create_task(self.run(self.watch_interval))
@@ -279,7 +295,7 @@ class LiveRules:
             try:
                 with sharing_the_interpreter():
                     candidate, text, inputs = await asyncio.to_thread(
-                        read_rules_and_inputs, self.path
+                        read_rules_and_inputs, self.path, self.fresher_snapshot
                     )
             except RulesError as error:
                 if file_stamp(self.path) != stamp:

@@ -34,5 +34,8 @@ def format_explanation(explanation: Explanation) -> str:
             fate = f"not matched: {rule.failed} failed"
         lines.append(f"  {rule.name:<{width}}  {fate}")
     lines += ["patch", json.dumps(explanation.patch, indent=2)]
+    if explanation.names:
+        lines.append("names")
+        lines += [f"  {entity_id}  {name}" for entity_id, name in explanation.names.items()]
     lines += [f"note: {note}" for note in explanation.notes]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from contract.v1.decision_pb2 import DecideRequest
 from decision.decision_log.entry import masked_patch, read_logged_facts
 from decision.engine import Fact, NumberFacts, RuleSet
+from decision.engine.trace import patch_names
 
 EXAMPLES_PER_CHANGE = 3
 # Lines that are not logged decisions are counted; only the first few are kept and shown: a wrong
@@ -81,12 +82,23 @@ def _same(old: Any, new: Any) -> bool:
     return old == new
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Field by field, nested ones by their dotted path (routingData.queueId)."""
+def _differences(
+    old: dict[str, Any], new: dict[str, Any], names: dict[str, str] | None = None
+) -> list[str]:
+    """Field by field, nested ones by their dotted path (routingData.queueId); an id is shown
+    with its name where `names` has one."""
     old, new = _flatten(old), _flatten(new)
     absent = object()
+
+    def shown(value: Any) -> str:
+        if value is absent:
+            return "(absent)"
+        if names and isinstance(value, str) and value in names:
+            return f"{value} ({names[value]})"
+        return str(value)
+
     return [
-        f"{k}: {old.get(k, '(absent)')} -> {new.get(k, '(absent)')}"
+        f"{k}: {shown(old.get(k, absent))} -> {shown(new.get(k, absent))}"
         for k in sorted(set(old) | set(new))
         if not _same(old.get(k, absent), new.get(k, absent))
     ]
@@ -119,7 +131,9 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
         if masked:  # compared as the log keeps it: numbers masked, the name withheld
             new_patch = masked_patch(new_patch)
         old_rules, new_rules = entry.get("matched_rules", []), decision.matched_rules
-        differences = _differences(entry.get("patch", {}), new_patch)
+        old_patch = entry.get("patch", {})
+        names = {**patch_names(rules, old_patch), **patch_names(rules, new_patch)}
+        differences = _differences(old_patch, new_patch, names)
         if not differences and new_rules == old_rules:
             report.unchanged += 1
             continue

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from grpc_health.v1 import health, health_pb2
 
@@ -24,9 +24,6 @@ class Components:
 
     def add(self, component: Component) -> None:
         self._registered.append(component)
-
-    def __iter__(self) -> Iterator[Component]:
-        return iter(self._registered)
 
     async def start(self, health_servicer: health.aio.HealthServicer | None = None) -> None:
         """Starts each in turn; when one fails, those already started are stopped and the error

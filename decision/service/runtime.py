@@ -4,10 +4,14 @@ checking and reflection, until SIGTERM; then in-flight calls finish and the comp
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from decision.decision_log.writer import DecisionLog
 from decision.directory.provider import ContactProvider
+from decision.genesys.connect import genesys_api
+from decision.genesys.refresh import SnapshotRefresher, watch_snapshot_age
 from decision.rules.live import LiveRules
 from decision.service.components import Components
 from decision.service.grpc_server import build_server, server_credentials, start_serving
@@ -15,6 +19,7 @@ from decision.service.servicer import DecisionServicer
 from decision.service.settings import DecisionSettings
 from plumbing.graceful import wait_for_exit_signal
 from plumbing.logs import AccessLog
+from plumbing.settings import parse_duration
 
 log = logging.getLogger("decision.server")
 
@@ -84,7 +89,12 @@ async def serve(settings: DecisionSettings) -> None:
     if settings.max_concurrent_calls < 1 or settings.call_backlog < 1:
         raise SystemExit("decision: --max-concurrent-calls and --call-backlog must be at least 1")
     # Refuses to start on a bad file: there is no old one to keep.
-    rules = await LiveRules.open(settings.rules, settings.rules_settle, settings.watch_interval)
+    rules = await LiveRules.open(
+        settings.rules,
+        settings.rules_settle,
+        settings.watch_interval,
+        Path(settings.genesys_snapshot) if settings.genesys_snapshot else None,
+    )
     access_log = AccessLog("decision") if settings.access_log else None
     # Every background component, in the order they start (and stop in reverse). A new one (a
     # Genesys poller) is one line here; one that provides outside facts is a provider too.
@@ -99,6 +109,13 @@ async def serve(settings: DecisionSettings) -> None:
         components.add(decision_log)
     if settings.metrics_listen:
         components.add(MetricsEndpoint(settings.metrics_listen))
+    if settings.genesys_refresh:
+        components.add(
+            SnapshotRefresher(
+                rules, parse_duration(settings.genesys_refresh), lambda: genesys_api(os.environ)
+            )
+        )
+    watch_snapshot_age(rules)
     if access_log is not None:
         components.add(AccessLogFlush(access_log))
 

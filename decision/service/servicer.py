@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from google.protobuf.json_format import MessageToDict
 
 from contract.callback import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES, WEBHOOK
 from contract.v1 import decision_pb2, decision_pb2_grpc
@@ -33,7 +34,7 @@ from decision.engine import (
 )
 from decision.engine.numbers import NUMBER_TYPE_NAMES
 from decision.engine.subject import ZONE_DEFAULT_DISAGREE, ZONE_DEFAULT_UNKNOWN, ZONE_FROM_NUMBER
-from decision.engine.trace import NOT_MATCHED, NOT_TRIED
+from decision.engine.trace import NOT_MATCHED, NOT_TRIED, patch_names
 from decision.rules.live import LiveRules
 from decision.service import metrics
 from decision.service.outside_facts import FactProvider, describe_facts, gather_facts
@@ -239,6 +240,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         if facts:
             describe_facts(facts, self.providers, response.facts)
         return decision_pb2.ExplainResponse(
+            names=patch_names(self.rules.current, MessageToDict(decision.patch)),
             decision=response,
             rules=[
                 decision_pb2.RuleTrace(

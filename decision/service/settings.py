@@ -39,3 +39,13 @@ class DecisionSettings:
     )
     log_full_numbers: bool = setting(False, "log whole phone numbers (default: last 4 digits)")
     access_log: bool = setting(True, "one JSON line per decision on stderr")
+    genesys_snapshot: str = setting(
+        "",
+        "where the service keeps its own pulls of the org snapshot (a writable file; read "
+        "instead of the one the rules name once it exists); empty: the one the rules name",
+    )
+    genesys_refresh: str = setting(
+        "",
+        "pull the org snapshot the rules name this often, e.g. 15m (empty: never); credentials "
+        "from GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET(_FILE), GENESYS_REGION",
+    )
