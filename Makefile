@@ -41,6 +41,7 @@ test: venv protos system-deps
 lint: venv protos
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The console's screenshots in the README, taken in headless chromium with the example rules.
 screenshots: venv protos system-deps
@@ -54,6 +55,6 @@ openapi: venv protos
 	$(BIN)/python -m facade openapi --output facade/openapi.json
 
 clean:
-	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info bench/results
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache .mypy_cache *.egg-info bench/results
 	rm -f contract/v1/*_pb2.py contract/v1/*_pb2.pyi contract/v1/*_pb2_grpc.py $(STUBS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,10 +83,10 @@ def summarize(
 def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
     with ExitStack() as stack:
 
-        def start(module: str, *args: str, **kwargs: object) -> ServiceProcess:
+        def start(module: str, *args: str, env: Mapping[str, str] | None = None) -> ServiceProcess:
             # The services still format and write their access lines (that cost is part of
             # what is measured) but to /dev/null, not to a terminal that may throttle them.
-            service = ServiceProcess(module, args, stderr=subprocess.DEVNULL, **kwargs)
+            service = ServiceProcess(module, args, env, stderr=subprocess.DEVNULL)
             stack.callback(service.stop)
             return service
 

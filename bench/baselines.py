@@ -45,7 +45,9 @@ class LeanProxy(tornado.web.RequestHandler):
 
 
 class NoOpDecision(decision_pb2_grpc.DecisionServiceServicer):
-    async def Decide(self, request, context):
+    async def Decide(
+        self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> decision_pb2.DecideResponse:
         return decision_pb2.DecideResponse()
 
 

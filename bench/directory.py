@@ -13,7 +13,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
 from decision.directory import open_directory
@@ -91,7 +90,7 @@ async def _measure(
     # What keeping sqlite3 off the event loop costs by itself: a no-op there and back.
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=1) as worker:
-        hop = await _awaited_lookups(partial(loop.run_in_executor, worker, len), numbers)
+        hop = await _awaited_lookups(lambda n: loop.run_in_executor(worker, len, n), numbers)
     return bare, ours, floor, cold, warm, hop
 
 

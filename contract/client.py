@@ -8,7 +8,7 @@ replicas), and reconnects by itself within about a second once the service is ba
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import ModuleType
 from typing import Any
 
@@ -144,20 +144,25 @@ class DecisionClient:
     async def serving(self, timeout: float | None = None) -> bool:
         """Whether the service answers its health check with SERVING."""
         try:
-            reply = await self._health.Check(
+            # types-grpcio-health-checking declares HealthStub without its methods (the
+            # generated class sets them per instance), so mypy cannot see Check.
+            reply = await self._health.Check(  # type: ignore[attr-defined]
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout or self.timeout
             )
         except grpc.aio.AioRpcError:
             return False
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
-    async def watch_serving(self) -> AsyncIterator[bool]:
+    async def watch_serving(self) -> AsyncGenerator[bool, None]:
         """Whether the service is SERVING: first its status now, then each change of it, as the
         service pushes them (gRPC's Health.Watch). One long-lived stream, so no deadline (the
         channel's keepalive notices a dead peer); it waits until the service is reachable, and
         raises grpc.aio.AioRpcError when the stream breaks (the service stopped, the peer went
         away). Cancelling the consumer cancels the stream."""
-        call = self._health.Watch(health_pb2.HealthCheckRequest(service=""), wait_for_ready=True)
+        # The stub package declares HealthStub without its methods (as for Check).
+        call = self._health.Watch(  # type: ignore[attr-defined]
+            health_pb2.HealthCheckRequest(service=""), wait_for_ready=True
+        )
         try:
             async for reply in call:
                 yield reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -63,7 +63,7 @@ class AdminApiHandler(JsonHandler):
         if self.keys.allows(self.request.headers):
             return
         # As on the webhook, wrong keys spend the address's budget, so guessing one is slow.
-        wait = self.limiter.retry_after(self.request.remote_ip)
+        wait = self.limiter.retry_after(self.request.remote_ip or "")
         if wait:
             self.set_header("Retry-After", str(wait))
             self.fail(429, "too many failed sign-ins")
@@ -92,7 +92,7 @@ class TryHandler(AdminApiHandler):
 
     SUPPORTED_METHODS = ("POST",)
 
-    def initialize(
+    def initialize(  # type: ignore[override]  # Tornado passes each route's own kwargs
         self,
         keys: ApiKeys,
         limiter: RateLimiter,

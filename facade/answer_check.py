@@ -20,9 +20,9 @@ Validator = Any  # jsonschema_rs' validators share no public base class
 
 def _compile(fields: Mapping[str, Schema]) -> dict[str, Validator]:
     # Messages say "value" instead of quoting it: answers carry callers' names and numbers,
-    # and the reasons go to the logs.
+    # and the reasons go to the logs. jsonschema-rs takes a dict, not any mapping.
     return {
-        name: jsonschema_rs.validator_for(schema, validate_formats=True, mask="value")
+        name: jsonschema_rs.validator_for(dict(schema), validate_formats=True, mask="value")
         for name, schema in fields.items()
     }
 

@@ -72,8 +72,7 @@ def make_access_logger(
             "ms": round(handler.request.request_time() * 1000, 2),
             "client": getattr(handler, "client", handler.request.remote_ip),
         }
-        outcome = getattr(handler, "outcome", None)
-        if outcome is not None:
+        if isinstance(handler, CallbackHandler) and (outcome := handler.outcome) is not None:
             fields.update(
                 phone=mask_number(handler.phone, full_numbers),
                 decision_id=outcome.decision_id,
@@ -113,7 +112,8 @@ def make_app(
             ("/metrics", MetricsHandler, _metrics_handler_args()),
             ("/openapi.json", OpenApiHandler),
         ],
-        transforms=[functools.partial(CloseWhileDraining, drain)],
+        # Tornado types transforms as classes but only calls each with the request.
+        transforms=[functools.partial(CloseWhileDraining, drain)],  # type: ignore[list-item]
         default_handler_class=NotFoundHandler,
         log_function=make_access_logger(settings.log_full_numbers, access_log),
     )

@@ -124,7 +124,7 @@ class CallbackHandler(JsonHandler):
         self.request_id = given if _REQUEST_ID.match(given) else new_id()
         self.set_header("X-Request-Id", self.request_id)
         self.client = self.policy.client_address(
-            self.request.remote_ip, self.request.headers.get("X-Forwarded-For")
+            self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For")
         )
         self.check_before_body()
         # A client waiting for "100 Continue" is better told at once than asked for the body.

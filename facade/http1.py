@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from tornado import http1connection, httputil, iostream
 from tornado.log import gen_log
@@ -51,7 +51,9 @@ class _ChunkLines:
         return getattr(self._stream, name)
 
     def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
-        return _then(self._stream.read_until(b"\r\n", max_bytes=CHUNK_LINE_MAX), self._size_only)
+        # Tornado types the read as an Awaitable; it is a Future (what _then chains on).
+        reading = cast(asyncio.Future, self._stream.read_until(b"\r\n", max_bytes=CHUNK_LINE_MAX))
+        return _then(reading, self._size_only)
 
     def _size_only(self, line: bytes) -> bytes:
         size = chunk_size_line(line)

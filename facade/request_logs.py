@@ -91,4 +91,4 @@ class PathOnlyLogs(tornado.web.RequestHandler):
                     reason = "error"
                 log.warning("%d %s: %s", value.status_code, self._request_summary(), reason)
             return
-        log.error("uncaught error %s", self._request_summary(), exc_info=(typ, value, tb))
+        log.error("uncaught error %s", self._request_summary(), exc_info=value if value else True)

@@ -15,9 +15,13 @@ import tomllib
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# Bound so that `dataclasses.fields(cls)` type-checks: a settings class is always a dataclass.
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class SettingsError(ValueError):

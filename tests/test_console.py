@@ -77,6 +77,8 @@ def test_try_a_uk_mobile_shows_the_rule_and_the_answer(stack, page):
     answer = json.loads(page.locator("#try-answer").text_content())
     assert answer["queueId"] == UK_QUEUE
     assert answer["routingData"]["queueId"] == UK_QUEUE
+    # Its ids with the names the rules give them ([names.queues] of the example rules).
+    expect(page.locator("#try-names")).to_contain_text(f"{UK_QUEUE}  support-uk")
 
 
 def test_a_decision_appears_in_the_recent_list_without_reload(stack, page):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Literal, TextIO, TypedDict
 
 import phonenumbers
 
@@ -69,6 +69,21 @@ def _country_code(country: str) -> str:
     return country
 
 
+_TEXT_CELLS: tuple[Literal["name", "tier", "language"], ...] = ("name", "tier", "language")
+_LIST_CELLS: tuple[Literal["preferred_agents", "skills"], ...] = ("preferred_agents", "skills")
+
+
+class _ContactCells(TypedDict, total=False):
+    """A contact's fields as its rows are read, the first non-empty cell of each column kept."""
+
+    name: str
+    tier: str
+    language: str
+    preferred_agents: tuple[str, ...]
+    skills: tuple[str, ...]
+    attributes: dict[str, str]
+
+
 def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list[ContactRecord]:
     """Parses and validates the whole file first; raises ContactsCsvError on any bad row."""
     reader = csv.DictReader(stream)
@@ -78,7 +93,7 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
         raise ContactsCsvError(source, ["1: the header needs a `number` column"])
     extra = [c for c in reader.fieldnames if c not in COLUMNS and c != CONTACT_ID]
     problems: list[str] = []
-    grouped: dict[str, tuple[list[str], dict[str, object]]] = {}
+    grouped: dict[str, tuple[list[str], _ContactCells]] = {}
     owners: dict[str, tuple[str, int]] = {}  # number -> (contact key, line): one owner each
     for cells in reader:
         if len(problems) >= MAX_PROBLEMS:
@@ -113,21 +128,21 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
             continue
         numbers, fields = grouped.setdefault(key, ([], {}))
         numbers.append(e164)
-        for column in ("name", "tier", "language"):
-            if not fields.get(column):
-                fields[column] = (row.get(column) or "").strip()
-        for column in ("preferred_agents", "skills"):
-            if not fields.get(column):
-                fields[column] = _list(row.get(column) or "")
+        for text in _TEXT_CELLS:
+            if not fields.get(text):
+                fields[text] = (row.get(text) or "").strip()
+        for listed in _LIST_CELLS:
+            if not fields.get(listed):
+                fields[listed] = _list(row.get(listed) or "")
         attributes = fields.setdefault("attributes", {})
         for column in extra:
             value = (row.get(column) or "").strip()
             if value and column not in attributes:
-                attributes[column] = value  # type: ignore[index]
+                attributes[column] = value
     if problems:
         raise ContactsCsvError(source, problems)
     return [
-        ContactRecord(key, tuple(dict.fromkeys(numbers)), Contact(**fields))  # type: ignore[arg-type]
+        ContactRecord(key, tuple(dict.fromkeys(numbers)), Contact(**fields))
         for key, (numbers, fields) in grouped.items()
     ]
 

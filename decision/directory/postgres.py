@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -50,7 +51,7 @@ _LOOKUP = (
 )
 
 
-def _contact(row: tuple) -> Contact:
+def _contact(row: Sequence[Any]) -> Contact:
     name, tier, language, agents, skills, attributes = row
     return Contact(name, tier, language, tuple(agents), tuple(skills), attributes)
 
@@ -243,7 +244,10 @@ class PostgresDirectory:
             cursor = await connection.execute(
                 "UPDATE contact_generation SET generation = generation + 1 RETURNING generation"
             )
-            generation = (await cursor.fetchone())[0]
+            bumped = await cursor.fetchone()
+            # The schema is created with its one generation row, and nothing deletes it.
+            assert bumped is not None, "contact_generation has no row"
+            generation = bumped[0]
             await connection.execute(f"NOTIFY {CHANNEL}, '{int(generation)}'")
         return count
 

@@ -35,7 +35,9 @@ _FROM_CONTACT = {
 }
 
 
-def _text(compiler: Compiler, where: str, value: Any, limit: int = MAX_TEXT) -> object | None:
+def _text(
+    compiler: Compiler, where: str, value: Any, limit: int = MAX_TEXT
+) -> str | act.ContactField | None:
     """A string, or `@contact.<field>` copied from the directory."""
     if not isinstance(value, str) or not value or len(value) > limit:
         compiler.problem(where, f"expected a non-empty string of at most {limit} characters")
@@ -73,7 +75,7 @@ def _id_list(compiler: Compiler, where: str, field: AnswerField, value: Any) -> 
     values = compiler.strings(where, value)
     if values is None:
         return None
-    items: list[object] = []
+    items: list[str | act.ContactList] = []
     for item in values:
         if item == reference:
             compiler.reads(CONTACT)
@@ -131,7 +133,7 @@ def _data(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act
     if not isinstance(value, dict):
         compiler.problem(where, "expected a table of strings")
         return None
-    items: dict[str, object] = {}
+    items: dict[str, str | act.ContactField] = {}
     for name, text in value.items():
         if name in PROTECTED_DATA_KEYS:
             compiler.problem(f"{where}.{name}", "belongs to TrueEngage and must never be set")

@@ -58,6 +58,7 @@ class OutsideFacts:
         self._values = {f: v for f, v in (values or {}).items() if v is not None}
 
     def get(self, fact: Fact[T]) -> T | None:
+        # Values are kept under their Fact, which one dict cannot type per key.
         return self._values.get(fact)  # type: ignore[return-value]
 
     def __contains__(self, fact: object) -> bool:

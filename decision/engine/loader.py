@@ -152,8 +152,9 @@ def _rules(compiler: Compiler, raw_rules: list[Any]) -> list[tuple[Rule, set[str
             compiler.problem(f"{where}: continue", "expected true or false")
         conditions = compile_conditions(compiler, f"{where}: when", raw.get("when", {}))
         actions = compile_actions(compiler, f"{where}: then", raw.get("then", {}))
-        then = raw.get("then") if isinstance(raw.get("then"), dict) else {}
+        then = raw.get("then")
+        then_keys: set[str] = set(then) if isinstance(then, dict) else set()
         rules.append(
-            (Rule(str(name), tuple(conditions), tuple(actions), keep_going is True), set(then))
+            (Rule(str(name), tuple(conditions), tuple(actions), keep_going is True), then_keys)
         )
     return rules

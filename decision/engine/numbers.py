@@ -77,7 +77,8 @@ def number_facts(phone_number: str, country_code: str, default_region: str = "")
     return NumberFacts(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         region=phonenumbers.region_code_for_number(number) or "",
-        calling_code=number.country_code,
+        # A parsed number always has its country code; phonenumbers types it Optional.
+        calling_code=number.country_code or 0,
         number_type=NUMBER_TYPE_NAMES.get(phonenumbers.number_type(number), "unknown"),
         valid=phonenumbers.is_valid_number(number),
         time_zones=zones,

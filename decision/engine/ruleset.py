@@ -3,14 +3,14 @@ which `explain` runs with a tracer attached."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any, Protocol
 
 from contract.v1.decision_pb2 import CallbackPatch
-from decision.engine.actions import Action, PatchDraft
+from decision.engine.actions import Action, PatchDraft, Scalar
 from decision.engine.conditions import INDEX_ORDER, Condition, OneOf
 from decision.engine.facts import NO_FACTS, Fact, OutsideFacts
 from decision.engine.names import Names
@@ -47,7 +47,7 @@ class FixedPart:
     Decisions reuse it instead of applying and building the same actions again."""
 
     patch: CallbackPatch
-    values: dict[str, object]
+    values: dict[str, Scalar]
     notes: tuple[str, ...]
 
 
@@ -99,10 +99,10 @@ class RuleSet:
     )
 
     @classmethod
-    def build(cls, **kwargs: object) -> RuleSet:
+    def build(cls, *, rules: tuple[Rule, ...], **fields: Any) -> RuleSet:
         """A rule set with its index: each rule sits under one exact-match condition, so a
-        decision only looks at rules that can match (the cost does not grow with the file)."""
-        rules: tuple[Rule, ...] = kwargs["rules"]  # type: ignore[assignment]
+        decision only looks at rules that can match (the cost does not grow with the file).
+        `fields`: the rest of RuleSet's own fields, by name."""
         index: dict[str, tuple[Callable[[Subject], object], dict[object, list[int]]]] = {}
         always: list[int] = []
         for position, rule in enumerate(rules):
@@ -113,11 +113,11 @@ class RuleSet:
             _, table = index.setdefault(condition.key, (condition.read, {}))
             for value in condition.values:
                 table.setdefault(value, []).append(position)
-        return cls(**kwargs, _index=tuple(index.values()), _always=tuple(always))  # type: ignore[arg-type]
+        return cls(rules=rules, **fields, _index=tuple(index.values()), _always=tuple(always))
 
     def candidates(self, subject: Subject) -> list[int]:
         """Positions of the rules that may match, in file order."""
-        found = [self._always]
+        found: list[Sequence[int]] = [self._always]
         for read, table in self._index:
             hit = table.get(read(subject))
             if hit:

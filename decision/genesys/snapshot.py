@@ -175,7 +175,8 @@ def _member_id(member: dict[str, Any]) -> str:
     user = member.get("user")
     if isinstance(user, dict) and isinstance(user.get("id"), str):
         return user["id"]
-    return member.get("id") if isinstance(member.get("id"), str) else ""
+    found = member.get("id")
+    return found if isinstance(found, str) else ""
 
 
 def _stated(entity: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -49,8 +49,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-NUMBER_TYPES = {
-    name: decision_pb2.NumberType.Value(f"NUMBER_TYPE_{name.upper()}")
+NUMBER_TYPES = {  # Value() is typed int; what it returns is a NumberType
+    name: cast(
+        "decision_pb2.NumberType", decision_pb2.NumberType.Value(f"NUMBER_TYPE_{name.upper()}")
+    )
     for name in NUMBER_TYPE_NAMES.values()
 }
 ZONE_SOURCES = {

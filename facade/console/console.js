@@ -128,10 +128,10 @@ async function tryCaller(event) {
   $("try-rules").replaceChildren(...rows);
   const notes = decision.notes || [];
   $("try-notes").textContent = notes.length ? `Notes: ${notes.join("; ")}` : "";
-  // Ids shown with the names the rules and the org snapshot give them.
-  const names = result.names || {};
-  $("try-answer").textContent = json(result.answer.body).replace(
-    /"([0-9a-fA-F-]{36})"/g, (quoted, id) => (names[id] ? `${quoted}  (${names[id]})` : quoted),
+  $("try-answer").textContent = json(result.answer.body);
+  // The answer's ids, with the names the rules and the org snapshot give them.
+  $("try-names").replaceChildren(
+    ...Object.entries(result.names || {}).map(([id, name]) => element("li", {}, `${id}  ${name}`)),
   );
   $("try-dropped").replaceChildren(
     ...result.answer.dropped.map((d) => element("li", {}, `dropped ${d.field}: ${d.reason}`)),
