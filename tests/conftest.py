@@ -7,6 +7,7 @@ import http.client
 import io
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -94,23 +95,31 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 10.0
 
 
 def start_decision(
-    rules: Path | str, *extra: str, port: int = 0, stderr: Any = None
+    rules: Path | str,
+    *extra: str,
+    port: int = 0,
+    stderr: Any = None,
+    env: dict[str, str] | None = None,
 ) -> ServiceProcess:
-    """`python -m decision serve` on a loopback port, with `extra` flags."""
+    """`python -m decision serve` on a loopback port, with `extra` flags and `env` variables
+    (where a directory's password goes)."""
     return ServiceProcess(
         "decision",
         ["serve", "--listen", f"127.0.0.1:{port}", "--rules", str(rules), "--grace", "2", *extra],
+        env=env,
         stderr=stderr,
     )
 
 
-def contacts_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m decision contacts ...` as an operator runs it."""
+def contacts_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m decision contacts ...` as an operator runs it, with `env` variables added
+    (DECISION_CONTACTS: a directory URL with its password)."""
     return subprocess.run(
         [sys.executable, "-m", "decision", "contacts", *args],
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **(env or {})},
         check=False,
     )
 

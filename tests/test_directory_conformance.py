@@ -48,6 +48,12 @@ class BackendPlace:
     set_schema_version: Callable[[int], None]  # as a newer version of this code would
     break_storage: Callable[[], None]  # the storage fails under a directory that is open
 
+    @property
+    def env(self) -> dict[str, str]:
+        """How an operator gives the commands this directory: in the environment, the one place
+        (with a file) a password may be; on the command line it is refused."""
+        return {"DECISION_CONTACTS": self.spec}
+
     async def open(self, create: bool = True) -> CachedDirectory:
         """The directory here, through the factory. Its lookup deadline only bounds a hang: a
         loaded machine's first query (a pool still connecting) may well take longer than the
@@ -178,7 +184,7 @@ def test_a_reader_finds_no_directory_where_there_is_none_and_makes_none(backend)
         if state == "the place, empty":
             assert str(refused.value) == f"{backend.where}: no contact directory there (no schema)"
         assert not backend.holds_directory()
-        exported = contacts_cli("export", "--contacts", backend.spec)
+        exported = contacts_cli("export", env=backend.env)
         assert exported.returncode == 1
         assert exported.stderr == f"{refused.value}\n"
         assert not backend.holds_directory()
@@ -439,10 +445,10 @@ def test_lookups_during_replaces_see_one_whole_directory_never_half_or_none(back
 def test_the_contacts_commands_import_replace_and_export_the_same_file(backend, tmp_path):
     """The CLI over each backend: the export of the example file is the same text whichever
     backend holds it, a --replace swaps it whole, and the password is never printed."""
-    imported = contacts_cli("import", "--contacts", backend.spec, str(EXAMPLES / "contacts.csv"))
+    imported = contacts_cli("import", str(EXAMPLES / "contacts.csv"), env=backend.env)
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.startswith(f"{backend.where}: upserted 2 contacts (3 numbers) in ")
-    exported = contacts_cli("export", "--contacts", backend.spec)
+    exported = contacts_cli("export", env=backend.env)
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout == (
         "number,country,name,tier,language,preferred_agents,skills,contact_id,account\n"
@@ -452,10 +458,10 @@ def test_the_contacts_commands_import_replace_and_export_the_same_file(backend, 
     )
     late = tmp_path / "late.csv"
     late.write_text("number,country,name,tier\n07400 999999,GB,Late Arrival,vip\n")
-    replaced = contacts_cli("import", "--replace", "--contacts", backend.spec, str(late))
+    replaced = contacts_cli("import", "--replace", str(late), env=backend.env)
     assert replaced.returncode == 0, replaced.stderr
     assert replaced.stdout.startswith(f"{backend.where}: replaced with 1 contacts (1 numbers)")
-    after = contacts_cli("export", "--contacts", backend.spec)
+    after = contacts_cli("export", env=backend.env)
     assert after.stdout.splitlines()[1:] == [f"{LATE},GB,Late Arrival,vip,,,,{LATE}"]
     if backend.secret:
         for result in (imported, exported, replaced, after):
@@ -467,7 +473,7 @@ def test_one_number_for_two_contacts_in_a_file_is_refused_by_line(backend, tmp_p
     silently, PostgreSQL failed with a traceback) is a line-numbered error; nothing written."""
     first = tmp_path / "first.csv"
     first.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
-    assert contacts_cli("import", "--contacts", backend.spec, str(first)).returncode == 0
+    assert contacts_cli("import", str(first), env=backend.env).returncode == 0
     clash = tmp_path / "clash.csv"
     clash.write_text(
         CSV_HEADER
@@ -475,11 +481,11 @@ def test_one_number_for_two_contacts_in_a_file_is_refused_by_line(backend, tmp_p
         + "07400 333333,GB,Cy,,c\n"
         + "+447400333333,,Di,,d\n"  # Cy's number, written another way
     )
-    result = contacts_cli("import", "--contacts", backend.spec, str(clash))
+    result = contacts_cli("import", str(clash), env=backend.env)
     assert result.returncode == 1
     assert result.stderr == (
         f"{clash}:4: number +447400333333 is already contact 'c' (line 3); a number belongs to "
         "one contact\n"
     )
-    exported = contacts_cli("export", "--contacts", backend.spec)
+    exported = contacts_cli("export", env=backend.env)
     assert [row.split(",")[0] for row in exported.stdout.splitlines()[1:]] == ["+447400111111"]

@@ -4,6 +4,7 @@ commands and the service, with the real PostgreSQL the suite starts."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 
@@ -33,7 +34,7 @@ def test_a_successful_import_does_not_print_the_password(postgres_url, tmp_path)
     csv = tmp_path / "c.csv"
     csv.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
     url = with_password(postgres_url, "S3c%40ret") + "?sslmode=disable"
-    imported = contacts_cli("import", "--contacts", url, str(csv))
+    imported = contacts_cli("import", str(csv), env={"DECISION_CONTACTS": url})
     assert imported.returncode == 0, imported.stderr
     assert "upserted 1 contacts" in imported.stdout
     for piece in ("S3c", "40ret", "ret"):
@@ -53,14 +54,17 @@ def test_a_database_that_refuses_the_work_is_one_line_for_every_command(postgres
         connection.execute("CREATE ROLE clerk LOGIN")
         connection.execute("GRANT SELECT ON callback_router_schema TO clerk")
     clerk = postgres_url.replace("postgresql://postgres@", "postgresql://clerk:S3cretPW@", 1)
+    env = {"DECISION_CONTACTS": clerk}
     explain = [
         sys.executable, "-m", "decision", "explain", str(EXAMPLE_RULES),
-        "--phone", "+447400111111", "--contacts", clerk,
+        "--phone", "+447400111111",
     ]  # fmt: skip
     for result in (
-        contacts_cli("import", "--contacts", clerk, str(csv)),
-        contacts_cli("export", "--contacts", clerk),
-        subprocess.run(explain, capture_output=True, text=True, timeout=120, check=False),
+        contacts_cli("import", str(csv), env=env),
+        contacts_cli("export", env=env),
+        subprocess.run(
+            explain, capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+        ),
     ):
         assert result.returncode == 1, result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
@@ -190,8 +194,8 @@ def test_the_service_starts_and_routes_while_the_database_is_down(postgres, post
     an import reaches it, without a restart."""
     postgres.kill()
     with (tmp_path / "decision.log").open("w") as log:
-        service = start_decision(EXAMPLE_RULES, "--contacts",
-                                 with_password(postgres_url, "S3cretPW"), stderr=log)  # fmt: skip
+        env = {"DECISION_CONTACTS": with_password(postgres_url, "S3cretPW")}
+        service = start_decision(EXAMPLE_RULES, stderr=log, env=env)
         try:
             with BlockingDecisionClient(f"127.0.0.1:{service.port}", timeout=5) as client:
                 ada = decision_pb2.DecideRequest(phone_number="07400111111", country_code="+44")
@@ -229,10 +233,11 @@ def test_a_connection_string_that_is_not_a_url_is_refused_unechoed(spec, tmp_pat
     csv = tmp_path / "c.csv"
     csv.write_text(CSV_HEADER + "+447400111111,,Ada,vip,a\n")
     command = [sys.executable, "-m", "decision", "contacts"]
-    for args in (("import", "--contacts", spec, str(csv)), ("export", "--contacts", spec)):
+    for args in (("import", str(csv)), ("export",)):
         result = subprocess.run(
-            [*command, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
-        )
+            [*command, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+            env={**os.environ, "DECISION_CONTACTS": spec},
+        )  # fmt: skip
         assert result.returncode == 1, result.stdout
         assert result.stderr.count("\n") == 1, result.stderr
         assert "postgresql://user:password@host:5432/db" in result.stderr
@@ -269,3 +274,38 @@ def test_a_database_that_stays_away_is_logged_once_not_every_retry(monkeypatch, 
         asyncio.run(retry_a_few_times())
     lost = [r for r in caplog.records if "listener lost" in r.getMessage()]
     assert len(lost) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        ("?sslmode=bogus", 'invalid sslmode value: "bogus"'),
+        ("?target_session_attrs=nope", 'invalid target_session_attrs value: "nope"'),
+        ("?keepalives=x", 'invalid integer value "x" for connection option "keepalives"'),
+    ],
+)
+def test_a_url_whose_options_libpq_rejects_is_refused_at_start(
+    options, complaint, postgres_url, tmp_path
+):
+    """libpq only says so when a connection starts, which the service took for a database that
+    is away: it started degraded, for good. Now serve and the commands refuse it in one line,
+    before connecting, without the password."""
+    env = {"DECISION_CONTACTS": with_password(postgres_url, "S3cretPW") + options}
+    with (tmp_path / "decision.log").open("w") as log, pytest.raises(RuntimeError, match="with 2"):
+        start_decision(EXAMPLE_RULES, stderr=log, env=env).stop()
+    # The rules are loaded (and logged) first; then the one line that says why it stopped.
+    refusal = (tmp_path / "decision.log").read_text().splitlines()[-1]
+    assert refusal.startswith("decision: " + postgres_url + ": "), refusal
+    assert complaint in refusal
+    assert "S3cret" not in (tmp_path / "decision.log").read_text()
+    explain = [sys.executable, "-m", "decision", "explain", str(EXAMPLE_RULES), "--phone", "+1"]
+    for result in (
+        contacts_cli("export", env=env),
+        subprocess.run(
+            explain, capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+        ),
+    ):
+        assert result.returncode == 1
+        (line,) = result.stderr.splitlines()
+        assert complaint in line
+        assert "S3cret" not in result.stderr

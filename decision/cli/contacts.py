@@ -9,10 +9,24 @@ import os
 import sys
 import time
 
+from decision.cli.directory_source import (
+    FROM_THE_ENVIRONMENT,
+    DirectorySourceError,
+    add_directory_arguments,
+    directory_spec,
+)
 from decision.directory import ContactRecord, DirectoryError, open_directory
 from decision.directory.csv_format import ContactsCsvError, read_contacts, write_contacts
 
-DIRECTORY_HELP = "contact directory: a SQLite file path or a postgresql:// URL"
+
+def _given_directory(args: argparse.Namespace) -> str:
+    spec = directory_spec(args, os.environ)
+    if not spec:
+        raise DirectorySourceError(
+            "no contact directory given: --contacts with a SQLite file path; "
+            + FROM_THE_ENVIRONMENT
+        )
+    return spec
 
 
 async def _write_directory(
@@ -32,6 +46,7 @@ async def _read_directory(spec: str) -> list[ContactRecord]:
 def _contacts_import(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
+        spec = _given_directory(args)
         with open(args.file, newline="", encoding="utf-8-sig") as stream:  # Excel writes a BOM
             records = read_contacts(stream, args.file, args.default_region or "")
         if args.replace and not records and not args.allow_empty:
@@ -43,8 +58,8 @@ def _contacts_import(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        where, count = asyncio.run(_write_directory(args.contacts, records, args.replace))
-    except (ContactsCsvError, DirectoryError, OSError) as error:
+        where, count = asyncio.run(_write_directory(spec, records, args.replace))
+    except (ContactsCsvError, DirectorySourceError, DirectoryError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
     except UnicodeDecodeError:
@@ -63,8 +78,8 @@ def _contacts_import(args: argparse.Namespace) -> int:
 
 def _contacts_export(args: argparse.Namespace) -> int:
     try:
-        records = asyncio.run(_read_directory(args.contacts))
-    except DirectoryError as error:
+        records = asyncio.run(_read_directory(_given_directory(args)))
+    except (DirectorySourceError, DirectoryError) as error:
         print(error, file=sys.stderr)
         return 1
     try:
@@ -82,7 +97,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     contacts_cmd = commands.add_parser("contacts", help="import or export the contact directory")
     contacts_sub = contacts_cmd.add_subparsers(dest="contacts_command", required=True)
     import_cmd = contacts_sub.add_parser("import", help="upsert contacts from a CSV file")
-    import_cmd.add_argument("--contacts", required=True, help=DIRECTORY_HELP)
+    add_directory_arguments(import_cmd, "the directory to write")
     import_cmd.add_argument(
         "--replace",
         action="store_true",
@@ -99,5 +114,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     import_cmd.add_argument("file")
     import_cmd.set_defaults(run=_contacts_import)
     export_cmd = contacts_sub.add_parser("export", help="write the directory as CSV to stdout")
-    export_cmd.add_argument("--contacts", required=True, help=DIRECTORY_HELP)
+    add_directory_arguments(export_cmd, "the directory to read")
     export_cmd.set_defaults(run=_contacts_export)

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contract.webhook import PayloadError, request_from_document
+from decision.cli.directory_source import (
+    DirectorySourceError,
+    add_directory_arguments,
+    directory_spec,
+)
 from decision.directory import DirectoryError, open_directory
 from decision.engine import (
     CONTACT,
@@ -125,15 +131,18 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"explain: {error}", file=sys.stderr)
         return 2
     contact = None
-    if args.contact:
-        contact = CONTACT.read(dict(args.contact))
-    elif args.contacts:
-        number = number_facts(request.phone_number, request.country_code, rules.default_region)
-        try:
-            contact = asyncio.run(_look_up(args.contacts, number.e164))
-        except DirectoryError as error:
-            print(error, file=sys.stderr)
-            return 1
+    try:
+        # --contact pretends; otherwise the caller is looked up in the directory given, the
+        # service's own when DECISION_CONTACTS says which.
+        spec = "" if args.contact else directory_spec(args, os.environ)
+        if args.contact:
+            contact = CONTACT.read(dict(args.contact))
+        elif spec:
+            number = number_facts(request.phone_number, request.country_code, rules.default_region)
+            contact = asyncio.run(_look_up(spec, number.e164))
+    except (DirectorySourceError, DirectoryError) as error:
+        print(error, file=sys.stderr)
+        return 1
     at = args.at or datetime.now(UTC)
     print(format_explanation(explain(rules, request, at, OutsideFacts({CONTACT: contact}))))
     return 0
@@ -251,7 +260,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="FIELD=VALUE",
         help="pretend the caller is a known contact (tier=vip, name=...)",
     )
-    explain_cmd.add_argument("--contacts", help="look the caller up in this contact directory")
+    add_directory_arguments(explain_cmd, "look the caller up in this contact directory")
     explain_cmd.add_argument(
         "--at", type=_moment, help="ISO 8601 moment, e.g. 2026-11-24T18:00:00Z (default: now)"
     )

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 
+from decision.cli.directory_source import (
+    DirectorySourceError,
+    add_file_argument,
+    directory_spec,
+)
 from decision.directory import DirectoryError
 from decision.engine import RulesError
 from decision.genesys.connect import ConfigError, genesys_api
@@ -37,7 +43,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = resolve(DecisionSettings, args, os.environ, "DECISION")
-    except SettingsError as error:
+        contacts = directory_spec(args, os.environ, default=settings.contacts)
+        settings = dataclasses.replace(settings, contacts=contacts)
+    except (SettingsError, DirectorySourceError) as error:
         print(f"decision: {error}", file=sys.stderr)
         return 2
     problem = (
@@ -84,4 +92,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Settings: flags beat DECISION_* variables beat the --config file.",
     )
     add_arguments(serve_cmd, DecisionSettings, "DECISION")
+    add_file_argument(serve_cmd)  # beside --contacts: a file with the URL, password and all
     serve_cmd.set_defaults(run=_serve)

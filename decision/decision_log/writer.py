@@ -94,7 +94,9 @@ class DecisionLog:
         # the interpreter would need at exit.
         if self.target == "-":
             return sys.stdout.fileno()
-        return os.open(self.target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        # Created for its owner alone: it holds callers' numbers (masked or whole) and their
+        # contacts' routing fields. A file that exists keeps its mode: chmod to share it.
+        return os.open(self.target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     @property
     def waiting_bytes(self) -> int:

@@ -20,6 +20,9 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # short of its `//`) would otherwise be taken for a file name: created, and echoed, password and
 # all.
 _NOT_A_URL = re.compile(r"(^|\s)[A-Za-z_]+\s*=|^postgres(ql)?:(?!//)", re.IGNORECASE)
+# A password in a URL: `user:password@` (the `@` may be the password's own), or a `password=`
+# parameter. Read generously: taking a URL for one with a password only refuses it on argv.
+_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^@]*@|[?&]password=", re.IGNORECASE)
 
 
 class DirectoryError(RuntimeError):
@@ -71,6 +74,12 @@ def backend_name(spec: str) -> str:
         return "sqlite"
     kind = scheme[1].lower()
     return "postgresql" if kind in ("postgresql", "postgres") else "unknown"
+
+
+def carries_password(spec: str) -> bool:
+    """Whether `spec` holds a password: a URL's `user:password@` or `password=`, or a
+    connection string (libpq's `key=value` form) that mentions one."""
+    return bool(_PASSWORD.search(spec) or (_NOT_A_URL.search(spec) and "password" in spec.lower()))
 
 
 async def open_directory(

@@ -2,11 +2,23 @@
 
 Header: number,country,name,tier,language,preferred_agents,skills[,contact_id][,<attribute>...]
 List cells are separated by ";". Rows that share a contact_id are one contact with several
-numbers; without it, each number is its own contact. Any further column is a string attribute."""
+numbers; without it, each number is its own contact. Any further column is a string attribute.
+
+Export guards what a spreadsheet would run as a formula (OWASP "CSV injection": a cell that
+starts with `=`, `+`, `-`, `@`, a tab or a carriage return, header cells too) with a leading `'`,
+and import takes that guard off again, so export -> import gives back every value as it was:
+- export also guards a value that starts with apostrophes before such a character (`'=x` is
+  written `''=x`), so a guard is always told from a value;
+- import strips one `'` only where export would have added it: from a cell that is one or more
+  apostrophes followed by such a character (`'=x` -> `=x`; `'Tis` stays). A CRM export guarded
+  the same way therefore imports as the text after its guard;
+- an E.164 number (`+` and digits, the `number` column and any attribute like it) is written as
+  it is: a spreadsheet reads it as a number (dropping the `+` on display), nothing runs."""
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable
 from typing import Literal, TextIO, TypedDict
 
@@ -19,6 +31,22 @@ from decision.engine.numbers import e164_of
 COLUMNS = ("number", "country", "name", "tier", "language", "preferred_agents", "skills")
 CONTACT_ID = "contact_id"
 MAX_PROBLEMS = 20
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")  # a formula, or one behind apostrophes
+_E164 = re.compile(r"\+\d+")
+
+
+def guarded(cell: str) -> str:
+    """The cell as export writes it: a leading `'` where a spreadsheet would run it."""
+    if _FORMULA.match(cell) and not _E164.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def unguarded(cell: str) -> str:
+    """The cell as export was given it: the inverse of `guarded` for every cell it wrote."""
+    if cell.startswith("'") and _FORMULA.match(cell, 1):
+        return cell[1:]
+    return cell
 
 
 class ContactsCsvError(ValueError):
@@ -59,16 +87,20 @@ class _ContactCells(TypedDict, total=False):
 def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list[ContactRecord]:
     """Parses and validates the whole file first; raises ContactsCsvError on any bad row."""
     reader = csv.DictReader(stream)
+    if reader.fieldnames is not None:
+        reader.fieldnames = [unguarded(name) for name in reader.fieldnames]
     if reader.fieldnames is None or "number" not in reader.fieldnames:
         raise ContactsCsvError(source, ["1: the header needs a `number` column"])
     extra = [c for c in reader.fieldnames if c not in COLUMNS and c != CONTACT_ID]
     problems: list[str] = []
     grouped: dict[str, tuple[list[str], _ContactCells]] = {}
     owners: dict[str, tuple[str, int]] = {}  # number -> (contact key, line): one owner each
-    for row in reader:
+    for cells in reader:
         if len(problems) >= MAX_PROBLEMS:
             break
         line = reader.line_num
+        # Cells beyond the header are kept as a list under None (and found bad below, if NUL).
+        row = {k: unguarded(v) if isinstance(v, str) else v for k, v in cells.items()}
         if any("\0" in (cell or "") for cell in row.values() if isinstance(cell, str)):
             problems.append(f"{line}: a NUL character; it cannot be stored")
             continue
@@ -120,24 +152,23 @@ def write_contacts(records: Iterable[ContactRecord], stream: TextIO) -> int:
     records = list(records)
     extra = sorted({k for r in records for k in r.contact.attributes})
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow([*COLUMNS, CONTACT_ID, *extra])
+    writer.writerow([guarded(name) for name in (*COLUMNS, CONTACT_ID, *extra)])
     rows = 0
     for record in records:
         c = record.contact
         for number in record.numbers:
             region = phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
-            writer.writerow(
-                [
-                    number,
-                    region,
-                    c.name,
-                    c.tier,
-                    c.language,
-                    ";".join(c.preferred_agents),
-                    ";".join(c.skills),
-                    record.key,
-                    *(c.attributes.get(k, "") for k in extra),
-                ]
-            )
+            cells = [
+                number,
+                region,
+                c.name,
+                c.tier,
+                c.language,
+                ";".join(c.preferred_agents),
+                ";".join(c.skills),
+                record.key,
+                *(c.attributes.get(k, "") for k in extra),
+            ]
+            writer.writerow([guarded(cell) for cell in cells])
             rows += 1
     return rows

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from decision.directory import ContactRecord, DirectoryError
+from decision.directory.postgres_url import DirectoryUrl, read_url
 from decision.engine import Contact
 
 log = logging.getLogger("decision.directory")
@@ -97,8 +97,11 @@ class PostgresDirectory:
     def __init__(
         self, url: str, check_interval: float = 5.0, pool_size: int = 4, create: bool = True
     ) -> None:
+        """Raises DirectoryError, before any connection, for a URL libpq would misread or
+        reject (`read_url`)."""
+        self._url = read_url(url)  # before the pool: its log lines are redacted from the first
         self.url = url
-        self.where = _redacted(url)
+        self.where = self._url.where
         self.check_interval = check_interval
         self._create = create
         self._migrated = False  # lookups wait for the schema check (a newer one is not read)
@@ -135,13 +138,17 @@ class PostgresDirectory:
                 await directory._migrate(connection)
         except psycopg.OperationalError as error:
             if not start_unreachable:
-                raise DirectoryError(f"{directory.where}: {_first_line(error, url)}") from None
+                raise DirectoryError(
+                    f"{directory.where}: {_first_line(error, directory._url)}"
+                ) from None
             log.warning(
                 "contact directory unreachable at start: callers unknown until it answers",
-                extra={"directory": directory.where, "error": _first_line(error, url)},
+                extra={"directory": directory.where, "error": _first_line(error, directory._url)},
             )
         except psycopg.Error as error:
-            raise DirectoryError(f"{directory.where}: {_first_line(error, url)}") from None
+            raise DirectoryError(
+                f"{directory.where}: {_first_line(error, directory._url)}"
+            ) from None
         await directory._pool.open(wait=False)
         directory._listener = asyncio.create_task(directory._listen())
         return directory
@@ -157,7 +164,7 @@ class PostgresDirectory:
         try:
             yield
         except psycopg.Error as error:
-            raise DirectoryError(f"{self.where}: {_first_line(error, self.url)}") from None
+            raise DirectoryError(f"{self.where}: {_first_line(error, self._url)}") from None
 
     async def lookup(self, e164: str) -> Contact | None:
         """Raises DirectoryError when the database fails: the caller's deadline and fallback
@@ -280,7 +287,7 @@ class PostgresDirectory:
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, DirectoryError) as error:  # DirectoryError: a newer schema
-                problem, now = _first_line(error, self.url), time.monotonic()
+                problem, now = _first_line(error, self._url), time.monotonic()
                 # It retries every second while the database is away: one line when the problem
                 # starts or changes, then one a minute, not a line a second per replica.
                 if told is None or told[0] != problem or now - told[1] >= LOST_LOG_SECONDS:
@@ -309,30 +316,6 @@ class PostgresDirectory:
         await self._pool.close()
 
 
-def _first_line(error: Exception, url: str) -> str:
+def _first_line(error: Exception, url: DirectoryUrl) -> str:
     """The driver's message, first line, with the URL's password blotted out wherever it shows."""
-    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    password = _split(url)[1]
-    # The driver may have split the URL elsewhere (at an unencoded `@`, `/`, `#`, `?`): blot out
-    # every piece of the password as well as the whole.
-    for piece in sorted({password, *re.split(r"[@/#?:]", password)}, key=len, reverse=True):
-        if len(piece) >= 2:
-            line = line.replace(piece, "***")
-    return line
-
-
-def _split(url: str) -> tuple[str, str, str]:
-    """(scheme://user, password, what follows the userinfo without parameters). By hand, not
-    with a URL parser: a password may hold `/`, `#` or `?`, which end a URL's host part and would
-    leave the password in what is shown. The userinfo ends at the last `@`."""
-    scheme, _, rest = url.partition("://")
-    userinfo, at, location = rest.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    location = location.split("?", 1)[0].split("#", 1)[0]  # parameters may hold a password
-    return f"{scheme}://{user}{at}", password, location
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password or parameters, for messages and logs."""
-    who, _, location = _split(url)
-    return who + location
+    return url.first_line(error)

@@ -1,12 +1,21 @@
 """The SQLite backend: one file in WAL mode, so an import is one transaction that lookups see all
 of or none of, and never wait for. sqlite3 calls block, so every one of them runs on one worker
-thread that owns the connection, never on the event loop."""
+thread that owns the connection, never on the event loop.
+
+The file holds callers' numbers and names: it is created for its owner alone (0600, whatever the
+umask lets through; SQLite gives its -wal and -shm files the same mode), an existing file keeps
+its mode, and a symbolic link in its place is refused, never followed (an import, often run by
+a scheduler with more rights than the person who made the link, would write into the file it
+points at, or create one wherever it says)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,12 +102,41 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
         db.execute("COMMIT")
 
 
+def _refuse_unusual(path: Path) -> None:
+    """Refuses a symbolic link (never followed) or anything but a regular file at `path`; a
+    FIFO put in its place would hold the directory's thread for good."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise DirectoryError(f"{path}: cannot open the contact directory ({error})") from None
+    if stat.S_ISLNK(mode):
+        raise DirectoryError(
+            f"{path}: not a contact directory (a symbolic link; give the file's own path)"
+        )
+    if not stat.S_ISREG(mode):
+        raise DirectoryError(f"{path}: not a contact directory (not a file)")
+
+
+def _create_private(path: Path) -> None:
+    """An empty file for its owner alone, unless there is one already (kept as it is). O_EXCL
+    creates, never follows a link: one put here since `_refuse_unusual` looked fails it."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
     """`create` False: a file without the schema (an empty one, another program's database) is
     refused, untouched."""
     try:
+        _refuse_unusual(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            _create_private(path)
         db = sqlite3.connect(path, isolation_level=None)
+    except DirectoryError:
+        raise
     except (OSError, sqlite3.Error) as error:
         raise DirectoryError(f"{path}: cannot open the contact directory ({error})") from None
     try:
@@ -152,10 +190,9 @@ class SqliteDirectory:
         ask SQLite whether another connection committed (its data_version), for
         `wait_for_change`."""
         path = Path(path)
+        _refuse_unusual(path)
         if not create and not path.exists():
             raise DirectoryError(f"{path}: no contact directory there (no such file)")
-        if path.exists() and not path.is_file():
-            raise DirectoryError(f"{path}: not a contact directory (not a file)")
         # One thread: an sqlite3 connection is used by one thread at a time, and it keeps
         # lookups in order behind a write made through this same directory.
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="directory-sqlite")

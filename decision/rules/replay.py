@@ -20,6 +20,9 @@ from decision.engine import Fact, NumberFacts, RuleSet
 from decision.engine.trace import patch_names
 
 EXAMPLES_PER_CHANGE = 3
+# Lines that are not logged decisions are counted; only the first few are kept and shown: a wrong
+# file or a corrupted log can hold millions (5M were 1.9 GB held, and 5M lines printed).
+UNREADABLE_EXAMPLES = 5
 # Stands for a private fact (the contact's name) where a masked log withheld it (logged as null).
 # A patch field the candidate fills with it matches any logged value of the same shape: the old
 # decision put the real value where the new one puts this.
@@ -33,7 +36,8 @@ class ReplayReport:
     total: int = 0
     unchanged: int = 0
     approximate: int = 0  # masked numbers: re-decided from the logged facts
-    unreadable: list[str] = field(default_factory=list)
+    unreadable: int = 0  # lines that are not a logged decision
+    unreadable_examples: list[str] = field(default_factory=list)  # the first few, with why
     # (old deciding rules, new deciding rules) -> count and a few examples
     changes: dict[tuple[str, str], list[dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -110,7 +114,9 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
             message = ParseDict(entry["request"], DecideRequest())
             at = datetime.fromisoformat(entry["at"])
         except (ValueError, KeyError, TypeError) as error:  # not JSON, or not an entry
-            report.unreadable.append(f"{log_path}:{line_number}: {error}")
+            report.unreadable += 1
+            if len(report.unreadable_examples) < UNREADABLE_EXAMPLES:
+                report.unreadable_examples.append(f"{log_path}:{line_number}: {error}")
             continue
         report.total += 1
         request = message
@@ -160,5 +166,12 @@ def format_report(report: ReplayReport, log_path: str, rules: RuleSet) -> str:
             f"  approximate: {report.approximate} (logged with masked numbers: decided "
             "from the logged facts; prefix and percent conditions saw the masked number)"
         )
-    lines.extend(f"  unreadable: {problem}" for problem in report.unreadable)
+    if report.unreadable:
+        shown = len(report.unreadable_examples)
+        first = "it" if report.unreadable == 1 else f"the first {shown}"
+        lines.append(
+            f"  unreadable: {report.unreadable} line{'s' * (report.unreadable != 1)} "
+            f"(not a logged decision); {first}:"
+        )
+        lines.extend(f"    {problem}" for problem in report.unreadable_examples)
     return "\n".join(lines)
