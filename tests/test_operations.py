@@ -124,7 +124,8 @@ def test_decision_log_and_replay_of_a_rules_change(tmp_path):
     assert "    uk-mobile -> uk-mobile: 2" in lines
     assert any(
         line.strip().startswith(
-            "queueId: 5a9d0c4e-1b2f-4c3d-8e5f-000000000001 -> 5a9d0c4e-1b2f-4c3d-8e5f-000000000002"
+            "queueId: 5a9d0c4e-1b2f-4c3d-8e5f-000000000001 (support-uk) -> "
+            "5a9d0c4e-1b2f-4c3d-8e5f-000000000002 (support-us)"
         )
         for line in lines
     )
