@@ -4,10 +4,13 @@ clock: the reference's table, DST both ways, holidays, next opening, and refused
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil.rrule import rrulestr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from decision.engine.schedules import (
     END_GRACE,
@@ -187,6 +190,12 @@ def test_the_repeated_hour_counts_twice():
     assert opening.at == utc("2026-10-25T01:00:00Z")  # 01:00 GMT, the second time round
     later = next_opening(group, utc("2026-10-25T01:45:00Z"), timedelta(days=2))
     assert later.at == utc("2026-10-26T01:00:00Z")
+
+
+def test_an_opening_inside_the_repeated_hour_is_found_the_second_time_round():
+    group = night_group("2026-01-01T01:20:00", "2026-01-01T01:30:00")
+    opening = next_opening(group, utc("2026-10-25T00:45:00Z"), timedelta(days=2))
+    assert opening.at == utc("2026-10-25T01:20:00Z")  # 01:20 GMT (fold=1), not at the change
 
 
 def test_a_schedule_crossing_midnight():
@@ -481,3 +490,82 @@ def test_days_far_from_the_first_occurrence_are_cheap_to_ask_again():
     for year in (2026, 2031, 2026):  # forward then back: occurrences are kept and bisected
         assert evaluate(group, utc(f"{year}-12-24T15:00:00Z")).state in ("open", "closed")
     assert evaluate(group, utc("2031-12-25T15:00:00Z")).state == "holiday"
+
+
+def reference_state(group: ScheduleGroup, at: datetime) -> tuple[str, tuple[str, ...]]:
+    """The reference's algorithm (6.3) written out literally, with dateutil's own `before`."""
+    assert group.zone is not None
+    local = at.astimezone(group.zone).replace(tzinfo=None)
+
+    def active(s) -> bool:
+        if s.state != "active":
+            return False
+        if not s.rrule:
+            return s.start <= local < s.end
+        occurrence = rrulestr(s.rrule, dtstart=s.start).before(local, inc=True)
+        return occurrence is not None and occurrence <= local < occurrence + s.duration
+
+    for kind in ("holiday", "closed", "open"):
+        found = tuple(sorted(s.id for s in getattr(group, kind) if active(s)))
+        if found:
+            return kind, found
+    return "closed", ()
+
+
+def mixed_group(zone: str) -> ScheduleGroup:
+    document = support_hours_us()
+    entry = document["schedule_groups"][0]
+    entry["time_zone"] = zone
+    entry["open"] += ["night", "saturday"]
+    entry["closed"] += ["training", "off"]
+    document["schedules"] += [
+        schedule("night", "2026-01-05T22:00:00", "2026-01-06T08:00:00", "FREQ=WEEKLY;BYDAY=TU,TH"),
+        schedule(
+            "saturday", "2026-01-03T01:30:00.5", "2026-01-03T02:15:00", "FREQ=WEEKLY;BYDAY=SA,SU"
+        ),
+        schedule("training", "2026-03-10T14:00:00", "2026-03-10T15:30:00"),
+        schedule(
+            "off",
+            "2026-01-01T16:00:00",
+            "2026-01-01T18:00:00",
+            "FREQ=MONTHLY;BYMONTHDAY=1,15",
+            "inactive",
+        ),
+    ]
+    return one_group(document)
+
+
+GROUPS = {zone: mixed_group(zone) for zone in ("America/New_York", "Europe/London", "UTC")}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(sorted(GROUPS)),
+    at=st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2028, 1, 31)),
+)
+def test_precomputed_days_agree_with_the_references_algorithm(zone, at):
+    group, moment = GROUPS[zone], at.replace(tzinfo=UTC)
+    result = evaluate(group, moment)
+    assert (result.state, result.active) == reference_state(group, moment)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    zone=st.sampled_from(sorted(GROUPS)),
+    at=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+)
+def test_the_next_opening_is_open_and_nothing_before_it_is(zone, at):
+    group, moment = GROUPS[zone], at.replace(tzinfo=UTC)
+    opening = next_opening(group, moment, timedelta(days=10))
+    if opening.reason == "open-now":
+        assert evaluate(group, moment).state == "open"
+        return
+    assert opening.at is not None
+    assert opening.at > moment
+    assert evaluate(group, opening.at).state == "open"
+    # Nothing open in between, sampled each minute and just before the opening.
+    probe = moment
+    while probe < opening.at:
+        assert evaluate(group, probe).state != "open", probe
+        probe += timedelta(minutes=1)
+    assert evaluate(group, opening.at - timedelta(microseconds=1)).state != "open"
