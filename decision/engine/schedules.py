@@ -278,6 +278,7 @@ class ScheduleGroup:
         default_factory=dict, init=False
     )
     _days: dict[date, _Day] = field(default_factory=dict, init=False)
+    _candidates: dict[date, list[datetime]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.unusable:
@@ -448,6 +449,17 @@ def next_opening(group: ScheduleGroup, at_utc: datetime, horizon: timedelta) -> 
 
 
 def _day_candidates(group: ScheduleGroup, local_day: date) -> list[datetime]:
+    """The instants (UTC, sorted) where the group may open on a local day; kept per day, as
+    the day's segments are."""
+    found = group._candidates.get(local_day)
+    if found is None:
+        if len(group._candidates) >= _DAY_CACHE:
+            group._candidates.clear()
+        found = group._candidates[local_day] = _find_candidates(group, local_day)
+    return found
+
+
+def _find_candidates(group: ScheduleGroup, local_day: date) -> list[datetime]:
     assert group.zone is not None
     segments = group.day(local_day)
     candidates: list[datetime] = []
