@@ -329,6 +329,21 @@ def test_next_opening_is_none_when_open_or_beyond_the_horizon():
     assert next_opening(group, friday_night, timedelta(days=3)).at == utc("2026-12-07T13:00:00Z")
     exactly = next_opening(group, friday_night, utc("2026-12-07T13:00:00Z") - friday_night)
     assert exactly.at == utc("2026-12-07T13:00:00Z")  # the horizon's end is within it
+    # Years ahead: occurrences are generated from a period just before, not from 2026; and the
+    # horizon stops short of year 10000.
+    at_the_end = next_opening(group, utc("9998-12-31T23:00:00Z"), timedelta(days=4000))
+    assert at_the_end.at == utc("9999-01-01T13:00:00Z")  # Fri 08:00 EST
+    assert evaluate(group, utc("9999-12-24T15:00:00Z")).state == "open"
+    assert evaluate(group, utc("9999-12-25T15:00:00Z")).state == "holiday"
+
+
+def test_a_group_whose_open_schedules_are_over_never_opens():
+    document = support_hours_us()
+    document["schedules"][0]["rrule"] = "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;COUNT=3"
+    group = one_group(document)
+    assert evaluate(group, utc("2026-01-07T15:00:00Z")).state == "open"  # the third
+    over = next_opening(group, utc("2026-01-07T23:00:00Z"), timedelta(days=365 * 50))
+    assert (over.at, over.reason) == (None, "beyond-horizon")
 
 
 def test_inactive_schedules_are_ignored():
@@ -569,3 +584,100 @@ def test_the_next_opening_is_open_and_nothing_before_it_is(zone, at):
         assert evaluate(group, probe).state != "open", probe
         probe += timedelta(minutes=1)
     assert evaluate(group, opening.at - timedelta(microseconds=1)).state != "open"
+
+
+def interval_group() -> ScheduleGroup:
+    """Rules whose phase depends on DTSTART (INTERVAL, BYSETPOS, parts taken from DTSTART), to
+    check that restarting a rule near a far moment keeps every occurrence where it was."""
+    document = {
+        "schedule_groups": [
+            {
+                "id": "g",
+                "name": "Intervals",
+                "state": "active",
+                "time_zone": "Europe/London",
+                "open": ["fortnight", "quarterly", "every-5-days", "biennial", "weekly-plain"],
+                "closed": ["last-friday", "monthly-plain"],
+                "holiday": ["leap-day"],
+            }
+        ],
+        "schedules": [
+            schedule(
+                "fortnight",
+                "2026-01-07T09:00:00",
+                "2026-01-07T17:00:00",
+                "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE,FR",
+            ),
+            schedule(
+                "quarterly", "2026-02-10T10:00:00", "2026-02-11T10:00:00", "FREQ=MONTHLY;INTERVAL=3"
+            ),
+            schedule(
+                "every-5-days",
+                "2026-01-03T06:00:00",
+                "2026-01-03T07:30:00",
+                "FREQ=DAILY;INTERVAL=5",
+            ),
+            schedule(
+                "biennial", "2027-07-01T00:00:00", "2027-07-03T00:00:00", "FREQ=YEARLY;INTERVAL=2"
+            ),
+            schedule(
+                "weekly-plain", "2026-01-04T20:00:00", "2026-01-05T02:00:00", "FREQ=WEEKLY;WKST=SU"
+            ),
+            schedule(
+                "last-friday",
+                "2026-01-30T12:00:00",
+                "2026-01-30T18:00:00",
+                "FREQ=MONTHLY;BYDAY=FR;BYSETPOS=-1",
+            ),
+            schedule("monthly-plain", "2026-01-31T08:00:00", "2026-01-31T20:00:00", "FREQ=MONTHLY"),
+            schedule(
+                "leap-day",
+                "2028-02-29T00:00:00",
+                "2028-03-01T00:00:00",
+                "FREQ=YEARLY;UNTIL=21000101",
+            ),
+        ],
+    }
+    return one_group(document)
+
+
+INTERVALS = interval_group()
+
+
+@settings(max_examples=30, deadline=None)
+@given(at=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2160, 12, 31)))
+def test_far_moments_agree_with_the_references_algorithm(at):
+    moment = at.replace(tzinfo=UTC)
+    result = evaluate(INTERVALS, moment)
+    assert (result.state, result.active) == reference_state(INTERVALS, moment)
+
+
+@pytest.mark.parametrize("year", [2031, 2100, 2141])
+def test_every_half_hour_of_a_far_season_agrees_with_dateutil_from_dtstart(year):
+    group = interval_group()
+    low, high = datetime(year, 1, 20), datetime(year, 3, 10)
+    spans = {}
+    for kind in ("holiday", "closed", "open"):
+        spans[kind] = [
+            (start, start + s.duration, s.id)
+            for s in getattr(group, kind)
+            for start in rrulestr(s.rrule, dtstart=s.start).between(
+                low - s.duration, high, inc=True
+            )
+        ]
+    zone = ZoneInfo("Europe/London")
+    moment = low.replace(tzinfo=UTC)
+    checked = set()
+    while moment < high.replace(tzinfo=UTC) - timedelta(days=1):
+        local = moment.astimezone(zone).replace(tzinfo=None)
+        expected: tuple[str, tuple[str, ...]] = ("closed", ())
+        for kind in ("holiday", "closed", "open"):
+            found = tuple(sorted({i for a, b, i in spans[kind] if a <= local < b}))
+            if found:
+                expected = (kind, found)
+                break
+        result = evaluate(group, moment)
+        assert (result.state, result.active) == expected, moment
+        checked.add(expected[0])
+        moment += timedelta(minutes=30)
+    assert {"open", "closed"} <= checked

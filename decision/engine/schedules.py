@@ -39,6 +39,7 @@ END_GRACE = timedelta(0)
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 _LOCAL = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?$")
 _UNTIL = re.compile(r"^(\d{8})(?:T(\d{6})(Z?))?$")
+_LATEST = datetime(9999, 12, 29, tzinfo=UTC)
 _DAY_CACHE = 400  # local days kept per group: a year of next-opening searches, a few kB each
 
 
@@ -81,7 +82,11 @@ class Schedule:
 
     @property
     def label(self) -> str:
-        return f"schedule {self.name!r} ({self.id})" if self.name != self.id else repr(self.id)
+        return (
+            f"schedule {self.name!r} ({self.id})"
+            if self.name != self.id
+            else f"schedule {self.id!r}"
+        )
 
     @property
     def duration(self) -> timedelta:
@@ -132,9 +137,18 @@ def _rrule_text(schedule: Schedule, zone: ZoneInfo) -> str:
     return ";".join(parts)
 
 
-def _compile(schedule: Schedule, zone: ZoneInfo) -> rrule | None:
+def _compile(schedule: Schedule, zone: ZoneInfo, label: str = "") -> rrule | None:
     if not schedule.rrule:
         return None
+    try:
+        return _compiled(schedule, zone)
+    except ScheduleError as error:
+        if label:  # the declared form names the schedule by where it is in the file
+            raise ScheduleError(str(error).replace(schedule.label, label, 1)) from None
+        raise
+
+
+def _compiled(schedule: Schedule, zone: ZoneInfo) -> rrule:
     text = schedule.rrule.strip()
     if "\n" in text or "DTSTART" in text.upper():
         raise ScheduleError(f"{schedule.label}: rrule must be one RRULE line without DTSTART")
@@ -147,6 +161,11 @@ def _compile(schedule: Schedule, zone: ZoneInfo) -> rrule | None:
         )
     if {"COUNT", "UNTIL"} <= keys:
         raise ScheduleError(f"{schedule.label}: rrule has both COUNT and UNTIL; keep one")
+    count = re.search(r"(?:^|;)COUNT=(\d+)", text.upper())
+    if count and int(count[1]) > _MAX_COUNT:
+        raise ScheduleError(
+            f"{schedule.label}: rrule COUNT={count[1]}: at most {_MAX_COUNT:,}; use UNTIL"
+        )
     try:
         rule = rrulestr(_rrule_text(schedule, zone), dtstart=schedule.start)
     except (ValueError, TypeError, KeyError) as error:
@@ -169,10 +188,7 @@ def parse_schedule(entry: Mapping[str, Any], what: str = "") -> Schedule:
     if not isinstance(rule, str):
         raise ScheduleError(f"{label}: rrule must be a string like 'FREQ=WEEKLY;BYDAY=MO'")
     schedule = Schedule(ident, name, str(entry.get("state") or "active"), start, end, rule.strip())
-    try:
-        _compile(schedule, ZoneInfo("UTC"))  # refuse a bad rule now, whichever group uses it
-    except ScheduleError as error:
-        raise ScheduleError(str(error).replace(schedule.label, label, 1)) from None
+    _compile(schedule, ZoneInfo("UTC"), label)  # refuse a bad rule now, whichever group uses it
     return schedule
 
 
@@ -220,33 +236,118 @@ def public_holidays(code: str) -> PublicHolidays:
     return PublicHolidays(f"{country}-{sub}" if sub else country, country, sub)
 
 
-class _Occurrences:
-    """One schedule's occurrence starts, generated once as far as anyone asked and bisected:
-    dateutil's own `before` walks from DTSTART on every call."""
+_JUMP = timedelta(days=400)  # further than this past what is generated: restart nearer
+_MAX_COUNT = 10_000  # a COUNT rule cannot restart midway; bound what it can generate
 
-    def __init__(self, schedule: Schedule, rule: rrule | None) -> None:
+
+def _explicit_text(schedule: Schedule, text: str) -> str:
+    """The RRULE with the parts dateutil would take from DTSTART written out, so that the same
+    rule started at another DTSTART (aligned on a period) yields the same occurrences."""
+    parts = {p.partition("=")[0].upper(): p for p in text.removeprefix("RRULE:").split(";")}
+    start = schedule.start
+    freq = parts["FREQ"].partition("=")[2].upper()
+    extra = []
+    if not {"BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY", "BYEASTER"} & set(parts):
+        if freq == "YEARLY":
+            if "BYMONTH" not in parts:
+                extra.append(f"BYMONTH={start.month}")
+            extra.append(f"BYMONTHDAY={start.day}")
+        elif freq == "MONTHLY":
+            extra.append(f"BYMONTHDAY={start.day}")
+        elif freq == "WEEKLY":
+            extra.append("BYDAY=" + ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[start.weekday()])
+    for key, value in (("BYHOUR", start.hour), ("BYMINUTE", start.minute)):
+        if key not in parts:
+            extra.append(f"{key}={value}")
+    if "BYSECOND" not in parts:
+        extra.append(f"BYSECOND={start.second}")
+    return ";".join([*parts.values(), *extra])
+
+
+class _Occurrences:
+    """One schedule's occurrence starts near where it is asked about, generated once and
+    bisected: dateutil's own `before` walks from DTSTART on every call, and a moment years
+    ahead would walk through every occurrence in between. So a rule without COUNT is restarted
+    at a period boundary (its own day, week, month or year, counted in INTERVALs from DTSTART)
+    just before the moment asked, with the parts it took from DTSTART written out."""
+
+    def __init__(self, schedule: Schedule, rule: rrule | None, text: str = "") -> None:
         self.duration = schedule.duration
+        self._schedule = schedule
+        self._rule = rule
+        self._text = _explicit_text(schedule, text) if rule is not None and text else ""
+        self._freq = rule._freq if rule is not None else 0  # YEARLY 0 .. DAILY 3
+        self._interval = rule._interval if rule is not None else 1
+        self._wkst = rule._wkst if rule is not None else 0
+        self._restartable = rule is not None and rule._count is None
+        self._origin: datetime | None = None  # None: generated from DTSTART
         self._starts: list[datetime] = [schedule.start]
         self._more: Iterator[datetime] | None = None
         if rule is not None:
-            self._starts = []
-            self._more = iter(rule)
+            self._restart(None)
         self._lock = threading.Lock()
 
-    def _extend(self, through: datetime) -> None:
+    def _restart(self, origin: datetime | None) -> None:
+        rule = self._rule
+        if origin is not None:
+            rule = rrulestr(self._text, dtstart=origin)
+        assert rule is not None
+        self._origin, self._starts, self._more = origin, [], iter(rule)
+
+    def _period_start(self, near: datetime) -> datetime | None:
+        """The start of the rule's period (in whole INTERVALs from DTSTART) one period before
+        the one holding `near`, or None when that is not after DTSTART."""
+        first, n = self._schedule.start.date(), self._interval
+        day = near.date()
+        if self._freq == 3:  # DAILY
+            k = (day - first).days // n - 1
+            anchor = first + timedelta(days=k * n)
+        elif self._freq == 2:  # WEEKLY: weeks begin on WKST
+            week = first - timedelta(days=(first.weekday() - self._wkst) % 7)
+            k = (day - week).days // 7 // n - 1
+            anchor = week + timedelta(weeks=k * n)
+        elif self._freq == 1:  # MONTHLY
+            k = ((day.year - first.year) * 12 + day.month - first.month) // n - 1
+            months = first.month - 1 + k * n
+            anchor = date(first.year + months // 12, months % 12 + 1, 1)
+        else:  # YEARLY
+            k = (day.year - first.year) // n - 1
+            anchor = date(first.year + k * n, 1, 1)
+        if k <= 0:
+            return None
+        return datetime.combine(anchor, time())
+
+    def _cover(self, low: datetime, high: datetime) -> None:
+        """Make the generated starts hold every occurrence starting in (low, high)."""
+        if self._restartable:
+            reached = self._starts[-1] if self._starts else self._origin
+            behind = self._origin is not None and low < self._origin
+            if behind or (reached is not None and low - reached > _JUMP) or reached is None:
+                origin = self._period_start(low)
+                if origin != self._origin and (behind or origin is not None):
+                    self._restart(origin)
+        while self._more is not None and (not self._starts or self._starts[-1] < high):
+            following = next(self._more, None)
+            if following is None:
+                self._more = None
+            else:
+                self._starts.append(following)
+
+    def over_before(self, local: datetime) -> bool:
+        """Whether every occurrence has ended by `local` (a COUNT or UNTIL rule, a one-time
+        schedule): nothing after it can open the group."""
         with self._lock:
-            while self._more is not None and (not self._starts or self._starts[-1] < through):
-                following = next(self._more, None)
-                if following is None:
-                    self._more = None
-                else:
-                    self._starts.append(following)
+            self._cover(local, local)
+            return self._more is None and (
+                not self._starts or self._starts[-1] + self.duration + END_GRACE <= local
+            )
 
     def starting_between(self, low: datetime, high: datetime) -> list[datetime]:
         """Occurrence starts in (low, high)."""
-        self._extend(high)
-        starts = self._starts
-        return starts[bisect.bisect_right(starts, low) : bisect.bisect_left(starts, high)]
+        with self._lock:
+            self._cover(low, high)
+            starts = self._starts
+            return starts[bisect.bisect_right(starts, low) : bisect.bisect_left(starts, high)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +398,7 @@ class ScheduleGroup:
         try:
             for kind in KINDS:
                 self._occurrences[kind] = [
-                    (s.id, _Occurrences(s, _compile(s, self.zone)))
+                    (s.id, _Occurrences(s, _compile(s, self.zone), _rrule_text(s, self.zone)))
                     for s in getattr(self, kind)
                     if s.state == "active"
                 ]
@@ -426,11 +527,16 @@ def next_opening(group: ScheduleGroup, at_utc: datetime, horizon: timedelta) -> 
     beyond = f"schedule group {group.name!r} does not open within {horizon}"
     if not group._occurrences["open"]:
         return NextOpening(None, "beyond-horizon", beyond)
-    limit = at_utc + horizon
+    # The furthest moment the engine decides at is in year 9998; keep the day arithmetic in range.
+    limit = at_utc + max(timedelta(0), min(horizon, _LATEST - at_utc))
     day = group.local(at_utc).date() - timedelta(days=1)  # a fall-back can reach back a day
     last_day = group.local(limit).date() + timedelta(days=1)
     best: datetime | None = None
+    opens = [occurrences for _, occurrences in group._occurrences["open"]]
     while day <= last_day:
+        if best is None and all(o.over_before(datetime.combine(day, time())) for o in opens):
+            break  # every open schedule is over
+
         for candidate in _day_candidates(group, day):
             if candidate <= at_utc or candidate > limit:
                 continue
