@@ -1,5 +1,5 @@
-"""The engine alone, in process: one decision's cost at 10, 1,000 and 10,000 rules, and the
-number-facts cache."""
+"""The engine alone, in process: one decision's cost at 10, 1,000 and 10,000 rules, a decision
+that also evaluates a schedule group of 20 schedules, and the number-facts cache."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 
 from decision.engine import CallbackRequest, RuleSet, explain, number_facts, parse_rules
+from decision.engine.schedules import ScheduleGroup, evaluate, groups_from_snapshot
 
 REGIONS = [
     "GB",
@@ -110,7 +111,104 @@ def engine_scenarios(rounds: int = 20_000) -> dict[str, dict[str, float]]:
         if count == 10_000:
             scan = _time_decisions(ruleset, request, max(rounds // 100, 50), traced=True)
             results["engine, 10,000 rules, linear scan (explain)"] = _summary(scan)
+    results.update(schedule_group_scenario(rounds))
     return results
+
+
+def schedule_group_of_20() -> ScheduleGroup:
+    """A busy group: split weekday shifts, weekend mornings, closed meetings, yearly holidays,
+    one-time closures; every list has some schedule whose first occurrence is years back."""
+    weekly = "FREQ=WEEKLY;BYDAY="
+    rows = [
+        ("open", "2020-01-06T08:00:00", "2020-01-06T12:00:00", weekly + "MO,TU,WE,TH,FR"),
+        ("open", "2020-01-06T13:00:00", "2020-01-06T18:00:00", weekly + "MO,TU,WE,TH,FR"),
+        ("open", "2026-01-03T09:00:00", "2026-01-03T13:00:00", weekly + "SA"),
+        ("open", "2026-01-04T10:00:00", "2026-01-04T12:00:00", weekly + "SU"),
+        ("open", "2026-01-05T18:00:00", "2026-01-05T20:00:00", weekly + "MO,WE"),
+        ("open", "2026-01-06T18:00:00", "2026-01-06T19:00:00", weekly + "TU,TH"),
+        ("open", "2026-01-05T22:00:00", "2026-01-06T06:00:00", "FREQ=DAILY"),
+        ("open", "2026-12-31T09:00:00", "2026-12-31T12:00:00", ""),
+        ("closed", "2026-01-07T08:00:00", "2026-01-07T10:00:00", weekly + "WE"),
+        ("closed", "2026-01-05T12:00:00", "2026-01-05T13:00:00", weekly + "MO,TU,WE,TH,FR"),
+        ("closed", "2026-01-01T16:00:00", "2026-01-01T17:00:00", "FREQ=MONTHLY;BYMONTHDAY=1"),
+        ("closed", "2026-06-15T09:00:00", "2026-06-15T17:00:00", ""),
+        ("closed", "2026-01-09T15:00:00", "2026-01-09T18:00:00", weekly + "FR;INTERVAL=2"),
+        ("closed", "2026-11-26T08:00:00", "2026-11-27T00:00:00", ""),
+        (
+            "holiday",
+            "2020-12-25T00:00:00",
+            "2020-12-26T00:00:00",
+            "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=25",
+        ),
+        (
+            "holiday",
+            "2020-12-26T00:00:00",
+            "2020-12-27T00:00:00",
+            "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=26",
+        ),
+        (
+            "holiday",
+            "2020-01-01T00:00:00",
+            "2020-01-02T00:00:00",
+            "FREQ=YEARLY;BYMONTH=1;BYMONTHDAY=1",
+        ),
+        ("holiday", "2026-04-03T00:00:00", "2026-04-04T00:00:00", ""),
+        ("holiday", "2026-04-06T00:00:00", "2026-04-07T00:00:00", ""),
+        ("holiday", "2026-08-31T00:00:00", "2026-09-01T00:00:00", ""),
+    ]
+    ids = [f"s{i}" for i in range(len(rows))]
+    document = {
+        "schedule_groups": [
+            {
+                "id": "uk-hours",
+                "name": "UK hours",
+                "state": "active",
+                "time_zone": "Europe/London",
+                **{
+                    k: [i for i, r in zip(ids, rows, strict=True) if r[0] == k]
+                    for k in ("open", "closed", "holiday")
+                },
+            }
+        ],
+        "schedules": [
+            {"id": i, "name": i, "state": "active", "start": r[1], "end": r[2], "rrule": r[3]}
+            for i, r in zip(ids, rows, strict=True)
+        ],
+    }
+    return groups_from_snapshot(document)["uk-hours"]
+
+
+def schedule_group_scenario(rounds: int = 20_000) -> dict[str, dict[str, float]]:
+    """The same decision with and without evaluating a group of 20 schedules, sampled in turn so
+    that the machine's noise falls on both. The engine does not ask about groups yet (issue
+    19): until it does, the row adds the evaluation beside the decision."""
+    ruleset = parse_rules(generated_rules(10), "generated-10")
+    request = CallbackRequest(phone_number="07400123456", country_code="+44", widget_id="w0")
+    group = schedule_group_of_20()
+    assert evaluate(group, NOW).active, "a schedule must decide the bench group at NOW (lunch)"
+    decide = ruleset.decide
+
+    def with_group() -> None:
+        decide(request, NOW)
+        evaluate(group, NOW)
+
+    def without() -> None:
+        decide(request, NOW)
+
+    for _ in range(200):
+        with_group()
+    clock = time.perf_counter_ns
+    plain: list[float] = []
+    grouped: list[float] = []
+    for _ in range(rounds):
+        for run, samples in ((without, plain), (with_group, grouped)):
+            started = clock()
+            run()
+            samples.append((clock() - started) / 1000)
+    return {
+        "engine, 10 rules, no schedule group": _summary(sorted(plain)),
+        "engine, schedule group of 20 schedules": _summary(sorted(grouped)),
+    }
 
 
 def number_cache_scenario(rounds: int = 5_000) -> dict[str, dict[str, float]]:
