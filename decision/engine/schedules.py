@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule, rruleset, rrulestr
 
 State = Literal["emergency", "holiday", "closed", "open"]
 KINDS = ("holiday", "closed", "open")  # the schedule lists, in the order they win
@@ -276,10 +276,11 @@ class _Occurrences:
         self._schedule = schedule
         self._rule = rule
         self._text = _explicit_text(schedule, text) if rule is not None and text else ""
-        self._freq = rule._freq if rule is not None else 0  # YEARLY 0 .. DAILY 3
-        self._interval = rule._interval if rule is not None else 1
-        self._wkst = rule._wkst if rule is not None else 0
-        self._restartable = rule is not None and rule._count is None
+        # dateutil keeps a parsed rule's parts only in private attributes (its stubs omit them).
+        self._freq = rule._freq if rule is not None else 0  # type: ignore[attr-defined]
+        self._interval = rule._interval if rule is not None else 1  # type: ignore[attr-defined]
+        self._wkst = rule._wkst if rule is not None else 0  # type: ignore[attr-defined]
+        self._restartable = rule is not None and rule._count is None  # type: ignore[attr-defined]
         self._origin: datetime | None = None  # None: generated from DTSTART
         self._starts: list[datetime] = [schedule.start]
         self._more: Iterator[datetime] | None = None
@@ -288,7 +289,7 @@ class _Occurrences:
         self._lock = threading.Lock()
 
     def _restart(self, origin: datetime | None) -> None:
-        rule = self._rule
+        rule: rrule | rruleset | None = self._rule
         if origin is not None:
             rule = rrulestr(self._text, dtstart=origin)
         assert rule is not None
@@ -679,8 +680,10 @@ def declared_group(
         name,
         "active",
         zone,
-        **lists,
-        public_holidays=calendar,  # type: ignore[arg-type]
+        open=lists["open"],
+        closed=lists["closed"],
+        holiday=lists["holiday"],
+        public_holidays=calendar,
     )
     if group.unusable:  # a rule that only fails in this zone (UNTIL...Z out of range)
         raise ScheduleError(f"{where}: {group.unusable}")
