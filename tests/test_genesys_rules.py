@@ -119,7 +119,7 @@ def test_every_problem_names_rule_key_and_value_with_the_closest_names(tmp_path)
     )
     found = problems(path)
     assert (
-        f"rule 'uk': when.queue_id: 'Support UK' names 2 queues in the org snapshot ({SUPPORT_UK}, {SUPPORT_UK_OTHER}): give the id, or a [names.queues] alias"
+        f"rule 'uk': when.queue_id: 'Support UK' names 2 queues in the org snapshot ({SUPPORT_UK} in Home, {SUPPORT_UK_OTHER} in Other): give the id, or a [names.queues] alias"
         in found
     )
     assert (
@@ -142,11 +142,11 @@ def test_warnings_for_what_is_inactive_or_not_a_member_of_the_queue(tmp_path):
     warnings = read_rules(path).warnings
     assert "rule 'uk': then.skills: skill 'Old' is inactive in the org" in warnings
     assert (
-        f"rule 'uk': then.preferred_agents: agent {BO} is a member of the queue the rule decides but has not joined it"
+        f"rule 'uk': then.preferred_agents: agent 'Bo Backup' ({BO}) is a member of queue 'Support UK' ({SUPPORT_UK}), which the rule decides, but has not joined it"
         in warnings
     )
     assert (
-        f"rule 'uk': then.preferred_agents: agent {CAL} is not a member of the queue the rule decides; Genesys offers callbacks only to members"
+        f"rule 'uk': then.preferred_agents: agent 'Cal Gone' ({CAL}) is not a member of queue 'Support UK' ({SUPPORT_UK}), which the rule decides; Genesys offers callbacks only to members"
         in warnings
     )
 

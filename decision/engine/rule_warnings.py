@@ -49,15 +49,24 @@ def membership_warnings(rules: Sequence[Rule], names: Names) -> list[str]:
                 agents = [action.value] if isinstance(action.value, str) else []
             else:
                 continue
+            queue_shown = _shown(names, "queues", queue)
             for agent in agents:
+                agent_shown = _shown(names, "agents", agent)
                 if agent not in members:
                     warnings.append(
-                        f"rule {rule.name!r}: then.{action.key}: agent {agent} is not a member "
-                        "of the queue the rule decides; Genesys offers callbacks only to members"
+                        f"rule {rule.name!r}: then.{action.key}: agent {agent_shown} is not a "
+                        f"member of queue {queue_shown}, which the rule decides; Genesys offers "
+                        "callbacks only to members"
                     )
                 elif not members[agent]:
                     warnings.append(
-                        f"rule {rule.name!r}: then.{action.key}: agent {agent} is a member of "
-                        "the queue the rule decides but has not joined it"
+                        f"rule {rule.name!r}: then.{action.key}: agent {agent_shown} is a member "
+                        f"of queue {queue_shown}, which the rule decides, but has not joined it"
                     )
     return warnings
+
+
+def _shown(names: Names, kind: str, entity_id: str) -> str:
+    """An id with its name, for a warning: 'Ana Agent' (3f1c...)."""
+    name = names.name_of(kind, entity_id)
+    return f"{name!r} ({entity_id})" if name else entity_id

@@ -59,9 +59,10 @@ class OrgNames:
         ids = self._by_name.get(kind, {}).get(value.casefold(), [])
         what = _SINGULAR.get(kind, kind)
         if len(ids) > 1:
+            which = ", ".join(self._with_division(kind, entity_id) for entity_id in sorted(ids))
             return (
                 f"{value!r} names {len(ids)} {kind.replace('_', ' ')} in the org snapshot "
-                f"({', '.join(sorted(ids))}): give the id, or a [names.{kind}] alias"
+                f"({which}): give the id, or a [names.{kind}] alias"
             )
         inactive = [
             e
@@ -77,6 +78,10 @@ class OrgNames:
         shown = [self._display(kind, name) for name in close]
         hint = f"; did you mean {' or '.join(repr(s) for s in shown)}?" if shown else ""
         return f"unknown {what} {value!r} (not in [names.{kind}] nor the org snapshot){hint}"
+
+    def _with_division(self, kind: str, entity_id: str) -> str:
+        division = self._by_id[kind][entity_id].get("division")
+        return f"{entity_id} in {division}" if division else entity_id
 
     def _display(self, kind: str, folded: str) -> str:
         entity = self._by_id[kind][self._by_name[kind][folded][0]]
