@@ -70,7 +70,9 @@ def make_access_logger(
             "path": handler.request.path,
             "status": handler.get_status(),
             "ms": round(handler.request.request_time() * 1000, 2),
-            "client": getattr(handler, "client", handler.request.remote_ip),
+            # The caller's address (behind trusted proxies, the one they name); not `client`,
+            # which on the console's handlers is the decision service's client.
+            "client": getattr(handler, "caller", handler.request.remote_ip),
         }
         if isinstance(handler, CallbackHandler) and (outcome := handler.outcome) is not None:
             fields.update(

@@ -123,7 +123,7 @@ class CallbackHandler(JsonHandler):
         given = self.request.headers.get("X-Request-Id", "")
         self.request_id = given if _REQUEST_ID.match(given) else new_id()
         self.set_header("X-Request-Id", self.request_id)
-        self.client = self.policy.client_address(
+        self.caller = self.policy.client_address(
             self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For")
         )
         self.check_before_body()
@@ -133,13 +133,13 @@ class CallbackHandler(JsonHandler):
             self.answer_refusal(closing=True)
 
     def check_before_body(self) -> None:
-        if not self.policy.allowed(self.client):
+        if not self.policy.allowed(self.caller):
             self.refuse(403, "address_not_allowed", "client address not allowed")
             return
         if not self.keys.allows(self.request.headers):
             # Only failed authentication spends the address's budget: a caller holding a valid
             # key is never throttled (capacity is the in-flight cap's job, which fails open).
-            wait = self.limiter.retry_after(self.client)
+            wait = self.limiter.retry_after(self.caller)
             if wait:
                 self.set_header("Retry-After", str(wait))
                 self.refuse(429, "rate_limited", "too many failed authentications")

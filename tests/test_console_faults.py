@@ -299,3 +299,25 @@ def test_the_admin_keys_file_is_checked_at_start(tmp_path, keys_file, error):
         env={**os.environ, **env},
     )
     assert (result.returncode, result.stderr) == (2, error)
+
+
+def test_the_console_access_log_names_the_caller_not_the_decision_client():
+    """Every console line said `"client":"<contract.client.DecisionClient object at ...>"`
+    (the console's handlers hold the decision client as `client`): nothing showed which
+    address used an admin key."""
+    import io
+    import json as json_module
+    from types import SimpleNamespace
+
+    from facade.app import make_access_logger
+    from plumbing.logs import AccessLog
+
+    stream = io.StringIO()
+    access_log = AccessLog("facade", stream)
+    request = SimpleNamespace(
+        method="GET", path="/api/rules", remote_ip="10.1.2.3", request_time=lambda: 0.001
+    )
+    handler = SimpleNamespace(request=request, get_status=lambda: 200, client=object())
+    make_access_logger(False, access_log)(handler)  # type: ignore[arg-type]
+    access_log.flush()
+    assert json_module.loads(stream.getvalue())["client"] == "10.1.2.3"

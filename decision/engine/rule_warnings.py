@@ -49,7 +49,7 @@ def membership_warnings(rules: Sequence[Rule], names: Names) -> list[str]:
                 agents = [action.value] if isinstance(action.value, str) else []
             else:
                 continue
-            queue_shown = _shown(names, "queues", queue)
+            queue_shown = _shown(names, "queues", str(queue))
             for agent in agents:
                 agent_shown = _shown(names, "agents", agent)
                 if agent not in members:
