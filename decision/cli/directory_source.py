@@ -9,12 +9,10 @@ owner's alone."""
 from __future__ import annotations
 
 import argparse
-import errno
-import os
-import stat
 from collections.abc import Mapping
 
 from decision.directory import carries_password
+from plumbing.files import NotRegularFile, read_regular_file
 
 CONTACTS_VARIABLE = "DECISION_CONTACTS"
 CONTACTS_FILE_VARIABLE = "DECISION_CONTACTS_FILE"
@@ -81,13 +79,9 @@ def read_directory_file(path: str) -> str:
     """The file's one line (surrounding whitespace, a Secret's final newline, dropped). Read
     only if it is a regular file: a FIFO put in its place would hold the command forever."""
     try:
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
-            mode = os.fstat(file.fileno()).st_mode
-            if stat.S_ISDIR(mode):
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-            if not stat.S_ISREG(mode):
-                raise DirectorySourceError(f"{path}: not a regular file")
-            data = file.read(MAX_FILE_BYTES + 1)
+        data = read_regular_file(path, MAX_FILE_BYTES)
+    except NotRegularFile:
+        raise DirectorySourceError(f"{path}: not a regular file") from None
     except OSError as error:
         raise DirectorySourceError(f"{path}: cannot read: {error.strerror}") from None
     if len(data) > MAX_FILE_BYTES:

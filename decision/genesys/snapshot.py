@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from decision.genesys.api import GenesysApi
+from plumbing.files import NotRegularFile, read_regular_file
 
 FORMAT = "callback-router/genesys-org"
 VERSION = 1
@@ -237,10 +237,9 @@ def read_snapshot_text(path: str | Path) -> str:
     """A snapshot file's text; only a regular file, read without blocking (a FIFO in its place
     would hold the reader forever)."""
     try:
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise SnapshotError(f"{path}: cannot read: not a regular file")
-            data = file.read(MAX_SNAPSHOT_BYTES + 1)
+        data = read_regular_file(path, MAX_SNAPSHOT_BYTES)
+    except (NotRegularFile, IsADirectoryError):
+        raise SnapshotError(f"{path}: cannot read: not a regular file") from None
     except OSError as error:
         raise SnapshotError(f"{path}: cannot read: {error.strerror or error}") from None
     if len(data) > MAX_SNAPSHOT_BYTES:

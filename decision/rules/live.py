@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
-import stat
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -32,6 +30,7 @@ from decision.genesys.snapshot import (
     read_snapshot_text,
 )
 from decision.genesys.snapshot import digest as snapshot_digest
+from plumbing.files import NotRegularFile, read_regular_file
 
 log = logging.getLogger("decision.rules")
 RELOADS = Counter("decision_rules_reloads_total", "Rules file reloads, by result", ["result"])
@@ -52,24 +51,21 @@ MAX_RULES_BYTES = 2 * 1024 * 1024
 def read_rules_text(path: str | Path) -> str:
     """The file's text as the service reads it (the rules version is a hash of this text)."""
     try:
-        # Opened without blocking and read only if a regular file: a FIFO put in its place
-        # would hold the reader (the reload thread, and the exit that waits for it) forever.
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
-            mode = os.fstat(file.fileno()).st_mode
-            if stat.S_ISDIR(mode):
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-            if not stat.S_ISREG(mode):
-                raise RulesError(str(path), ["cannot read: not a regular file"])
-            data = file.read(MAX_RULES_BYTES + 1)
-            if len(data) > MAX_RULES_BYTES:
-                raise RulesError(
-                    str(path),
-                    [
-                        f"larger than the supported size of {MAX_RULES_BYTES // 2**20} MiB "
-                        "(about 12,000 rules)"
-                    ],
-                )
-            return data.decode("utf-8")
+        # A FIFO put in its place would hold the reload thread (and the exit that waits for
+        # it) forever: read only a regular file.
+        try:
+            data = read_regular_file(path, MAX_RULES_BYTES)
+        except NotRegularFile:
+            raise RulesError(str(path), ["cannot read: not a regular file"]) from None
+        if len(data) > MAX_RULES_BYTES:
+            raise RulesError(
+                str(path),
+                [
+                    f"larger than the supported size of {MAX_RULES_BYTES // 2**20} MiB "
+                    "(about 12,000 rules)"
+                ],
+            )
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise RulesError(str(path), [f"cannot read: {error}"]) from None
 
