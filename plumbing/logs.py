@@ -10,10 +10,8 @@ import sys
 import time
 from typing import Any
 
-from plumbing.tracing import current_trace_id
+from plumbing.tracing import current_trace_id, logged_trace_id
 
-# Set by plumbing.tracing once tracing is on in this process: log lines name their trace.
-TRACE_IDS = False
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -36,7 +34,7 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD:
                 entry[key] = value
-        if TRACE_IDS and (trace_id := current_trace_id()) is not None:
+        if (trace_id := logged_trace_id()) is not None:
             entry["trace_id"] = trace_id
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)

@@ -127,11 +127,19 @@ class Tracing:
             self.provider.shutdown()
 
 
+_traced_process = False  # set once a tracer exists in this process (log_trace_ids)
+
+
 def log_trace_ids() -> None:
     """From now on, every log line of this process carries the current trace's id."""
-    from plumbing import logs
+    global _traced_process
+    _traced_process = True
 
-    logs.TRACE_IDS = True
+
+def logged_trace_id() -> str | None:
+    """What a log line says of its trace: the id once tracing is on in this process, else
+    None (without asking OpenTelemetry anything)."""
+    return current_trace_id() if _traced_process else None
 
 
 def current_trace_id() -> str | None:
