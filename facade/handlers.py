@@ -10,6 +10,7 @@ from http import HTTPStatus
 from importlib import resources
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -50,6 +51,14 @@ class JsonHandler(PathOnlyLogs):
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
         self.finish(error_body(status_code))
+
+
+def tell_keyed(request: tornado.httputil.HTTPServerRequest) -> None:
+    """Tells the server that `request` carries a valid key: its connection is not closed for
+    room until it is answered (facade/http_server.py)."""
+    keyed = getattr(request.connection, "keyed", None)
+    if keyed is not None:
+        keyed()
 
 
 def error_body(status_code: int) -> bytes:
@@ -101,13 +110,10 @@ class CallbackHandler(JsonHandler):
 
     def refuse(self, status: int, reason: str, message: str) -> None:
         """Counts a refusal; it is answered once the body is drained (`answer_refusal`).
-        Meanwhile the server may close the connection if it needs the room
-        (facade/http_server.py)."""
+        Meanwhile the server may close the connection if it needs the room, as it may any
+        connection whose request has not shown a valid key (facade/http_server.py)."""
         metrics.REFUSALS.labels(reason).inc()
         self.refusal = (status, message)
-        refused = getattr(self.request.connection, "refused", None)
-        if refused is not None:
-            refused()
 
     def answer_refusal(self, closing: bool = False) -> None:
         assert self.refusal is not None
@@ -147,6 +153,7 @@ class CallbackHandler(JsonHandler):
             self.set_header("WWW-Authenticate", 'Bearer realm="callback-router"')
             self.refuse(401, "unauthenticated", "missing or invalid API key")
             return
+        tell_keyed(self.request)
         content_type = self.request.headers.get("Content-Type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             self.refuse(415, "content_type", "Content-Type must be application/json")
