@@ -53,6 +53,7 @@ from plumbing.logs import AccessLog, mask_number
 
 log = logging.getLogger("facade")
 CALLBACK_PATH = "/trueengage/callback"
+READ_CHUNK = 16 * 1024
 
 
 def make_access_logger(
@@ -187,6 +188,9 @@ def make_http_server(
         # connection without reading more (its own default would buffer 100 MB).
         max_body_size=max(settings.max_body * 4, 1024 * 1024),
         max_header_size=settings.max_header,
+        # What one read from a client takes (Tornado's default is 64 KiB): the most a
+        # connection's buffer holds beyond what it is reading is one such chunk.
+        chunk_size=READ_CHUNK,
         body_timeout=settings.body_timeout,
         idle_connection_timeout=settings.idle_timeout,
         listener=listener,

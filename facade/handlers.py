@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from contract.webhook import PayloadError, parse_payload
 from facade import metrics
 from facade.auth import ApiKeys
+from facade.bodies import NoBody
 from facade.decider import FailOpenDecider, Outcome
 from facade.drain import Drain
 from facade.network import ClientPolicy
@@ -204,7 +205,7 @@ class CallbackHandler(JsonHandler):
         metrics.ANSWER_SECONDS.observe(self.request.request_time())
 
 
-class LiveHandler(JsonHandler):
+class LiveHandler(NoBody, JsonHandler):
     """GET /healthz: the process answers."""
 
     SUPPORTED_METHODS = ("GET",)
@@ -213,7 +214,7 @@ class LiveHandler(JsonHandler):
         self.write_json({"status": "ok"})
 
 
-class ReadyHandler(JsonHandler):
+class ReadyHandler(NoBody, JsonHandler):
     """GET /readyz: this facade can answer the webhook, which it can whenever it runs (it fails
     open), so 200 until it starts stopping, then 503 (the load balancer sends no new traffic to a
     stopping replica). Never tied to the decision service: if it were, a decision outage would
@@ -232,7 +233,7 @@ class ReadyHandler(JsonHandler):
             self.write_json({"status": "ready"})
 
 
-class DecisionHealthHandler(JsonHandler):
+class DecisionHealthHandler(NoBody, JsonHandler):
     """GET /healthz/decision: whether the decision service is serving, as the facade's health
     watch last heard (no RPC per request). For people and dashboards, never for a probe: the
     facade answers (`{}`) while the decision service is down, and must stay in its Service."""
@@ -249,7 +250,7 @@ class DecisionHealthHandler(JsonHandler):
             self.write_json({"status": "decision service not serving"}, 503)
 
 
-class MetricsHandler(PathOnlyLogs):
+class MetricsHandler(NoBody, PathOnlyLogs):
     """GET /metrics in Prometheus' text format (all worker processes when there are several)."""
 
     SUPPORTED_METHODS = ("GET",)
@@ -262,7 +263,7 @@ class MetricsHandler(PathOnlyLogs):
         self.finish(generate_latest(self.registry))
 
 
-class OpenApiHandler(JsonHandler):
+class OpenApiHandler(NoBody, JsonHandler):
     """GET /openapi.json: the facade's contract."""
 
     SUPPORTED_METHODS = ("GET",)
@@ -271,6 +272,8 @@ class OpenApiHandler(JsonHandler):
         self.finish(OPENAPI)
 
 
-class NotFoundHandler(JsonHandler):
+class NotFoundHandler(NoBody, JsonHandler):
+    """Any other path, on either listener: 404 at the head, its body (if any) never read."""
+
     def prepare(self) -> None:
         self.fail(404, "not found")
