@@ -117,9 +117,26 @@ class FacadeHTTP1Connection(http1connection.HTTP1Connection):
     on_answered: Callable[[], None] | None = None
     write_timeout: float | None = None
 
+    _keyed = False
+
     def keyed(self) -> None:
+        self._keyed = True
         if self.on_keyed is not None:
             self.on_keyed()
+
+    def write_headers(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> asyncio.Future[None]:
+        if not self.is_client and not self._keyed and self.stream._read_buffer_size:
+            # More requests are pipelined behind one without a valid key: this one is answered
+            # (`Connection: close`), the others dropped; a client may send them again on a new
+            # connection (RFC 9112, 9.3.2). Served in turn, they let a key-less client keep the
+            # loop busy answering what it never reads.
+            self._disconnect_on_finish = True
+        return super().write_headers(start_line, headers, chunk)
 
     def finish(self) -> None:
         super().finish()

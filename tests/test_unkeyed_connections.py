@@ -12,9 +12,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from contract.v1 import decision_pb2
 from facade import handlers
-from tests.conftest import API_KEY, SEED, Webhook, counted, wait_until
+from tests.conftest import API_KEY, SEED, Webhook, counted, exchange, wait_until
 from tests.test_connection_limits import TurnedClock, held, silent_connections
 
 QUEUE = "5a9d0c4e-1b2f-4c3d-8e5f-000000000001"
@@ -60,7 +62,21 @@ def unsent_answers(facade) -> int:
     return facade.services.run(count())
 
 
-def test_keyless_pipelined_requests_that_are_not_read_give_way(scripted, facade_in_process):
+@pytest.fixture
+def served(monkeypatch) -> list[int]:
+    """One entry for each `GET /openapi.json` the facade has answered."""
+    answered: list[int] = []
+    original = handlers.OpenApiHandler.get
+
+    def counting(handler: handlers.OpenApiHandler) -> None:
+        answered.append(1)
+        original(handler)
+
+    monkeypatch.setattr(handlers.OpenApiHandler, "get", counting)
+    return answered
+
+
+def test_keyless_pipelined_requests_that_are_not_read_give_way(scripted, facade_in_process, served):
     """Two connections pipelining a thousand `GET /openapi.json` each and reading none of the
     answers: each carried a request for good, so at the cap every valid webhook's connection
     was closed unanswered (the adversary's F1: every webhook `000` for minutes)."""
@@ -70,9 +86,21 @@ def test_keyless_pipelined_requests_that_are_not_read_give_way(scripted, facade_
     )
     heads = get("/openapi.json") * 1000
     with pipelining(facade.port, heads, "127.0.0.2"), pipelining(facade.port, heads, "127.0.0.3"):
-        wait_until(lambda: unsent_answers(facade) == 2, "both answers blocked, unread")
+        wait_until(lambda: len(served) >= 2, "both read and answered")
         reply = Webhook(facade.port).post(SEED)
         assert (reply.status, reply.body) == (200, {"queueId": QUEUE})
+
+
+def test_only_the_first_of_keyless_pipelined_requests_is_answered(scripted, facade_in_process):
+    """Served in turn, a key-less client's pipelined requests kept the loop busy answering
+    what it never read (webhooks 2-3 s late under 880 such connections); a key holder's are
+    all answered."""
+    scripted.servicer.patch = decision_pb2.CallbackPatch(queue_id=QUEUE)
+    facade = facade_in_process(f"127.0.0.1:{scripted.port}")
+    answer = exchange(facade.port, get("/healthz") * 3)
+    assert answer.count(b"HTTP/1.1 200 ") == 1
+    assert b"\r\nConnection: close\r\n" in answer
+    assert exchange(facade.port, VALID_POST * 3).count(b"HTTP/1.1 200 ") == 3
 
 
 def test_a_closed_connection_is_released_at_once_and_what_it_sent_is_dropped(
@@ -94,42 +122,29 @@ def test_a_closed_connection_is_released_at_once_and_what_it_sent_is_dropped(
 
 
 def test_keyless_pipelined_requests_are_not_served_once_the_client_has_gone(
-    scripted, facade_in_process, monkeypatch
+    scripted, facade_in_process, served
 ):
     """A thousand pipelined GETs, answers unread, then a reset: what the server had read was
     served to the closed connection, one request a loop turn (the adversary counted 352,000
     answers to nobody, over ten minutes, after a 40 s attack)."""
-    served = []
-    original = handlers.OpenApiHandler.get
-
-    def counting(handler: handlers.OpenApiHandler) -> None:
-        served.append(1)
-        original(handler)
-
-    monkeypatch.setattr(handlers.OpenApiHandler, "get", counting)
     facade = facade_in_process(f"127.0.0.1:{scripted.port}")
     with pipelining(facade.port, get("/openapi.json") * 1000) as client:
-        wait_until(lambda: unsent_answers(facade) == 1, "an answer blocked, unread")
-        before = len(served)
+        wait_until(lambda: served, "the first answered")
         reset(client)
         wait_until(lambda: not facade.server.http._connections, "its request loop over")
-    assert len(served) <= before + 1
+    assert len(served) <= 2
 
 
 def test_an_answer_not_read_within_the_body_timeout_closes_its_connection(
-    scripted, facade_in_process
+    scripted, facade_in_process, monkeypatch
 ):
-    """Tornado has no write timeout: a client that never reads held its connection for good."""
+    """Tornado has no write timeout: a client that never reads its answer (here an 8 MB one,
+    more than the sockets' buffers take) held its connection for good."""
+    monkeypatch.setattr(handlers, "OPENAPI", b"{}" + b" " * 8_000_000)
     facade = facade_in_process(f"127.0.0.1:{scripted.port}", body_timeout=0.3)
-    with pipelining(facade.port, get("/openapi.json") * 1000) as client:
-        wait_until(lambda: unsent_answers(facade) == 1, "an answer blocked, unread")
+    with pipelining(facade.port, get("/openapi.json")):
+        wait_until(lambda: unsent_answers(facade) == 1, "the answer blocked, unread")
         wait_until(lambda: held(facade) == 0, "closed")
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        try:
-            while client.recv(65536):  # what had been sent, then the close
-                pass
-        except ConnectionResetError:
-            pass
 
 
 def test_a_key_holder_past_the_address_cap_is_not_reset(scripted, facade_in_process):
