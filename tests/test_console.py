@@ -105,6 +105,9 @@ def test_the_rules_view_shows_the_live_file_and_counts(stack, page):
     row = page.locator("#rules-counts tr", has_text="uk-mobile")
     expect(row.locator("td").nth(1)).not_to_have_text("0")
     expect(page.get_by_text("No reload has been refused.")).to_be_visible()
+    # Names beside ids: in the file's text and in the list of the ids the rules use.
+    expect(page.locator("#rules-text")).to_contain_text(f'support-uk = "{UK_QUEUE}" (support-uk)')
+    expect(page.locator("#rules-names")).to_contain_text(f"{UK_QUEUE}  support-uk")
 
 
 def test_the_console_is_usable_with_the_keyboard(stack, page):

@@ -243,3 +243,21 @@ def test_explain_and_replay_show_names_beside_ids(tmp_path):
     report = replay(log, rules)
     (example,) = report.changes[("uk", "uk")]
     assert f"queueId: {SALES} (Sales) -> {SUPPORT_UK} (Support UK)" in example["differences"]
+
+
+def test_the_rules_view_names_every_id_the_rules_use(tmp_path):
+    from decision.rules.rule_names import rules_names
+
+    path = rules_with(
+        tmp_path,
+        f'queue = "Support UK", preferred_agents = ["ana@example.com", "{BO}"]',
+        when=f'queue_id = "{SALES}"',
+    )
+    rules = read_rules(path)
+    # Written ids first (as the file has them), then ids resolved from names.
+    assert rules_names(rules, path.read_text()) == {
+        SALES: "Sales",
+        BO: "Bo Backup",
+        SUPPORT_UK: "Support UK",
+        ANA: "Ana Agent",
+    }
