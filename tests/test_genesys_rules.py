@@ -261,3 +261,37 @@ def test_the_rules_view_names_every_id_the_rules_use(tmp_path):
         SUPPORT_UK: "Support UK",
         ANA: "Ana Agent",
     }
+
+
+def test_an_alias_may_hold_a_name_of_the_org_and_a_wrong_one_is_told_as_such(tmp_path):
+    path = rules_with(tmp_path, 'queue = "uk", agent_owned = "ana"')
+    path.write_text(
+        path.read_text().replace(
+            "[[rules]]",
+            '[names.agents]\nana = "Ana Agent"\n[names.queues]\nuk = "support uk"\n[[rules]]',
+        )
+    )
+    patch = answer(read_rules(path), widget_id="1")
+    assert patch["queueId"] == SUPPORT_UK
+    assert patch["routingData"]["scoredAgents"][0]["agent"]["id"] == ANA
+    # A value that is neither an id nor a name of the org: said where it is written, and a
+    # rule using the alias is told the alias is wrong (not that "Ann Agent" is an id).
+    path.write_text(path.read_text().replace('ana = "Ana Agent"', 'ana = "Ann Agent"'))
+    found = problems(path)
+    assert found == [
+        "names.agents.ana: expected a Genesys id or a name in the org snapshot: unknown user "
+        "'Ann Agent' (not in [names.agents] nor the org snapshot); did you mean 'Ana Agent'?",
+        "rule 'uk': then.agent_owned: the [names.agents] alias 'ana' cannot be used: its value "
+        "is not a Genesys id nor a name in the org snapshot (names.agents.ana)",
+    ]
+
+
+def test_a_snapshot_that_cannot_be_read_does_not_make_every_name_look_wrong(tmp_path):
+    path = rules_with(tmp_path, f'queue = "Support UK", preferred_agents = ["{ANA}"]')
+    (tmp_path / "org.json").write_text("{not json")
+    found = problems(path)
+    assert found[0].startswith("genesys.snapshot: ")
+    assert found[1:] == [
+        "rule 'uk': then.queue: queue 'Support UK' cannot be looked up: the org snapshot "
+        "could not be read (see genesys.snapshot)"
+    ]

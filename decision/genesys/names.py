@@ -111,6 +111,36 @@ class OrgNames:
         return str(entity.get("name")) if entity else None
 
 
+class UnreadOrg:
+    """The `NameSource` of a snapshot the rules name but that could not be read (its own
+    problem refuses the rules): every name used is told as not checkable, once per use, and no
+    id is doubted."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def resolve(self, kind: str, value: str) -> str | None:
+        return None
+
+    def unknown(self, kind: str, value: str) -> str:
+        return (
+            f"{_SINGULAR.get(kind, kind)} {value!r} cannot be looked up: the org snapshot "
+            "could not be read (see genesys.snapshot)"
+        )
+
+    def id_problem(self, kind: str, entity_id: str) -> str | None:
+        return None
+
+    def warnings(self, kind: str, entity_id: str) -> list[str]:
+        return []
+
+    def members(self, queue_id: str) -> dict[str, bool] | None:
+        return None
+
+    def name_of(self, kind: str, entity_id: str) -> str | None:
+        return None
+
+
 def _names_of(kind: str, entity: dict[str, Any]) -> list[str]:
     names = [str(entity.get("name", ""))]
     if kind == "agents" and entity.get("email"):
