@@ -295,3 +295,74 @@ def test_a_snapshot_that_cannot_be_read_does_not_make_every_name_look_wrong(tmp_
         "rule 'uk': then.queue: queue 'Support UK' cannot be looked up: the org snapshot "
         "could not be read (see genesys.snapshot)"
     ]
+
+
+def two_rules(tmp_path: Path, first: str, second: str, defaults: str = "") -> Path:
+    write_snapshot(org(), tmp_path / "org.json")
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        f'version = 1\n[genesys]\nsnapshot = "org.json"\n[defaults]\n{defaults}\n'
+        f'[[rules]]\nname = "vip"\nwhen = {{ widget_id = "1" }}\n{first}\n'
+        f'[[rules]]\nname = "sales"\nwhen = {{ widget_id = "1" }}\n{second}\n'
+    )
+    return path
+
+
+def test_agents_of_a_continue_rule_are_checked_against_the_queue_a_later_rule_decides(tmp_path):
+    path = two_rules(
+        tmp_path,
+        'then = { preferred_agents = ["Bo Backup", "Ana Agent"] }\ncontinue = true',
+        'then = { queue = "Sales" }',
+    )
+    assert read_rules(path).warnings == (
+        f"rule 'vip': then.preferred_agents: agent 'Bo Backup' ({BO}) is not a member of queue "
+        f"'Sales' ({SALES}), which rule 'sales' may decide when this rule matches; Genesys "
+        "offers callbacks only to members",
+    )
+    # And the other way round: a continue rule's queue wins over a later rule's own.
+    path = two_rules(
+        tmp_path,
+        'then = { queue = "Sales" }\ncontinue = true',
+        'then = { queue = "Support UK", preferred_agents = ["Bo Backup"] }',
+    )
+    warnings = read_rules(path).warnings
+    assert (
+        f"rule 'sales': then.preferred_agents: agent 'Bo Backup' ({BO}) is not a member of queue "
+        f"'Sales' ({SALES}), which rule 'vip' may decide when this rule matches; Genesys offers "
+        "callbacks only to members"
+    ) in warnings
+    assert len(warnings) == 2  # and not joined to its own queue
+    # Without continue, a later rule's queue is not the rule's: the defaults' queue may be.
+    path = two_rules(
+        tmp_path,
+        'then = { preferred_agents = ["Bo Backup"] }',
+        'then = { queue = "Sales" }',
+        defaults='queue = "Sales"',
+    )
+    assert read_rules(path).warnings == (
+        f"rule 'vip': then.preferred_agents: agent 'Bo Backup' ({BO}) is not a member of queue "
+        f"'Sales' ({SALES}), which [defaults] may decide when this rule matches; Genesys "
+        "offers callbacks only to members",
+    )
+
+
+def test_an_agent_owned_callback_on_a_queue_that_does_not_enable_them_is_warned(tmp_path):
+    path = rules_with(tmp_path, 'queue = "Sales", agent_owned = "Ana Agent"')
+    assert read_rules(path).warnings == (
+        f"rule 'uk': then.agent_owned: queue 'Sales' ({SALES}), which the rule decides, does not "
+        "enable agent-owned callbacks in the org snapshot "
+        "(agentOwnedRouting.enableAgentOwnedCallbacks); Genesys creates them only on a queue "
+        "that does",
+    )
+    assert (
+        read_rules(rules_with(tmp_path, 'queue = "Support UK", agent_owned = "Ana Agent"')).warnings
+        == ()
+    )
+    # An owning agent from the contact: the queue is still checked.
+    path = two_rules(
+        tmp_path,
+        'then = { agent_owned = "@contact" }\ncontinue = true',
+        'then = { queue = "Sales" }',
+    )
+    (warning,) = read_rules(path).warnings
+    assert "which rule 'sales' may decide when this rule matches, does not enable" in warning

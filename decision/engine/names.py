@@ -39,6 +39,10 @@ class NameSource(Protocol):
         """What the org calls an entity, for showing beside its id."""
         ...
 
+    def owned_callbacks(self, queue_id: str) -> bool | None:
+        """Whether the queue enables agent-owned callbacks, None when unknown."""
+        ...
+
 
 class Names:
     """Resolves "support-uk" to its queue id; a value that already is an id passes through.
@@ -106,6 +110,13 @@ class Names:
     def members(self, queue_id: str) -> dict[str, bool] | None:
         for source in self._sources:
             found = source.members(queue_id)
+            if found is not None:
+                return found
+        return None
+
+    def owned_callbacks(self, queue_id: str) -> bool | None:
+        for source in self._sources:
+            found = source.owned_callbacks(queue_id)
             if found is not None:
                 return found
         return None

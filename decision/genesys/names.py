@@ -45,6 +45,11 @@ class OrgNames:
                     names[name.casefold()].append(entity["id"])
             self._by_id[kind] = entities
             self._by_name[kind] = dict(names)
+        self._owned_callbacks = {
+            q["id"]: q["agent_owned_callbacks"]
+            for q in document.get("queues", [])
+            if isinstance(q.get("agent_owned_callbacks"), bool)
+        }
         self._members = {
             q["id"]: {m["id"]: bool(m.get("joined")) for m in q.get("members", [])}
             for q in document.get("queues", [])
@@ -110,6 +115,11 @@ class OrgNames:
         entity = self._by_id.get(kind, {}).get(entity_id)
         return str(entity.get("name")) if entity else None
 
+    def owned_callbacks(self, queue_id: str) -> bool | None:
+        """The queue's agentOwnedRouting.enableAgentOwnedCallbacks as pulled (a queue the
+        listing gave none counts as not enabling them)."""
+        return self._owned_callbacks.get(queue_id)
+
 
 class UnreadOrg:
     """The `NameSource` of a snapshot the rules name but that could not be read (its own
@@ -138,6 +148,9 @@ class UnreadOrg:
         return None
 
     def name_of(self, kind: str, entity_id: str) -> str | None:
+        return None
+
+    def owned_callbacks(self, queue_id: str) -> bool | None:
         return None
 
 
