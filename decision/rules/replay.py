@@ -27,7 +27,9 @@ UNREADABLE_EXAMPLES = 5
 # A patch field the candidate fills with it matches any logged value of the same shape: the old
 # decision put the real value where the new one puts this.
 WITHHELD = re.compile(
-    re.escape(Fact.withheld("FACT", "KEY")).replace("FACT", "[a-z_]+").replace("KEY", "[a-z_]+")
+    re.escape(Fact.withheld("FACT", "KEY"))
+    .replace("FACT", "[a-z_]+")
+    .replace("KEY", r"[a-z_]+(?:\..+?)?")
 )
 
 
@@ -129,7 +131,7 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
         decision = rules.decide(request, at, facts, number)
         new_patch = MessageToDict(decision.patch)
         if masked:  # compared as the log keeps it: numbers masked, the name withheld
-            new_patch = masked_patch(new_patch)
+            new_patch = masked_patch(new_patch, bool(entry.get("facts", {}).get("contact_known")))
         old_rules, new_rules = entry.get("matched_rules", []), decision.matched_rules
         old_patch = entry.get("patch", {})
         names = {**patch_names(rules, old_patch), **patch_names(rules, new_patch)}
