@@ -138,3 +138,17 @@ def test_a_symlink_swapped_in_later_is_not_opened(tmp_path):
             await directory.close()
 
     asyncio.run(scenario())
+
+
+def test_the_org_snapshot_is_created_for_its_owner_alone(tmp_path):
+    """It holds every user's name and email; it was forced 0644 whatever the umask."""
+    from decision.genesys.snapshot import write_snapshot
+    from tests.test_genesys_rules import org
+
+    path = tmp_path / "org.json"
+    write_snapshot(org(), path)
+    assert mode(path) == 0o600
+    path.chmod(0o640)  # shared with a group, once: a new pull keeps it
+    write_snapshot(org(client_id="client-2"), path)
+    assert mode(path) == 0o640
+    assert "client-2" in path.read_text()
