@@ -24,7 +24,7 @@ from datetime import datetime
 from prometheus_client import Counter, Gauge
 
 from contract.v1 import decision_pb2
-from decision.decision_log.entry import log_entry
+from decision.decision_log.entry import MAX_ENTRY_BYTES, log_entry
 from decision.engine import OutsideFacts
 
 log = logging.getLogger("decision.log")
@@ -200,9 +200,14 @@ class DecisionLog:
         for item in batch:
             try:
                 entry = log_entry(*item, full_numbers=self.full_numbers)
-                lines.append(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
+                line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
             except Exception as error:  # a bug in turning a decision into JSON
                 self._write_error = f"entry not turned into JSON: {error!r}"
+                continue
+            if len(line) > MAX_ENTRY_BYTES:  # replay would refuse it
+                self._write_error = f"entry larger than {MAX_ENTRY_BYTES // 1024} KiB"
+                continue
+            lines.append(line)
         data = memoryview(b"".join(lines))
         written = 0
         try:
