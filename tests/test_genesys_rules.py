@@ -366,3 +366,13 @@ def test_an_agent_owned_callback_on_a_queue_that_does_not_enable_them_is_warned(
     )
     (warning,) = read_rules(path).warnings
     assert "which rule 'sales' may decide when this rule matches, does not enable" in warning
+
+
+def test_the_service_says_which_snapshot_went_live_and_when_it_was_pulled(tmp_path, caplog):
+    path = rules_with(tmp_path, 'queue = "Support UK"', org(pulled_at="2026-03-04T05:06:07Z"))
+    with caplog.at_level("INFO", logger="decision.rules"):
+        live = LiveRules(path, settle=0)
+    assert (
+        f"rules version {live.current.version} is live (1 rules; genesys snapshot org.json "
+        "pulled 2026-03-04 05:06 UTC)"
+    ) in caplog.messages

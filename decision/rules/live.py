@@ -259,7 +259,14 @@ class LiveRules:
         RULES_VERSION.labels(rules.version, rules.source).set(1)
         for warning in rules.warnings:
             log.warning("rules warning: %s", warning)
-        log.info("rules version %s is live (%d rules)", rules.version, len(rules.rules))
+        # And what they were compiled with: which snapshot, taken when (an old one is not
+        # otherwise seen by a service, only by `check`).
+        inputs = "".join(
+            f"; {i.name}"
+            + (f" pulled {i.taken_at:%Y-%m-%d %H:%M} UTC" if i.taken_at is not None else "")
+            for i in rules.inputs
+        )
+        log.info("rules version %s is live (%d rules%s)", rules.version, len(rules.rules), inputs)
 
     @staticmethod
     def _stamps(paths: list[Path]) -> tuple[Stamp | None, ...]:
