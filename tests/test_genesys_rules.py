@@ -254,7 +254,7 @@ def test_the_rules_view_names_every_id_the_rules_use(tmp_path):
         when=f'queue_id = "{SALES}"',
     )
     rules = read_rules(path)
-    # Written ids first (as the file has them), then ids resolved from names.
+    # Ids the file writes, and ids it gives by name.
     assert rules_names(rules, path.read_text()) == {
         SALES: "Sales",
         BO: "Bo Backup",

@@ -17,8 +17,7 @@ _ID_IN_TEXT = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 
 def rules_names(rules: RuleSet, text: str) -> dict[str, str]:
     """id -> name for every id the file's text writes and every id its rules resolved a name
-    to (`queue = "Support UK"`), in the order they first appear; ids nothing names are left
-    out."""
+    to (`queue = "Support UK"`); ids nothing names are left out."""
     found: dict[str, str] = {}
     for entity_id in (*_ID_IN_TEXT.findall(text), *_compiled_ids(rules)):
         if entity_id in found or not is_genesys_id(entity_id):

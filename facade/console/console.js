@@ -149,7 +149,8 @@ function withNames(text, names) {
   let from = 0;
   for (const found of text.matchAll(GENESYS_ID)) {
     const name = names[found[0]];
-    if (!name) continue;
+    const line = text.slice(text.lastIndexOf("\n", found.index) + 1, found.index);
+    if (!name || line.includes(name)) continue;  // an alias line names it already
     const end = found.index + found[0].length;
     const close = text[end] === '"' ? end + 1 : end;  // after the closing quote, if any
     nodes.push(text.slice(from, close), element("span", { class: "muted id-name" }, ` (${name})`));
@@ -196,9 +197,10 @@ async function loadRules() {
   $("rules-counts").replaceChildren(...rows);
   $("rules-text").replaceChildren(...withNames(rules.text, rules.names || {}));
   // Every id the rules use (also those the file gives by name), with its name.
-  $("rules-names").replaceChildren(
-    ...Object.entries(rules.names || {}).map(([id, name]) => element("li", {}, `${id}  ${name}`)),
-  );
+  // (A proto map has no order: sorted by name.)
+  const named = Object.entries(rules.names || {}).sort(([a, x], [b, y]) => x.localeCompare(y) || a.localeCompare(b));
+  $("rules-names").replaceChildren(...named.map(([id, name]) => element("li", {}, `${id}  ${name}`)));
+  $("rules-names-title").hidden = named.length === 0;
   const select = $("recent-rule");
   const chosen = select.value;
   select.replaceChildren(
