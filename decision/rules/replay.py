@@ -76,6 +76,16 @@ def _entries(path: Path) -> Iterator[tuple[int, bytes | None]]:
 _SKIP_BYTES = 64 * 1024
 
 
+def _request(logged: dict[str, Any]) -> DecideRequest:
+    """The logged request as a message: built directly when every field is a plain value (a
+    fifth of replay's time went to the generic JSON mapping), by the JSON mapping otherwise
+    (a timestamp, an unknown field: its error names it)."""
+    try:
+        return DecideRequest(**logged)
+    except (TypeError, ValueError):
+        return ParseDict(logged, DecideRequest())
+
+
 def _logged_number(facts: dict[str, Any]) -> NumberFacts:
     return NumberFacts(
         e164=facts.get("e164", ""),
@@ -141,7 +151,7 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
             continue
         try:
             entry = json.loads(line.decode("utf-8"))
-            message = ParseDict(entry["request"], DecideRequest())
+            message = _request(entry["request"])
             at = datetime.fromisoformat(entry["at"])
         except (ValueError, KeyError, TypeError) as error:  # not JSON, or not an entry
             report.unreadable += 1
@@ -162,11 +172,15 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
             new_patch = masked_patch(new_patch, bool(entry.get("facts", {}).get("contact_known")))
         old_rules, new_rules = entry.get("matched_rules", []), decision.matched_rules
         old_patch = entry.get("patch", {})
-        names = {**patch_names(rules, old_patch), **patch_names(rules, new_patch)}
-        differences = _differences(old_patch, new_patch, names)
-        if not differences and new_rules == old_rules:
+        if new_rules == old_rules and (
+            old_patch == new_patch or not _differences(old_patch, new_patch)
+        ):
+            # Most entries: the names of the ids are for the report, so only a change needs them
+            # (looking them up for every entry was a quarter of replay's time).
             report.unchanged += 1
             continue
+        names = {**patch_names(rules, old_patch), **patch_names(rules, new_patch)}
+        differences = _differences(old_patch, new_patch, names)
         key = (" + ".join(old_rules) or "(no rule)", " + ".join(new_rules) or "(no rule)")
         report.change_counts[key] += 1
         if len(report.changes[key]) < EXAMPLES_PER_CHANGE:
