@@ -17,6 +17,7 @@ from decision.engine.actions import NoScheduleTime
 from decision.engine.facts import Fact, OutsideFacts
 from decision.engine.names import Names
 from decision.engine.schedules import (
+    GroupState,
     ScheduleError,
     ScheduleGroup,
     declared_group,
@@ -160,10 +161,19 @@ def _asked(subject: Subject) -> _Asked:
     return asked
 
 
+# Per group: the last state evaluate() gave and its fact. A group's states are kept per local
+# day (schedules.py), so decisions inside one segment get the same state object back, and the
+# fact made from it is reused rather than made again on every decision.
+_LAST_FACT: dict[int, tuple[GroupState, GroupFact]] = {}
+
+
 def _fact_of(group: ScheduleGroup, at: datetime) -> GroupFact:
     state = evaluate(group, at)
+    last = _LAST_FACT.get(id(group))
+    if last is not None and last[0] is state:
+        return last[1]
     names = {s.id: s.name for kind in (group.open, group.closed, group.holiday) for s in kind}
-    return GroupFact(
+    fact = GroupFact(
         id=group.id,
         name=group.name,
         state=state.state,
@@ -171,6 +181,10 @@ def _fact_of(group: ScheduleGroup, at: datetime) -> GroupFact:
         reason=state.reason,
         note=state.note,
     )
+    if len(_LAST_FACT) >= 4096:  # groups of rule sets long replaced
+        _LAST_FACT.clear()
+    _LAST_FACT[id(group)] = (state, fact)
+    return fact
 
 
 def group_fact(subject: Subject, group: ScheduleGroup | None, ident: str) -> GroupFact | None:
