@@ -4,12 +4,15 @@ windows and `next` schedules, and the facts a decision states and replay decides
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from google.protobuf.json_format import MessageToDict
 
 from decision.engine import CallbackRequest, OutsideFacts, RulesError, RulesInput, parse_rules
 from decision.engine.schedule_rules import SCHEDULE_GROUPS
 from decision.engine.schedules import groups_from_snapshot
+from decision.engine.windows import WeeklyWindow, next_opening_skipping
 from decision.genesys.names import OrgNames
 from tests.test_schedules import (
     CHRISTMAS_ID,
@@ -347,3 +350,22 @@ def test_a_rule_set_that_asks_states_the_request_group_whichever_rule_decides():
     assert decision.derived.get(SCHEDULE_GROUPS)[GROUP_ID].state == "open"
     plain = with_org('[[rules]]\nname = "first"\nthen = { label = "x" }\n')
     assert not decide(plain, "2026-12-07T15:00:00Z").derived
+
+
+def test_a_window_that_opens_only_on_holidays_is_never_open():
+    window = WeeklyWindow.parse("mon-fri 09:00-17:00")
+    london = ZoneInfo("Europe/London")
+    at = utc("2026-12-24T18:00:00Z")
+    assert next_opening_skipping(window, at, london, lambda day: False) == utc(
+        "2026-12-25T09:00:00Z"
+    )
+    with pytest.raises(LookupError, match="opens only on holidays for 400 days"):
+        next_opening_skipping(window, at, london, lambda day: True)
+    # On a holiday, a window open at midnight opens at the end of the holiday, not "now".
+    night = WeeklyWindow.parse("daily 00:00-24:00")
+    christmas = utc("2026-12-25T10:00:00Z")
+    is_christmas = lambda day: day.month == 12 and day.day == 25  # noqa: E731
+    assert next_opening_skipping(night, christmas, london, is_christmas) == utc(
+        "2026-12-26T00:00:00Z"
+    )
+    assert next_opening_skipping(night, christmas, london, lambda day: False) is None

@@ -81,7 +81,10 @@ class NextOpening:
         zone = self.zone or ZoneInfo(subject.caller_zone()[0])
         if self.holidays is None:
             return self.window.next_opening(subject.now, zone)
-        return next_opening_skipping(self.window, subject.now, zone, self.holidays.name_on)
+        try:
+            return next_opening_skipping(self.window, subject.now, zone, self.holidays.name_on)
+        except LookupError as error:
+            raise NoScheduleTime(f"schedule dropped: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)

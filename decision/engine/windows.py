@@ -122,8 +122,8 @@ def next_opening_skipping(
     limit: timedelta = timedelta(days=400),
 ) -> datetime | None:
     """`window.next_opening`, with the days `is_holiday` names closed all day (public holidays):
-    None when the window is open now on a working day, and also when it does not open within
-    `limit` (a window every one of whose days is a holiday)."""
+    None when the window is open now on a working day. LookupError when it does not open
+    within `limit` (every day it opens on is a holiday)."""
     moment, first = now, True
     while moment - now <= limit:
         local = moment.astimezone(zone)
@@ -139,4 +139,4 @@ def next_opening_skipping(
         if not is_holiday(opens.astimezone(zone).date()):
             return opens
         moment, first = opens, False
-    return None
+    raise LookupError(f"the window opens only on holidays for {limit.days} days")
