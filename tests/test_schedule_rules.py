@@ -9,11 +9,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from decision.engine import CallbackRequest, OutsideFacts, RulesError, RulesInput, parse_rules
+from decision.engine import (
+    CallbackRequest,
+    OutsideFacts,
+    RulesError,
+    RulesInput,
+    explain,
+    parse_rules,
+)
 from decision.engine.schedule_rules import SCHEDULE_GROUPS
 from decision.engine.schedules import groups_from_snapshot
 from decision.engine.windows import WeeklyWindow, next_opening_skipping
 from decision.genesys.names import OrgNames
+from decision.rules.cases import run_cases
+from decision.rules.live import read_rules
+from decision.rules.rendering import format_explanation
 from tests.test_schedules import (
     CHRISTMAS_ID,
     GROUP_ID,
@@ -369,3 +379,46 @@ def test_a_window_that_opens_only_on_holidays_is_never_open():
         "2026-12-26T00:00:00Z"
     )
     assert next_opening_skipping(night, christmas, london, lambda day: False) is None
+
+
+def test_a_case_runs_at_its_moment_or_pretends_a_state(tmp_path):
+    rules_path = tmp_path / "rules.toml"
+    rules_path.write_text(
+        "version = 1\n" + UK_HOURS + '[[rules]]\nname = "later"\n'
+        'when = { schedule_group = ["closed", "holiday"] }\nthen = { schedule = "next open" }\n'
+    )
+    cases = tmp_path / "cases.toml"
+    cases.write_text(
+        """
+[[cases]]
+name = "Christmas Eve after hours calls back after the holidays"
+at = 2026-12-24T18:00:00Z
+request = { phoneNumber = "07400123456", countryCode = "+44", scheduleGroupId = "uk-hours" }
+expect.rules = ["later"]
+expect.patch.callbackScheduledTime = "2026-12-29T08:00:00Z"
+
+[[cases]]
+name = "a holiday pretended on a Tuesday morning"
+at = 2026-12-08T09:00:00Z
+request = { phoneNumber = "07400123456", countryCode = "+44", scheduleGroupId = "uk-hours" }
+schedule_groups = { uk-hours = { state = "holiday" } }
+expect.rules = ["later"]
+expect.absent = ["callbackScheduledTime"]
+"""
+    )
+    results = run_cases(read_rules(rules_path), cases)
+    assert [r.failures for r in results] == [(), ()]
+
+
+def test_explain_shows_the_group_its_schedules_and_opening():
+    explained = explain(
+        with_org(STATE_RULES),
+        CallbackRequest(**US_CALLER, schedule_group_id=GROUP_ID),
+        utc("2026-12-07T17:30:00Z"),
+    )
+    text = format_explanation(explained)
+    assert (
+        f"  schedule      'Support hours US' ({GROUP_ID}) closed: Lunch 12-13; opens "
+        "2026-12-07T18:00:00+00:00"
+    ) in text.splitlines()
+    assert explained.facts["schedule_groups_known"] is True
