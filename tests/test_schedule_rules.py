@@ -422,3 +422,11 @@ def test_explain_shows_the_group_its_schedules_and_opening():
         "2026-12-07T18:00:00+00:00"
     ) in text.splitlines()
     assert explained.facts["schedule_groups_known"] is True
+
+
+def test_a_bad_default_calendar_is_one_problem_however_many_groups_take_it():
+    found = problems(
+        'version = 1\n[defaults]\nholidays = "GX"\n' + UK_HOURS.replace('holidays = "GB-ENG"\n', "")
+    )
+    assert len(found) == 1
+    assert found[0].startswith("defaults.holidays: ")

@@ -104,7 +104,7 @@ def parse_rules(
     compiler.holidays = compiler.public_holidays("defaults.holidays", default_holidays)
     declared = read_declared_groups(
         doc.get("schedule_groups", {}),
-        default_holidays if isinstance(default_holidays, str) else "",
+        compiler.holidays.code if compiler.holidays else "",  # a bad default: said once, above
         compiler.problem,
     )
     org_groups: dict[str, ScheduleGroup] = {}
