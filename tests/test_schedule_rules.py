@@ -4,6 +4,7 @@ windows and `next` schedules, and the facts a decision states and replay decides
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -430,3 +431,12 @@ def test_a_bad_default_calendar_is_one_problem_however_many_groups_take_it():
     )
     assert len(found) == 1
     assert found[0].startswith("defaults.holidays: ")
+
+
+def test_the_business_hours_example_checks_and_its_cases_pass():
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    ruleset = read_rules(examples / "business-hours.toml")
+    assert ruleset.warnings == ()
+    results = run_cases(ruleset, examples / "business-hours-cases.toml")
+    assert len(results) == 5
+    assert [r.failures for r in results] == [()] * 5
