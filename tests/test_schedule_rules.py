@@ -440,3 +440,26 @@ def test_the_business_hours_example_checks_and_its_cases_pass():
     results = run_cases(ruleset, examples / "business-hours-cases.toml")
     assert len(results) == 5
     assert [r.failures for r in results] == [()] * 5
+
+
+def test_a_name_of_two_snapshot_groups_names_neither():
+    document = support_hours_us()
+    twin = {**document["schedule_groups"][0], "id": "7d2f1a9e-3c4b-4e8a-9f10-2b6c5d4e3a99"}
+    document["schedule_groups"].append(twin)
+    found = problems(
+        HEAD + '[[rules]]\nname = "r"\nwhen = { schedule_group = { name = "Support hours US", '
+        'state = "open" } }\nthen = {}\n',
+        [org_input(document)],
+    )
+    assert found == [
+        "rule 'r': when.schedule_group.name: 'Support hours US' names 2 schedule groups in the "
+        f"org snapshot ({GROUP_ID}, 7d2f1a9e-3c4b-4e8a-9f10-2b6c5d4e3a99): give the id, or a "
+        "[names.schedule_groups] alias"
+    ]
+    by_id = parse_rules(
+        HEAD + f'[[rules]]\nname = "r"\nwhen = {{ schedule_group = {{ name = "{GROUP_ID}", '
+        'state = "open" } }\nthen = {}\n',
+        "test.toml",
+        inputs=[org_input(document)],
+    )
+    assert decide(by_id, "2026-12-07T15:00:00Z").matched_rules == ["r"]

@@ -330,12 +330,7 @@ def schedule_group_named(compiler: Compiler, where: str, value: Any) -> Schedule
         return None
     group = compiler.schedule_groups.find(value, compiler.names)
     if group is None:
-        known = compiler.schedule_groups.names_known()
-        compiler.problem(
-            where,
-            f'unknown schedule group {value!r}: neither declared ([schedule_groups."<name>"]) '
-            f"nor in the org snapshot" + (f" (known: {known})" if known else ""),
-        )
+        compiler.problem(where, compiler.schedule_groups.why_not(value))
     return group
 
 

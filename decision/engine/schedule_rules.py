@@ -98,21 +98,43 @@ class ScheduleGroups:
 
     def __init__(self, declared: Sequence[ScheduleGroup], org: Mapping[str, ScheduleGroup]):
         self.by_id: dict[str, ScheduleGroup] = dict(org)
-        self._by_name: dict[str, ScheduleGroup] = {g.name.casefold(): g for g in org.values()}
+        # A name may be given to groups of two divisions: such a name names none of them.
+        self._org_names: dict[str, list[ScheduleGroup]] = {}
+        for group in org.values():
+            self._org_names.setdefault(group.name.casefold(), []).append(group)
+        self._declared = {g.name.casefold(): g for g in declared}
         for group in declared:
             self.by_id[group.id] = group
-            self._by_name[group.name.casefold()] = group
 
     def __bool__(self) -> bool:
         return bool(self.by_id)
 
     def find(self, value: str, names: Names) -> ScheduleGroup | None:
-        """A group by id, by name (without case), or by a `[names.schedule_groups]` alias."""
-        found = self.by_id.get(value) or self._by_name.get(value.casefold())
+        """A group by id, by name (without case; declared groups first), or by a
+        `[names.schedule_groups]` alias; None for a name of several snapshot groups."""
+        found = self.by_id.get(value) or self._declared.get(value.casefold())
         if found is None:
             resolved = names.resolve("schedule_groups", value)
             found = self.by_id.get(resolved) if resolved else None
+        if found is None:
+            same = self._org_names.get(value.casefold(), [])
+            found = same[0] if len(same) == 1 else None
         return found
+
+    def why_not(self, value: str) -> str:
+        """Why `find` found no group for `value`, for `check`'s error."""
+        same = self._org_names.get(value.casefold(), [])
+        if len(same) > 1:
+            ids = ", ".join(sorted(g.id for g in same))
+            return (
+                f"{value!r} names {len(same)} schedule groups in the org snapshot ({ids}): give "
+                "the id, or a [names.schedule_groups] alias"
+            )
+        known = self.names_known()
+        return (
+            f'unknown schedule group {value!r}: neither declared ([schedule_groups."<name>"]) '
+            "nor in the org snapshot" + (f" (known: {known})" if known else "")
+        )
 
     def names_known(self) -> str:
         shown = sorted(g.name for g in self.by_id.values())
