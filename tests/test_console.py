@@ -184,3 +184,42 @@ def test_without_javascript_enter_puts_the_key_in_no_url(stack):
         assert page.url == stack.console_url
         expect(page.get_by_label("Admin key")).to_have_value("")
         expect(page.get_by_label("Admin key")).to_have_attribute("autocomplete", "off")
+
+
+SCHEDULE_RULES = """version = 1
+[defaults]
+timezone = "Europe/London"
+holidays = "GB-ENG"
+
+[schedule_groups."UK hours"]
+id = "uk-hours"
+time_zone = "Europe/London"
+open = [{ start = "2026-01-05T08:00:00", end = "2026-01-05T18:00:00", rrule = "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR" }]
+holiday = [{ name = "Christmas Day", start = "2026-12-25T00:00:00", end = "2026-12-26T00:00:00", rrule = "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=25" }]
+
+[[rules]]
+name = "after-hours"
+when = { schedule_group = ["closed", "holiday"] }
+then = { schedule = "next open" }
+"""
+
+
+def test_try_a_caller_shows_the_schedule_group_and_its_next_opening(tmp_path, page):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(SCHEDULE_RULES)
+    with console_stack(rules) as running:
+        sign_in(page, running.console_url)
+        page.get_by_role("button", name="Try a caller").click()
+        page.get_by_label("Schedule group").fill("uk-hours")
+        # Noon on Christmas Day in the browser's zone, whichever it is, is Christmas in London.
+        page.get_by_label("Time").fill("2026-12-25T12:00")
+        try_caller(page, "07400123456", "+44")
+        facts = page.locator("#try-facts")
+        # A public holiday of GB-ENG as well as the group's holiday schedule: the calendar's
+        # name says why. Boxing Day falls on a Saturday: its substitute, Monday 28, is skipped.
+        expect(facts).to_contain_text(
+            "Schedule group UK hours"
+            "holiday (Christmas Day (GB-ENG public holiday)); opens 2026-12-29T08:00:00Z"
+        )
+        answer = json.loads(page.locator("#try-answer").text_content())
+        assert answer["callbackScheduledTime"] == "2026-12-29T08:00:00Z"

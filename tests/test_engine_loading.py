@@ -124,7 +124,8 @@ def test_invalid_files_are_refused_precisely(body, expected):
 def test_names_and_top_level_keys_are_checked():
     found = problems('version = 1\nsurprise = 1\n[names.queues]\nbad = "not-a-uuid"\n', False)
     assert found == [
-        "surprise: unknown top-level key (known: version, names, defaults, rules, genesys)",
+        "surprise: unknown top-level key (known: version, names, defaults, rules, genesys, "
+        "schedule_groups)",
         "names.queues.bad: expected a Genesys id (a UUID)",
     ]
 

@@ -35,6 +35,7 @@ def log_entry(
     (`masked_patch`); replay is exact only with whole numbers (see `decision replay`)."""
     logged_request = MessageToDict(request, preserving_proto_field_name=True)
     facts = MessageToDict(response.facts, preserving_proto_field_name=True)
+    facts.pop("schedule_groups", None)  # logged once, as the fact of that name below
     patch = MessageToDict(response.patch)
     if not full_numbers:
         if "phone_number" in logged_request:

@@ -21,7 +21,9 @@ from contract.callback import (
 )
 from decision.engine import actions as act
 from decision.engine.compiling import Compiler
+from decision.engine.conditions import schedule_group_named
 from decision.engine.contact import CONTACT
+from decision.engine.schedule_rules import SCHEDULE_GROUPS, GroupOpening
 
 _DELAY = re.compile(r"^\+(\d+)([mhd])$")
 _MINUTES_PER = {"m": 1, "h": 60, "d": 24 * 60}
@@ -146,23 +148,52 @@ def _data(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act
     return act.SetData(key, items)
 
 
+def _next_open(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
+    """`"next open"` (the request's schedule group) or `{ next_open = "<group>" }`."""
+    compiler.reads(SCHEDULE_GROUPS)
+    group = None
+    if isinstance(value, dict):
+        if set(value) != {"next_open"}:
+            compiler.problem(where, 'expected { next_open = "<schedule group name or id>" }')
+            return None
+        group = schedule_group_named(compiler, f"{where}.next_open", value["next_open"])
+        if group is None:
+            return None
+    opening = GroupOpening(compiler.schedule_groups, group, compiler.horizon)
+    return act.SetValue(field.then, opening)
+
+
 def _schedule(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
     key = field.then
+    if value == "next open" or (isinstance(value, dict) and "next_open" in value):
+        return _next_open(compiler, where, field, value)
     if isinstance(value, dict):
-        if set(value) - {"next", "timezone"} or "next" not in value:
-            compiler.problem(where, 'expected { next = "<window>", timezone = "..." }')
+        if set(value) - {"next", "timezone", "holidays"} or "next" not in value:
+            compiler.problem(
+                where, 'expected { next = "<window>", timezone = "...", holidays = "..." }'
+            )
             return None
         zone = (
             compiler.zone(f"{where}.timezone", value["timezone"]) if "timezone" in value else None
         )
+        holidays = (
+            compiler.public_holidays(f"{where}.holidays", value["holidays"])
+            if "holidays" in value
+            else compiler.holidays
+        )
         window = compiler.window(f"{where}.next", value["next"])
-        return act.SetValue(key, act.NextOpening(window, zone)) if window else None
+        return act.SetValue(key, act.NextOpening(window, zone, holidays)) if window else None
     if isinstance(value, str) and value.startswith("next "):
         window = compiler.window(where, value.removeprefix("next ").strip())
-        return act.SetValue(key, act.NextOpening(window, None)) if window else None
+        opening = act.NextOpening(window, None, compiler.holidays) if window else None
+        return act.SetValue(key, opening) if opening else None
     match = _DELAY.match(value) if isinstance(value, str) else None
     if match is None:
-        compiler.problem(where, 'expected "next <window>" or a delay like "+30m", "+2h", "+1d"')
+        compiler.problem(
+            where,
+            'expected "next <window>", "next open", { next_open = "<group>" } or a delay like '
+            '"+30m", "+2h", "+1d"',
+        )
         return None
     # Compared in minutes before a timedelta is made: one of 10**20 days cannot be.
     minutes = int(match[1]) * _MINUTES_PER[match[2]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Protocol, cast
 from zoneinfo import ZoneInfo
 
 from google.protobuf.message import Message
@@ -14,8 +14,9 @@ from contract.callback import ANSWER_FIELDS
 from contract.v1.decision_pb2 import AgentRef, CallbackPatch, RoutingData
 from decision.engine.contact import CONTACT
 from decision.engine.names import Names
+from decision.engine.schedules import PublicHolidays
 from decision.engine.subject import Subject
-from decision.engine.windows import WeeklyWindow
+from decision.engine.windows import WeeklyWindow, next_opening_skipping
 
 AGENT_OWNED_FLAG = "AGENT_OWNED_CALLBACK"
 
@@ -59,14 +60,31 @@ class ContactList:
         return getattr(contact, self.field) if contact else ()
 
 
+class NoScheduleTime(Exception):
+    """A schedule that sets no time, and why (the decision's note)."""
+
+
+class CallbackTime(Protocol):
+    """When to call back: a time, None for "now" (Genesys reads no time as call back now), or
+    NoScheduleTime raised with the note saying why nothing is set."""
+
+    def time(self, subject: Subject) -> datetime | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NextOpening:
     window: WeeklyWindow
     zone: ZoneInfo | None
+    holidays: PublicHolidays | None = None  # closed all day on their public holidays
 
     def time(self, subject: Subject) -> datetime | None:
         zone = self.zone or ZoneInfo(subject.caller_zone()[0])
-        return self.window.next_opening(subject.now, zone)
+        if self.holidays is None:
+            return self.window.next_opening(subject.now, zone)
+        try:
+            return next_opening_skipping(self.window, subject.now, zone, self.holidays.name_on)
+        except LookupError as error:
+            raise NoScheduleTime(f"schedule dropped: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +99,7 @@ class Delay:
 # call back. A compiled value may instead copy it from the caller's contact as the rule runs.
 # Each slot holds one kind (its compiler's): the casts below say which instead of checking it on
 # every decision (an isinstance there cost 3% of the engine's median, `make bench`).
-Scalar = str | int | bool | NextOpening | Delay
+Scalar = str | int | bool | NextOpening | Delay | CallbackTime
 CompiledValue = Scalar | ContactField | ContactList
 
 
@@ -136,7 +154,7 @@ class PatchDraft:
                 notes.append("normalize_number skipped: the number is not valid")
         schedule = values.get("schedule")
         if schedule is not None:
-            _build_schedule(patch, subject, cast("NextOpening | Delay", schedule), horizon, notes)
+            _build_schedule(patch, subject, cast("CallbackTime", schedule), horizon, notes)
 
     def _build_routing(self, patch: CallbackPatch, request_queue: str, queue: str | None) -> None:
         routing = patch.routing_data
@@ -168,7 +186,7 @@ class PatchDraft:
 def _build_schedule(
     patch: CallbackPatch,
     subject: Subject,
-    schedule: NextOpening | Delay,
+    schedule: CallbackTime,
     horizon: timedelta,
     notes: list[str],
 ) -> None:
@@ -176,6 +194,9 @@ def _build_schedule(
         at = schedule.time(subject)
     except OverflowError:  # a moment near the end of the calendar, plus a delay
         notes.append("schedule dropped: beyond the last date the calendar holds")
+        return
+    except NoScheduleTime as why:
+        notes.append(str(why))
         return
     if at is None:
         notes.append("schedule: the window is open now, so the callback is not delayed")

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from decision.engine.facts import Fact
 from decision.engine.names import Names
+from decision.engine.schedule_rules import ScheduleGroups
+from decision.engine.schedules import PublicHolidays, ScheduleError, public_holidays
 from decision.engine.windows import WeeklyWindow, WindowError
 
 
@@ -31,6 +33,10 @@ class Compiler:
         self.needs: set[Fact[Any]] = set()  # the outside facts the rules read
         # How far ahead a callback may be scheduled ([defaults] schedule_horizon_days).
         self.horizon = timedelta(days=30)
+        # Public holidays every window and `next` schedule skips ([defaults] holidays).
+        self.holidays: PublicHolidays | None = None
+        # The schedule groups the rules may name (declared in the file, then the snapshot's).
+        self.schedule_groups = ScheduleGroups((), {})
 
     def reads(self, fact: Fact[Any]) -> None:
         """A condition or action being compiled reads this outside fact."""
@@ -74,4 +80,16 @@ class Compiler:
             return ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             self.problem(where, f"unknown time zone {value!r} (use IANA names like Europe/London)")
+            return None
+
+    def public_holidays(self, where: str, value: Any) -> PublicHolidays | None:
+        """`holidays = "GB-ENG"` (None for ""); an unknown code is a problem naming what is
+        valid nearby."""
+        if not isinstance(value, str):
+            self.problem(where, 'expected a code like "GB-ENG", or "" for none')
+            return None
+        try:
+            return public_holidays(value) if value.strip() else None
+        except ScheduleError as error:
+            self.problem(where, str(error))
             return None

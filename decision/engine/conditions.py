@@ -15,6 +15,15 @@ import phonenumbers
 from decision.engine.compiling import Compiler
 from decision.engine.contact import CONTACT
 from decision.engine.numbers import NUMBER_TYPE_NAMES, calling_code_of
+from decision.engine.schedule_rules import (
+    SCHEDULE_GROUPS,
+    STATES,
+    ScheduleGroups,
+    group_fact,
+    request_group,
+    unknown_note,
+)
+from decision.engine.schedules import PublicHolidays, ScheduleGroup
 from decision.engine.subject import Subject
 from decision.engine.windows import WeeklyWindow
 
@@ -79,16 +88,62 @@ class Percent(Condition):
 
 
 class LocalTime(Condition):
-    __slots__ = ("inside", "window", "zone")
+    """`local_time`: a weekly window on the caller's (or a named zone's) wall clock; a public
+    holiday of `holidays` is outside it all day."""
 
-    def __init__(self, key: str, window: WeeklyWindow, inside: bool, zone: ZoneInfo | None) -> None:
+    __slots__ = ("holidays", "inside", "window", "zone")
+
+    def __init__(
+        self,
+        key: str,
+        window: WeeklyWindow,
+        inside: bool,
+        zone: ZoneInfo | None,
+        holidays: PublicHolidays | None = None,
+    ) -> None:
         super().__init__(key)
         self.window = window
         self.inside = inside
         self.zone = zone
+        self.holidays = holidays
 
     def test(self, subject: Subject) -> bool:
-        return self.window.contains(subject.local_time(self.zone)) == self.inside
+        local = subject.local_time(self.zone)
+        open_now = self.window.contains(local)
+        if open_now and self.holidays is not None and self.holidays.name_on(local.date()):
+            open_now = False
+        return open_now == self.inside
+
+
+class GroupIn(Condition):
+    """`schedule_group`: the state of a schedule group at the decision's moment is one of
+    `states`. `group` None: the request's scheduleGroupId; a group the rules do not know does
+    not match, with a note."""
+
+    __slots__ = ("group", "groups", "states")
+
+    def __init__(
+        self,
+        key: str,
+        states: frozenset[str],
+        groups: ScheduleGroups,
+        group: ScheduleGroup | None,
+    ) -> None:
+        super().__init__(key)
+        self.states = states
+        self.groups = groups
+        self.group = group
+
+    def test(self, subject: Subject) -> bool:
+        if self.group is not None:
+            fact = group_fact(subject, self.group, self.group.id)
+        else:
+            group, ident = request_group(subject, self.groups)
+            fact = group_fact(subject, group, ident)
+            if fact is None:
+                unknown_note(subject, ident, "schedule_group does not match")
+                return False
+        return fact is not None and fact.state in self.states
 
 
 class Not(Condition):
@@ -216,17 +271,67 @@ def _local_time(compiler: Compiler, where: str, kind: ConditionKind, value: Any)
     if not isinstance(spec, dict):
         compiler.problem(where, 'expected { in = "mon-fri 09:00-17:00" } or { not_in = ... }')
         return None
-    if set(spec) - {"in", "not_in", "timezone"} or len({"in", "not_in"} & set(spec)) != 1:
-        compiler.problem(where, "expected exactly one of in / not_in, and optionally timezone")
+    allowed = {"in", "not_in", "timezone", "holidays"}
+    if set(spec) - allowed or len({"in", "not_in"} & set(spec)) != 1:
+        compiler.problem(
+            where, "expected exactly one of in / not_in, and optionally timezone and holidays"
+        )
         return None
     inside = "in" in spec
     window = compiler.window(
         f"{where}.{'in' if inside else 'not_in'}", spec.get("in", spec.get("not_in"))
     )
     zone = compiler.zone(f"{where}.timezone", spec["timezone"]) if "timezone" in spec else None
+    holidays = (
+        compiler.public_holidays(f"{where}.holidays", spec["holidays"])
+        if "holidays" in spec
+        else compiler.holidays
+    )
     if window is None:
         return None
-    return LocalTime(kind.key, window, inside, zone)
+    return LocalTime(kind.key, window, inside, zone, holidays)
+
+
+_GROUP_FORMS = (
+    'expected a state ("open", "closed", "holiday", "emergency"), a list of them, or '
+    '{ name = "<group name or id>", state = [...] }'
+)
+
+
+def _schedule_group(compiler: Compiler, where: str, kind: ConditionKind, value: Any) -> Compiled:
+    compiler.reads(SCHEDULE_GROUPS)
+    group: ScheduleGroup | None = None
+    if isinstance(value, dict):
+        if set(value) - {"name", "state"} or "state" not in value:
+            compiler.problem(where, _GROUP_FORMS)
+            return None
+        if "name" in value:
+            group = schedule_group_named(compiler, f"{where}.name", value["name"])
+            if group is None:
+                return None
+        value = value["state"]
+    if not isinstance(value, str | list):
+        compiler.problem(where, _GROUP_FORMS)
+        return None
+    states = compiler.strings(where, value)
+    if states is None:
+        return None
+    bad = [s for s in states if s not in STATES]
+    if bad:
+        compiler.problem(where, f"unknown state {bad[0]!r} (known: {', '.join(STATES)})")
+        return None
+    return GroupIn(kind.key, frozenset(states), compiler.schedule_groups, group)
+
+
+def schedule_group_named(compiler: Compiler, where: str, value: Any) -> ScheduleGroup | None:
+    """A group the rules name (by name, id or alias); check refuses one it cannot find."""
+    if not isinstance(value, str) or not value:
+        compiler.problem(where, "expected a schedule group name or id")
+        return None
+    group = compiler.schedule_groups.find(value, compiler.names)
+    if group is None:
+        compiler.problem(where, compiler.schedule_groups.why_not(value))
+    return group
 
 
 def _negation(compiler: Compiler, where: str, kind: ConditionKind, value: Any) -> Compiled:
@@ -309,6 +414,7 @@ CONDITION_KINDS: tuple[ConditionKind, ...] = (
     ConditionKind("prefix", _prefix),
     ConditionKind("percent", _percent),
     ConditionKind("local_time", _local_time),
+    ConditionKind("schedule_group", _schedule_group),
     ConditionKind("not", _negation),
     ConditionKind("attributes", _attributes, named="key"),
     ConditionKind("contact", _contact, named="field"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,9 +21,12 @@ from decision.engine.conditions import compile_conditions
 from decision.engine.names import Names, NameSource, read_names
 from decision.engine.rule_warnings import membership_warnings, schedule_warnings
 from decision.engine.ruleset import Rule, RuleSet
+from decision.engine.schedule_rules import SCHEDULE_GROUPS, ScheduleGroups, read_declared_groups
+from decision.engine.schedules import ScheduleGroup
 
 DEFAULT_HORIZON_DAYS = 30
-_DEFAULTS_SETTINGS = ("timezone", "region", "schedule_horizon_days")
+_DEFAULTS_SETTINGS = ("timezone", "region", "schedule_horizon_days", "holidays")
+_TOP_LEVEL = ("version", "names", "defaults", "rules", "genesys", "schedule_groups")
 _RULE_KEYS = ("name", "description", "when", "then", "continue")
 
 
@@ -37,6 +40,8 @@ class RulesInput:
     names: NameSource | None = None
     path: str = ""  # the file it was read from, which a service watches like the rules file
     taken_at: datetime | None = None  # when its content was taken (a snapshot's pull time)
+    # The schedule groups it holds, by id (a snapshot's, schedules.groups_from_snapshot).
+    schedule_groups: Mapping[str, ScheduleGroup] | None = None
 
 
 # Reads the inputs a rules file names (its `[genesys]` table): the inputs and the problems, each
@@ -69,10 +74,8 @@ def parse_rules(
     compiler = Compiler(Names({}))
     if doc.get("version") != 1:
         compiler.problem("version", "expected `version = 1`")
-    for key in set(doc) - {"version", "names", "defaults", "rules", "genesys"}:
-        compiler.problem(
-            key, "unknown top-level key (known: version, names, defaults, rules, genesys)"
-        )
+    for key in set(doc) - set(_TOP_LEVEL):
+        compiler.problem(key, f"unknown top-level key (known: {', '.join(_TOP_LEVEL)})")
     if "genesys" in doc and read_inputs is not None:
         read, problems = read_inputs(doc["genesys"])
         inputs = [*inputs, *read]
@@ -97,6 +100,17 @@ def parse_rules(
         )
         horizon = DEFAULT_HORIZON_DAYS
     compiler.horizon = timedelta(days=horizon)
+    default_holidays = raw_defaults.get("holidays", "")
+    compiler.holidays = compiler.public_holidays("defaults.holidays", default_holidays)
+    declared = read_declared_groups(
+        doc.get("schedule_groups", {}),
+        compiler.holidays.code if compiler.holidays else "",  # a bad default: said once, above
+        compiler.problem,
+    )
+    org_groups: dict[str, ScheduleGroup] = {}
+    for found in inputs:
+        org_groups.update(found.schedule_groups or {})
+    compiler.schedule_groups = ScheduleGroups(declared, org_groups)
     defaults = compile_actions(compiler, "defaults", raw_defaults, skip=_DEFAULTS_SETTINGS)
 
     raw_rules = doc.get("rules", [])
@@ -123,6 +137,7 @@ def parse_rules(
         inputs=tuple(inputs),
         names=compiler.names,
         needs=frozenset(compiler.needs),
+        schedule_groups=compiler.schedule_groups if SCHEDULE_GROUPS in compiler.needs else None,
     )
 
 

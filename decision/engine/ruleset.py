@@ -16,6 +16,7 @@ from decision.engine.facts import NO_FACTS, Fact, OutsideFacts
 from decision.engine.names import Names
 from decision.engine.numbers import NumberFacts, number_facts
 from decision.engine.request import CallbackFields
+from decision.engine.schedule_rules import ScheduleGroups, conclude
 from decision.engine.subject import Subject
 
 
@@ -61,6 +62,9 @@ class Decision:
     local_time: datetime
     notes: list[str]
     rules_version: str
+    # Facts the engine worked out that replay decides from, as from those it was given (the
+    # schedule groups' states): the decision log writes both.
+    derived: OutsideFacts = NO_FACTS
 
 
 class Tracer(Protocol):
@@ -87,6 +91,8 @@ class RuleSet:
     needs: frozenset[Fact[Any]] = frozenset()
     inputs: tuple[Any, ...] = ()  # the RulesInputs it was compiled with (loader.py)
     names: Names = field(default_factory=lambda: Names({}), repr=False, compare=False)
+    # The schedule groups its rules ask about (None when none does).
+    schedule_groups: ScheduleGroups | None = field(default=None, repr=False, compare=False)
     # Per indexed condition kind: (its fact, fact value -> positions of the rules indexed under
     # it); plus the rules indexed nowhere.
     _index: tuple[tuple[Callable[[Subject], object], dict[object, list[int]]], ...] = field(
@@ -192,6 +198,11 @@ class RuleSet:
         self, subject: Subject, patch: CallbackPatch, matched: list[str], notes: list[str]
     ) -> Decision:
         zone, source = subject.caller_zone()
+        derived = NO_FACTS
+        if self.schedule_groups is not None or subject.schedules is not None:
+            more, found = conclude(subject, self.schedule_groups, self.schedule_groups is not None)
+            notes.extend(more)
+            derived = found or NO_FACTS
         return Decision(
             patch=patch,
             matched_rules=matched,
@@ -201,4 +212,5 @@ class RuleSet:
             local_time=subject.local_time(),
             notes=notes,
             rules_version=self.version,
+            derived=derived,
         )

@@ -45,6 +45,7 @@ class Subject:
         "now",
         "number",
         "request",
+        "schedules",
     )
 
     def __init__(
@@ -63,6 +64,8 @@ class Subject:
         self._zone: tuple[str, str] | None = None
         self._local: datetime | None = None
         self._bucket: float | None = None
+        # What this decision asked of schedule groups (schedule_rules.py), made when first asked.
+        self.schedules: object | None = None
 
     def fact(self, fact: Fact[T]) -> T | None:
         """An outside fact of this decision (None: not known)."""

@@ -17,6 +17,7 @@ from decision.engine.facts import NO_FACTS, Fact, OutsideFacts
 from decision.engine.numbers import NumberFacts
 from decision.engine.request import CallbackFields
 from decision.engine.ruleset import Decision, Rule, RuleSet
+from decision.engine.schedule_rules import SCHEDULE_GROUPS
 
 MATCHED = "matched"
 NOT_MATCHED = "not matched"
@@ -93,6 +94,7 @@ def explain(
     """The decision `rules.decide` makes for this request, with every rule's fate."""
     decision, outcomes = decide_traced(rules, request, now, facts, number)
     found = decision.number
+    groups = decision.derived.get(SCHEDULE_GROUPS) or facts.get(SCHEDULE_GROUPS)
     return Explanation(
         rules_source=rules.source,
         rules_version=rules.version,
@@ -106,7 +108,12 @@ def explain(
             "time_zone_source": decision.time_zone_source,
             "local_time": decision.local_time.isoformat(),
             # Every declared outside fact, known or not: `contact_known`, ...
-            **{f"{name}_known": fact in facts for name, fact in Fact.registry.items()},
+            **{
+                f"{name}_known": fact in facts or fact in decision.derived
+                for name, fact in Fact.registry.items()
+            },
+            # The schedule groups the decision asked about: state, active schedules, opening.
+            **({"schedule_groups": SCHEDULE_GROUPS.write(groups)} if groups else {}),
         },
         rules=outcomes,
         patch=MessageToDict(decision.patch),

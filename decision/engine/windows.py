@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -111,3 +112,31 @@ class WeeklyWindow:
             if at > now and (best is None or at < best):
                 best = at
         return best
+
+
+def next_opening_skipping(
+    window: WeeklyWindow,
+    now: datetime,
+    zone: ZoneInfo,
+    is_holiday: Callable[[date], object],
+    limit: timedelta = timedelta(days=400),
+) -> datetime | None:
+    """`window.next_opening`, with the days `is_holiday` names closed all day (public holidays):
+    None when the window is open now on a working day. LookupError when it does not open
+    within `limit` (every day it opens on is a holiday)."""
+    moment, first = now, True
+    while moment - now <= limit:
+        local = moment.astimezone(zone)
+        if is_holiday(local.date()):  # closed until the next local midnight
+            moment = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=zone)
+            first = False
+            continue
+        if window.contains(local):
+            return None if first else moment
+        opens = window.next_opening(moment, zone)
+        if opens is None:
+            return None
+        if not is_holiday(opens.astimezone(zone).date()):
+            return opens
+        moment, first = opens, False
+    raise LookupError(f"the window opens only on holidays for {limit.days} days")

@@ -22,6 +22,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from decision.engine import RulesError, RuleSet, RulesInput, parse_rules
+from decision.engine.schedules import groups_from_snapshot
 from decision.genesys.names import OrgNames, UnreadOrg
 from decision.genesys.snapshot import (
     SnapshotError,
@@ -86,7 +87,9 @@ class RulesInputs:
         if not isinstance(table, dict):
             return [], ['genesys: expected a table: [genesys] snapshot = "org.json"']
         problems = [
-            f"genesys.{key}: unknown key (known: snapshot)" for key in table if key != "snapshot"
+            f"genesys.{key}: unknown key (known: snapshot, emergency_groups)"
+            for key in table
+            if key not in ("snapshot", "emergency_groups")
         ]
         name = table.get("snapshot")
         if not isinstance(name, str) or not name:
@@ -105,14 +108,47 @@ class RulesInputs:
             # checkable, not as missing from [names.*] (which reads as if the name were wrong).
             unread = RulesInput(f"genesys snapshot {name}", "", UnreadOrg(str(path)))
             return [unread], [*problems, f"genesys.snapshot: {error}"]
+        pairs = emergency_pairs(document, table.get("emergency_groups", {}), problems)
         found = RulesInput(
             f"genesys snapshot {name}",
             snapshot_digest(text),
             OrgNames(document, str(path)),
             path=str(path),
             taken_at=pulled_at(document),
+            schedule_groups=groups_from_snapshot(document, pairs),
         )
         return [found], problems
+
+
+def emergency_pairs(document: dict[str, Any], raw: Any, problems: list[str]) -> dict[str, str]:
+    """`[genesys] emergency_groups = { "<schedule group>" = "<emergency group>" }` (names or
+    ids) as schedule group id -> emergency group id: TrueEngage sends no emergency group, so the
+    deployment says which one stands for each schedule group (its `enabled` is the snapshot's)."""
+    where = "genesys.emergency_groups"
+    if not isinstance(raw, dict):
+        problems.append(f'{where}: expected {{ "<schedule group>" = "<emergency group>" }}')
+        return {}
+
+    def find(kind: str, value: object) -> str | None:
+        entities = document.get(kind) or []
+        for entity in entities:
+            if value == entity["id"] or (
+                isinstance(value, str) and value.casefold() == str(entity.get("name")).casefold()
+            ):
+                return str(entity["id"])
+        known = ", ".join(repr(str(e.get("name") or e["id"])) for e in entities[:8])
+        what = kind.replace("_", " ")[:-1]
+        problems.append(
+            f"{where}: unknown {what} {value!r} (not in the org snapshot; known: {known or 'none'})"
+        )
+        return None
+
+    pairs: dict[str, str] = {}
+    for group, emergency in raw.items():
+        group_id, emergency_id = find("schedule_groups", group), find("emergency_groups", emergency)
+        if group_id and emergency_id:
+            pairs[group_id] = emergency_id
+    return pairs
 
 
 def read_rules(path: str | Path) -> RuleSet:

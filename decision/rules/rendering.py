@@ -4,6 +4,7 @@ out for a terminal."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from decision.engine import Explanation
 from decision.engine.trace import MATCHED, NOT_TRIED
@@ -23,6 +24,8 @@ def format_explanation(explanation: Explanation) -> str:
     }
     lines = [f"rules {explanation.rules_source} version {explanation.rules_version}", "facts"]
     lines += [f"  {key:<13} {value}" for key, value in shown.items()]
+    for ident, group in facts.get("schedule_groups", {}).items():
+        lines.append(f"  {'schedule':<13} {_schedule_group(ident, group)}")
     lines.append("rules")
     width = max((len(rule.name) for rule in explanation.rules), default=0)
     for rule in explanation.rules:
@@ -39,3 +42,15 @@ def format_explanation(explanation: Explanation) -> str:
         lines += [f"  {entity_id}  {name}" for entity_id, name in explanation.names.items()]
     lines += [f"note: {note}" for note in explanation.notes]
     return "\n".join(lines)
+
+
+def _schedule_group(ident: str, group: dict[str, Any]) -> str:
+    """`'Support hours US' (7d2f...) closed: Lunch 12-13; opens 2026-12-07T18:00:00+00:00`."""
+    active = ", ".join(a["name"] or a["id"] for a in group["active"])
+    why = active or group["note"] or group["reason"]
+    text = f"{group['name']!r} ({ident}) {group['state']}" + (f": {why}" if why else "")
+    if group["next_opening"]:
+        text += f"; opens {group['next_opening']}"
+    elif group["next_opening_reason"]:
+        text += f"; next opening: {group['next_opening_reason']}"
+    return text

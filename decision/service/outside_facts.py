@@ -68,4 +68,6 @@ def describe_facts(
     reply: decision_pb2.CallerFacts,
 ) -> None:
     for fact in facts:
-        providers[fact].describe(facts.get(fact), reply)
+        provider = providers.get(fact)
+        if provider is not None:  # the engine's own (schedule groups) are in the reply already
+            provider.describe(facts.get(fact), reply)

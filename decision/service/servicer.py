@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -33,6 +33,7 @@ from decision.engine import (
     number_facts,
 )
 from decision.engine.numbers import NUMBER_TYPE_NAMES
+from decision.engine.schedule_rules import SCHEDULE_GROUPS, GroupFact
 from decision.engine.subject import ZONE_DEFAULT_DISAGREE, ZONE_DEFAULT_UNKNOWN, ZONE_FROM_NUMBER
 from decision.engine.trace import NOT_MATCHED, NOT_TRIED, patch_names
 from decision.rules.live import LiveRules
@@ -90,6 +91,37 @@ def _caller_facts(number: NumberFacts, zone: str, zone_source: str) -> decision_
 def fill_facts(facts: decision_pb2.CallerFacts, decision: Decision) -> None:
     facts.CopyFrom(_caller_facts(decision.number, decision.time_zone, decision.time_zone_source))
     facts.local_time = decision.local_time.isoformat()
+    if decision.derived:
+        groups = decision.derived.get(SCHEDULE_GROUPS)
+        if groups:
+            describe_schedule_groups(groups, facts)
+
+
+def describe_schedule_groups(
+    groups: Mapping[str, GroupFact], facts: decision_pb2.CallerFacts
+) -> None:
+    """The schedule groups a decision asked about, as the reply's facts say them."""
+    for group in groups.values():
+        said = facts.schedule_groups.add(
+            id=group.id,
+            name=group.name,
+            state=group.state,
+            active_schedules=[decision_pb2.ScheduleRef(id=i, name=n) for i, n in group.active],
+            reason=group.reason,
+            note=group.note,
+            next_opening_reason=group.next_reason,
+        )
+        if group.next_open is not None:
+            said.next_opening.FromDatetime(group.next_open)
+
+
+def _with_derived(facts: OutsideFacts, decision: Decision) -> OutsideFacts:
+    """The facts a decision was given and those it worked out (schedule groups' states): the
+    decision log writes both, so that replay decides from both."""
+    if not decision.derived:
+        return facts
+    given = {fact: facts.get(fact) for fact in facts}
+    return OutsideFacts(given | {fact: decision.derived.get(fact) for fact in decision.derived})
 
 
 def _response(
@@ -187,6 +219,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     ) -> decision_pb2.DecideResponse:
         started = time.perf_counter()
         decision, facts, notes, now, request_id = await self._decide(request, context, None)
+        facts = _with_derived(facts, decision)
         response = _response(decision, request_id, new_id(), notes)
         if facts:
             describe_facts(facts, self.providers, response.facts)
@@ -242,6 +275,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     ) -> decision_pb2.ExplainResponse:
         outcomes: list[RuleOutcome] = []
         decision, facts, notes, _, request_id = await self._decide(request, context, outcomes)
+        facts = _with_derived(facts, decision)
         applied = set(decision.matched_rules)
         response = _response(decision, request_id, "", notes)
         if facts:

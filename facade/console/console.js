@@ -50,7 +50,20 @@ function callerFacts(facts) {
     ["Time zone", facts.timeZone ? `${facts.timeZone} (${facts.timeZoneSource})` : ""],
     ["Local time", facts.localTime],
     ["Known contact", facts.contactKnown ? "yes" : "no"],
+    ...(facts.scheduleGroups || []).map((group) => [
+      `Schedule group ${group.name}`, scheduleGroupText(group),
+    ]),
   ];
+}
+
+// "closed (Lunch 12-13); opens 2026-12-07T18:00:00Z": the state, what made it so, the opening.
+function scheduleGroupText(group) {
+  const active = (group.activeSchedules || []).map((s) => s.name || s.id).join(", ");
+  const why = active || group.note || group.reason || "";
+  let text = why ? `${group.state} (${why})` : group.state;
+  if (group.nextOpening) text += `; opens ${group.nextOpening}`;
+  else if (group.nextOpeningReason) text += `; next opening: ${group.nextOpeningReason}`;
+  return text;
 }
 
 // --- sign in / out -------------------------------------------------------------------------
