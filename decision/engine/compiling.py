@@ -31,6 +31,7 @@ class Compiler:
         self.needs: set[Fact[Any]] = set()  # the outside facts the rules read
         # How far ahead a callback may be scheduled ([defaults] schedule_horizon_days).
         self.horizon = timedelta(days=30)
+        self.origin = ""  # whose actions are being compiled ("rule 'uk'"), for explain's notes
 
     def reads(self, fact: Fact[Any]) -> None:
         """A condition or action being compiled reads this outside fact."""

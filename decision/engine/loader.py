@@ -97,7 +97,9 @@ def parse_rules(
         )
         horizon = DEFAULT_HORIZON_DAYS
     compiler.horizon = timedelta(days=horizon)
-    defaults = compile_actions(compiler, "defaults", raw_defaults, skip=_DEFAULTS_SETTINGS)
+    defaults = compile_actions(
+        compiler, "defaults", raw_defaults, skip=_DEFAULTS_SETTINGS, origin="[defaults]"
+    )
 
     raw_rules = doc.get("rules", [])
     if not isinstance(raw_rules, list):
@@ -151,7 +153,7 @@ def _rules(compiler: Compiler, raw_rules: list[Any]) -> list[tuple[Rule, set[str
         if not isinstance(keep_going, bool):
             compiler.problem(f"{where}: continue", "expected true or false")
         conditions = compile_conditions(compiler, f"{where}: when", raw.get("when", {}))
-        actions = compile_actions(compiler, f"{where}: then", raw.get("then", {}))
+        actions = compile_actions(compiler, f"{where}: then", raw.get("then", {}), origin=where)
         then = raw.get("then")
         then_keys: set[str] = set(then) if isinstance(then, dict) else set()
         rules.append(

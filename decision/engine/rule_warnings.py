@@ -43,7 +43,11 @@ def membership_warnings(rules: Sequence[Rule], names: Names) -> list[str]:
         if members is None:
             continue
         for action in rule.actions:
-            if isinstance(action, act.AddToList) and action.key == "preferred_agents":
+            if (
+                isinstance(action, act.AddToList)
+                and action.key == "preferred_agents"
+                and action.mode != act.REMOVE  # a removed agent is not offered anything
+            ):
                 agents = [i for i in action.items if isinstance(i, str)]
             elif isinstance(action, act.SetValue) and action.key == "agent_owned":
                 agents = [action.value] if isinstance(action.value, str) else []
