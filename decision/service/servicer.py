@@ -74,6 +74,7 @@ def _caller_facts(number: NumberFacts, zone: str, zone_source: str) -> decision_
     return decision_pb2.CallerFacts(
         e164=number.e164,
         region=number.region,
+        region_source=number.region_source,
         country_calling_code=number.calling_code,
         number_type=number.number_type,
         valid=number.valid,

@@ -43,7 +43,7 @@ function json(value) {
 function callerFacts(facts) {
   return [
     ["Number (E.164)", facts.e164],
-    ["Region", facts.region],
+    ["Region", facts.regionSource === "calling code" ? `${facts.region} (from the calling code: the number is not valid)` : facts.region],
     ["Calling code", facts.countryCallingCode ? `+${facts.countryCallingCode}` : ""],
     ["Number type", facts.numberType],
     ["Valid", facts.valid ? "yes" : "no"],
