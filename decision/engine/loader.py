@@ -118,7 +118,7 @@ def parse_rules(
         default_region=region,
         horizon=timedelta(days=horizon),
         warnings=(
-            *schedule_warnings(rules),
+            *schedule_warnings(rules, set(raw_defaults) - set(_DEFAULTS_SETTINGS)),
             *compiler.warnings,
             *membership_warnings([rule for rule, _ in rules], compiler.names),
         ),
