@@ -177,6 +177,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self.full_numbers = full_numbers
         self.access_log = access_log
         self._decided: dict[str, Any] = {}  # rule name -> its decisions counter
+        self._contributed: dict[str, Any] = {}  # rule name -> its contributions counter
 
     async def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
@@ -191,10 +192,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         if self.decision_log is not None:
             self.decision_log.record(request, response, now, facts, elapsed * 1000)
         metrics.DECISION_SECONDS.observe(elapsed)
-        for name in decision.matched_rules or ("none",):
-            counter = self._decided.get(name)
+        matched = decision.matched_rules
+        decider = matched[-1] if matched else "none"  # the match that ended the evaluation
+        counter = self._decided.get(decider)
+        if counter is None:
+            counter = self._decided[decider] = metrics.DECISIONS.labels(decider)
+        counter.inc()
+        for name in matched:
+            counter = self._contributed.get(name)
             if counter is None:
-                counter = self._decided[name] = metrics.DECISIONS.labels(name)
+                counter = self._contributed[name] = metrics.CONTRIBUTIONS.labels(name)
             counter.inc()
         if self.access_log is not None:
             phone = mask_number(decision.number.e164 or request.phone_number, self.full_numbers)
@@ -308,6 +315,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     ) -> decision_pb2.GetRulesResponse:
         async with self._console_call(context):
             live, counts = self.rules, dict(self.recent.by_rule)
+            decided = dict(self.recent.decided_by)
             current, text = live.current, live.text  # one version, read once
             # Built off the loop: a file of thousands of rules is thousands of messages.
             response = await asyncio.to_thread(
@@ -316,7 +324,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                 version=current.version,
                 text=text,
                 rule_decisions=[
-                    decision_pb2.RuleCount(rule=rule.name, decisions=counts.get(rule.name, 0))
+                    decision_pb2.RuleCount(
+                        rule=rule.name,
+                        decisions=counts.get(rule.name, 0),
+                        decided=decided.get(rule.name, 0),
+                    )
                     for rule in current.rules
                 ],
                 decisions=self.recent.total,

@@ -168,11 +168,19 @@ async function loadRules() {
   }
   const total = Number(rules.decisions) || 0;
   const share = (count) => (total ? `${((100 * Number(count)) / total).toFixed(1)}%` : "—");
+  // One deciding rule per decision, so the shares of "Decided" add up to 100%; a decision
+  // counts in "Contributed to" for every rule it matched.
   const rows = rules.ruleDecisions.map((entry) =>
-    element("tr", {}, element("td", {}, entry.rule), element("td", {}, String(entry.decisions)), element("td", {}, share(entry.decisions))),
+    element(
+      "tr", {},
+      element("td", {}, entry.rule),
+      element("td", {}, String(entry.decided)),
+      element("td", {}, share(entry.decided)),
+      element("td", {}, String(entry.decisions)),
+    ),
   );
   rows.push(
-    element("tr", {}, element("td", {}, "(no rule matched)"), element("td", {}, String(rules.unmatchedDecisions)), element("td", {}, share(rules.unmatchedDecisions))),
+    element("tr", {}, element("td", {}, "(no rule matched)"), element("td", {}, String(rules.unmatchedDecisions)), element("td", {}, share(rules.unmatchedDecisions)), element("td", {}, "")),
   );
   $("rules-counts").replaceChildren(...rows);
   $("rules-text").textContent = rules.text;
