@@ -53,4 +53,5 @@ def describe_facts(
     reply: decision_pb2.CallerFacts,
 ) -> None:
     for fact in facts:
-        providers[fact].describe(facts.get(fact), reply)
+        if fact in providers:  # not a fact an analyst pretends (Explain's pretend_contact)
+            providers[fact].describe(facts.get(fact), reply)

@@ -39,6 +39,13 @@ from decision.rules.live import LiveRules
 from decision.service import metrics
 from decision.service.outside_facts import FactProvider, describe_facts, gather_facts
 from decision.service.recent import RecentDecisions
+from decision.service.what_if import (
+    MAX_PRETEND_BYTES,
+    WhatIfError,
+    pretended_contact,
+    with_contact,
+    with_named_queue,
+)
 from plumbing.ids import new_id
 from plumbing.logs import AccessLog, mask_number
 
@@ -134,6 +141,10 @@ def oversized(request: decision_pb2.DecideRequest) -> str | None:
             return f"{name} is longer than {limit} characters"
     if len(request.request_id) > MAX_REQUEST_ID:
         return f"request_id is longer than {MAX_REQUEST_ID} characters"
+    if request.HasField("pretend_contact") and (
+        request.pretend_contact.ByteSize() > MAX_PRETEND_BYTES
+    ):
+        return f"pretend_contact is larger than {MAX_PRETEND_BYTES // 1024} KiB"
     attributes = request.attributes
     if attributes:
         if len(attributes) > MAX_ATTRIBUTES:
@@ -183,6 +194,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.DecideResponse:
         started = time.perf_counter()
+        if request.HasField("pretend_contact"):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "pretend_contact is for Explain only: Decide asks the contact directory",
+            )
         decision, facts, notes, now, request_id = await self._decide(request, context, None)
         response = _response(decision, request_id, new_id(), notes)
         if facts:
@@ -249,6 +265,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         response = _response(decision, request_id, "", notes)
         if facts:
             describe_facts(facts, self.providers, response.facts)
+        if request.HasField("pretend_contact"):
+            response.facts.contact_known = request.pretend_contact.known
         return decision_pb2.ExplainResponse(
             names=patch_names(self.rules.current, MessageToDict(decision.patch)),
             decision=response,
@@ -289,14 +307,21 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         request_id = _request_id(request, context)
         rules = self.rules.current
         notes: list[str] = []
+        pretending = trace is not None and request.HasField("pretend_contact")
+        if trace is not None:
+            try:
+                request = with_named_queue(request, rules, notes)
+            except WhatIfError as error:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         try:
+            needs = rules.needs - {CONTACT} if pretending else rules.needs
             facts = (
-                await gather_facts(
-                    rules.needs, self.providers, request, rules.default_region, notes
-                )
-                if rules.needs
+                await gather_facts(needs, self.providers, request, rules.default_region, notes)
+                if needs
                 else NO_FACTS
             )
+            if pretending:
+                facts = with_contact(facts, pretended_contact(request))
             if trace is None:
                 decision = rules.decide(request, now, facts)
             else:
