@@ -136,6 +136,8 @@ def _devstack(args: argparse.Namespace) -> int:
         rules=args.rules,
         contacts_csv=args.contacts_csv,
         contacts=args.contacts,
+        metrics_port=args.metrics_port,
+        keys_file=args.keys_file,
     )
 
 
@@ -177,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.add_argument("--rules", default="examples/rules.toml")
     dev_cmd.add_argument("--contacts-csv", default="examples/contacts.csv")
     dev_cmd.add_argument("--contacts", default=".run/contacts.sqlite3")
+    dev_cmd.add_argument(
+        "--metrics-port", type=int, default=9464, help="the decision service's metrics"
+    )
+    dev_cmd.add_argument(
+        "--keys-file",
+        default=".run/dev-keys.json",
+        help="the dev API and admin keys, made on the first run and reused",
+    )
     dev_cmd.set_defaults(run=_devstack)
 
     openapi_cmd = commands.add_parser(
