@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from facade.config import FacadeSettings
+from plumbing.entry import quiet_when_the_reader_leaves
 from plumbing.logs import configure_logging
 from plumbing.settings import (
     SettingsError,
@@ -158,9 +159,9 @@ def _openapi(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m facade",
+        prog="callback-facade",  # pyproject.toml's console script, as the README spells it
         description=__doc__,
-        epilog=settings_epilog(FacadeSettings, "FACADE", "python -m facade serve"),
+        epilog=settings_epilog(FacadeSettings, "FACADE", "callback-facade serve"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -200,4 +201,4 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     configure_logging("facade")
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    return quiet_when_the_reader_leaves(lambda: args.run(args))

@@ -160,7 +160,14 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"{args.log}: cannot read the decision log: {error.strerror}", file=sys.stderr)
         return 1
     print(format_report(report, args.log, rules))
-    return 1 if args.fail_on_change and report.changed else 0
+    if not args.fail_on_change:
+        return 0
+    # A gate pointed at the wrong file, or at one rotated away, must not pass for want of
+    # decisions to compare (a torn last line among decisions is only reported).
+    if report.total == 0:
+        print(f"{args.log}: --fail-on-change: no decision in the log, so nothing was checked")
+        return 1
+    return 1 if report.changed else 0
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -274,7 +281,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     replay_cmd.add_argument(
         "--fail-on-change",
         action="store_true",
-        help="exit 1 when any decision would change (for CI)",
+        help="exit 1 when any decision would change, or when the log holds none (for CI)",
     )
     replay_cmd.set_defaults(run=_replay)
 
