@@ -113,3 +113,21 @@ def test_replay_fail_on_change_fails_on_a_log_with_no_decision(tmp_path, content
     assert result.stdout.splitlines()[-1] == (
         f"{log}: --fail-on-change: no decision in the log, so nothing was checked"
     )
+
+
+def test_install_says_what_is_wrong_with_the_place_named_not_its_staging_file(tmp_path):
+    (tmp_path / "live").mkdir()
+    missing = tmp_path / "nowhere" / "rules.toml"
+    for live, expected in [
+        (tmp_path / "live", f"{tmp_path / 'live'}: not changed: a directory, not a rules file"),
+        (missing, f"{missing}: not changed: no such directory {tmp_path / 'nowhere'}"),
+    ]:
+        result = subprocess.run(
+            [str(VENV_BIN / "callback-decision"), "install", RULES, str(live)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [expected]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live"]  # nothing left behind

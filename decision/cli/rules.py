@@ -72,8 +72,12 @@ def _check(args: argparse.Namespace) -> int:
                 f"{args.rules}: warning: {taken.name} was pulled {age.days} days "
                 f"{age.seconds // 3600} hours ago (older than --max-age {_span(args.max_age)})"
             )
-    print(f"{args.rules}: ok, {len(rules.rules)} rules, version {rules.version}")
+    print(f"{args.rules}: ok, {_rules_count(rules)}, version {rules.version}")
     return 0
+
+
+def _rules_count(rules: RuleSet) -> str:
+    return f"{len(rules.rules)} rule{'s' * (len(rules.rules) != 1)}"
 
 
 def _span(span: timedelta) -> str:
@@ -197,13 +201,23 @@ def _install(args: argparse.Namespace) -> int:
             print(f"{len(failed)} of {len(results)} cases failed; {args.live}: not changed")
             return 1
         print(f"{len(results)} cases passed")
+    # Said of what the user named, not of the staging file beside it.
+    live = Path(args.live)
+    if live.is_dir():
+        print(f"{args.live}: not changed: a directory, not a rules file", file=sys.stderr)
+        return 1
+    if not live.resolve().parent.is_dir():
+        print(
+            f"{args.live}: not changed: no such directory {live.resolve().parent}", file=sys.stderr
+        )
+        return 1
     try:
         install_rules(text, args.live)
     except OSError as error:
-        print(f"{args.live}: not changed: {error}", file=sys.stderr)
+        print(f"{args.live}: not changed: {error.strerror or error}", file=sys.stderr)
         return 1
     print(
-        f"{args.live}: installed version {rules.version} ({len(rules.rules)} rules); the service "
+        f"{args.live}: installed version {rules.version} ({_rules_count(rules)}); the service "
         "loads it at its next check once it has settled, or on SIGHUP"
     )
     return 0
