@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from decision.service.settings import DecisionSettings
 from plumbing.graceful import wait_for_exit_signal
 from plumbing.logs import AccessLog
 from plumbing.settings import parse_duration
+from plumbing.tracing import Tracing, TracingSettingsError
 
 log = logging.getLogger("decision.server")
+SERVICE_NAME = "callback-router-decision"
 
 
 class MetricsEndpoint:
@@ -51,20 +54,21 @@ class MetricsEndpoint:
         pass
 
 
-class AccessLogFlush:
-    """The access log's batched lines, written out at exit."""
+class AtExit:
+    """What must be written out at exit: the access log's batched lines, the spans not yet
+    exported."""
 
-    name = "access log"
     health = None
 
-    def __init__(self, access_log: AccessLog) -> None:
-        self.access_log = access_log
+    def __init__(self, name: str, action: Callable[[], None]) -> None:
+        self.name = name
+        self.action = action
 
     async def start(self) -> None:
         pass
 
     async def stop(self) -> None:
-        self.access_log.flush()
+        self.action()
 
     def on_reload_signal(self) -> None:
         pass
@@ -88,6 +92,10 @@ async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
     if settings.max_concurrent_calls < 1 or settings.call_backlog < 1:
         raise SystemExit("decision: --max-concurrent-calls and --call-backlog must be at least 1")
+    try:
+        tracing = Tracing.from_environment(SERVICE_NAME)
+    except TracingSettingsError as error:
+        raise SystemExit(f"decision: {error}") from None
     # Refuses to start on a bad file: there is no old one to keep.
     rules = await LiveRules.open(
         settings.rules,
@@ -95,7 +103,7 @@ async def serve(settings: DecisionSettings) -> None:
         settings.watch_interval,
         Path(settings.genesys_snapshot) if settings.genesys_snapshot else None,
     )
-    access_log = AccessLog("decision") if settings.access_log else None
+    access_log = AccessLog("decision", trace_ids=tracing.enabled) if settings.access_log else None
     # Every background component, in the order they start (and stop in reverse). A new one (a
     # Genesys poller) is one line here; one that provides outside facts is a provider too.
     components = Components()
@@ -117,7 +125,9 @@ async def serve(settings: DecisionSettings) -> None:
         )
     watch_snapshot_age(rules)
     if access_log is not None:
-        components.add(AccessLogFlush(access_log))
+        components.add(AtExit("access log", access_log.flush))
+    if tracing.enabled:
+        components.add(AtExit("tracing", tracing.shutdown))
 
     servicer = DecisionServicer(
         rules,
@@ -125,6 +135,7 @@ async def serve(settings: DecisionSettings) -> None:
         access_log=access_log,
         providers=[contacts] if contacts is not None else [],
         decision_log=decision_log,
+        tracing=tracing,
     )
     server, health_servicer = build_server(
         servicer, settings.max_concurrent_calls, settings.call_backlog
