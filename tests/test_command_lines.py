@@ -131,3 +131,26 @@ def test_install_says_what_is_wrong_with_the_place_named_not_its_staging_file(tm
         assert result.returncode == 1
         assert result.stderr.splitlines() == [expected]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live"]  # nothing left behind
+
+
+def test_explain_takes_a_queue_by_the_name_the_rules_know():
+    def explain(queue: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                str(VENV_BIN / "callback-decision"),
+                *("explain", RULES, "--phone", "07400123456", "--country-code", "+44"),
+                *("--queue", queue),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    named = explain("support-uk")
+    assert named.returncode == 0, named.stderr
+    assert "note: queue 'support-uk' is 5a9d0c4e-1b2f-4c3d-8e5f-000000000001" in named.stdout
+    unknown = explain("Sales")
+    assert unknown.returncode == 2
+    assert (
+        unknown.stderr == "explain: queue_id: unknown queue name 'Sales' (not in [names.queues])\n"
+    )

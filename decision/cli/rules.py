@@ -34,6 +34,7 @@ from decision.rules.coverage import format_coverage, rule_coverage
 from decision.rules.install import install_rules
 from decision.rules.live import RulesInputs, read_rules, read_rules_text
 from decision.rules.rendering import format_explanation
+from decision.service.what_if import WhatIfError, with_named_queue
 from plumbing.settings import parse_duration
 
 CLI_LOOKUP_SECONDS = 5.0  # a person waits for explain; the service's deadline is its own
@@ -129,9 +130,11 @@ def _explain(args: argparse.Namespace) -> int:
     }
     payload = {k: v for k, v in payload.items() if v is not None}
     payload.update(args.attribute)
+    notes: list[str] = []
     try:
-        request = request_from_document(payload)
-    except PayloadError as error:
+        # --queue takes what the rules take: a name of theirs, or an id.
+        request = with_named_queue(request_from_document(payload), rules, notes)
+    except (PayloadError, WhatIfError) as error:
         print(f"explain: {error}", file=sys.stderr)
         return 2
     contact = None
@@ -148,7 +151,9 @@ def _explain(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     at = args.at or datetime.now(UTC)
-    print(format_explanation(explain(rules, request, at, OutsideFacts({CONTACT: contact}))))
+    explained = explain(rules, request, at, OutsideFacts({CONTACT: contact}))
+    explained.notes[:0] = notes
+    print(format_explanation(explained))
     return 0
 
 
@@ -267,7 +272,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     explain_cmd.add_argument("--phone", required=True)
     explain_cmd.add_argument("--country-code")
     explain_cmd.add_argument("--widget")
-    explain_cmd.add_argument("--queue")
+    explain_cmd.add_argument("--queue", help="a queue id, or a name the rules know")
     explain_cmd.add_argument("--script")
     explain_cmd.add_argument("--schedule-group")
     explain_cmd.add_argument(
