@@ -48,6 +48,7 @@ from facade.http_server import FacadeHTTPServer
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
 from facade.request_logs import withhold_values_in_tornado_logs
+from plumbing import event_loop
 from plumbing.graceful import hold_exit_signals, wait_for_exit_signal
 from plumbing.logs import AccessLog, mask_number
 from plumbing.tracing import Tracing, TracingSettingsError
@@ -366,6 +367,10 @@ def run(settings: FacadeSettings) -> int:
     sharing it; the parent forwards SIGTERM/SIGINT/SIGHUP and exits 0 when all workers did."""
     hold_exit_signals()
     facade_tracing().shutdown()  # a bad OTEL_* value stops the start here, before any fork
+    try:
+        loop = event_loop.chosen_loop()
+    except event_loop.EventLoopChoiceError as error:
+        raise SystemExit(f"facade: {error}") from None
     # Before the workers fork: each inherits the limit, and holds its own caps under it.
     log_budget(connection_budget(settings, raise_open_files_limit(settings)))
     sockets = _bind(settings.listen)
@@ -375,7 +380,7 @@ def run(settings: FacadeSettings) -> int:
     bound = sockets[0].getsockname()[1]
     print(
         f"facade: serving on {scheme}://{host}:{bound}{CALLBACK_PATH} "
-        f"decision {settings.decision} processes {settings.processes}",
+        f"decision {settings.decision} processes {settings.processes} loop {loop}",
         flush=True,
     )
     if admin_sockets:
@@ -385,14 +390,14 @@ def run(settings: FacadeSettings) -> int:
             flush=True,
         )
     if settings.processes <= 1:
-        asyncio.run(serve(settings, sockets, admin_sockets))
+        event_loop.run(serve(settings, sockets, admin_sockets))
         return 0
     workers: list[int] = []
     for _ in range(settings.processes):
         pid = os.fork()
         if pid == 0:
             try:
-                asyncio.run(serve(settings, sockets, admin_sockets))
+                event_loop.run(serve(settings, sockets, admin_sockets))
                 os._exit(0)
             except BaseException:
                 log.exception("worker failed")

@@ -24,6 +24,7 @@ from decision.service.servicer import DecisionServicer
 from facade.app import FacadeServer
 from facade.config import FacadeSettings
 from facade.rate_limit import RateLimiter
+from plumbing.event_loop import chosen_loop, loop_factory
 from plumbing.logs import AccessLog
 from plumbing.tracing import Tracing
 
@@ -35,7 +36,8 @@ class EventLoopThread:
     One loop for the whole session: grpc.aio objects belong to the loop that made them."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        # The loop the services would run on as processes (uvloop unless told otherwise).
+        self.loop = loop_factory(chosen_loop())()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="in-process-services", daemon=True
         )

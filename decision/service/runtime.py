@@ -18,6 +18,7 @@ from decision.service.components import Components
 from decision.service.grpc_server import build_server, server_credentials, start_serving
 from decision.service.servicer import DecisionServicer
 from decision.service.settings import DecisionSettings
+from plumbing.event_loop import running_loop_name
 from plumbing.graceful import wait_for_exit_signal
 from plumbing.logs import AccessLog
 from plumbing.settings import parse_duration
@@ -158,7 +159,7 @@ async def serve(settings: DecisionSettings) -> None:
     host = settings.listen.rpartition(":")[0]
     print(
         f"decision: serving on {host}:{bound} rules {rules.current.version}"
-        f"{' tls' if credentials else ''}",
+        f"{' tls' if credentials else ''} loop {running_loop_name()}",
         flush=True,
     )
     await wait_for_exit_signal(on_reload=components.on_reload_signal)
