@@ -1,5 +1,5 @@
 import sys
 
-from decision.cli import main
+from plumbing.entry import run_main
 
-sys.exit(main())
+sys.exit(run_main("decision.cli", "callback-decision"))

@@ -14,6 +14,7 @@ import tornado.web
 from google.protobuf.json_format import MessageToDict
 from tornado.httputil import HTTPHeaders
 
+from contract.callback import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES
 from contract.client import DecisionClient
 from contract.v1 import decision_pb2
 from contract.webhook import PayloadError, parse_document, request_from_document
@@ -45,6 +46,58 @@ def _moment(text: object) -> datetime | None:
     except (ValueError, OverflowError):
         return None
     return at
+
+
+_CONTACT_TEXTS = ("name", "tier", "language")
+_CONTACT_LISTS = ("preferred_agents", "skills")
+_CONTACT_KEYS = ("known", "attributes", *_CONTACT_TEXTS, *_CONTACT_LISTS)
+
+
+def pretend_contact(value: object) -> decision_pb2.PretendContact:
+    """Try a caller's `contact`: `{"known": false}`, or `{"known": true, "tier": "vip",
+    "language": ..., "name": ..., "skills": [...], "preferred_agents": [...], "attributes":
+    {...}}`, as `decision explain --contact` pretends one. PayloadError names what is wrong."""
+    if not isinstance(value, dict) or not isinstance(value.get("known"), bool):
+        raise PayloadError('contact must be {"known": true|false, ...}', "contact")
+    unknown = sorted(set(value) - set(_CONTACT_KEYS))
+    if unknown:
+        raise PayloadError(
+            f"contact.{unknown[0]}: not a contact field (known: {', '.join(_CONTACT_KEYS)})",
+            "contact",
+        )
+    pretend = decision_pb2.PretendContact(known=value["known"])
+    if not pretend.known:
+        return pretend
+    contact = pretend.contact
+    for name in _CONTACT_TEXTS:
+        setattr(contact, name, _text(value.get(name, ""), f"contact.{name}"))
+    for name in _CONTACT_LISTS:
+        items = value.get(name, [])
+        if not isinstance(items, list) or len(items) > MAX_ATTRIBUTES:
+            raise PayloadError(
+                f"contact.{name} must be a list of at most {MAX_ATTRIBUTES}", "contact"
+            )
+        getattr(contact, name).extend(_text(item, f"contact.{name}") for item in items)
+    attributes = value.get("attributes", {})
+    if not isinstance(attributes, dict) or len(attributes) > MAX_ATTRIBUTES:
+        raise PayloadError(
+            f"contact.attributes must be an object of at most {MAX_ATTRIBUTES} entries", "contact"
+        )
+    for key, text in attributes.items():
+        if not 0 < len(key) <= MAX_ATTRIBUTE_KEY:
+            raise PayloadError(
+                f"contact.attributes: names are 1 to {MAX_ATTRIBUTE_KEY} characters", "contact"
+            )
+        contact.attributes[key] = _text(text, f"contact.attributes.{key}")
+    return pretend
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_ATTRIBUTE_VALUE:
+        raise PayloadError(
+            f"{where} must be text of at most {MAX_ATTRIBUTE_VALUE} characters", "contact"
+        )
+    return value
 
 
 class AdminApiHandler(NoBody, JsonHandler):
@@ -92,9 +145,10 @@ class SessionHandler(AdminApiHandler):
 
 
 class TryHandler(AdminApiHandler):
-    """POST /api/try: a webhook body plus an optional `at` (ISO 8601): the explained decision
-    and the exact answer TrueEngage would get. The body, once the key has been checked, is
-    kept up to the webhook's limit (413 beyond)."""
+    """POST /api/try: a webhook body plus an optional `at` (ISO 8601) and `contact` (a pretended
+    directory entry, `pretend_contact`); `queueId` may be a queue's name as the rules know it.
+    Answers the explained decision and the exact answer TrueEngage would get. The body, once
+    the key has been checked, is kept up to the webhook's limit (413 beyond)."""
 
     SUPPORTED_METHODS = ("POST",)
 
@@ -128,7 +182,10 @@ class TryHandler(AdminApiHandler):
         try:
             document = parse_document(bytes(self.body) or b"{}")
             at = document.pop("at", None)
+            contact = document.pop("contact", None)
             request = request_from_document(document)
+            if contact is not None:
+                request.pretend_contact.CopyFrom(pretend_contact(contact))
         except PayloadError as error:
             self.fail(400, str(error), error.field)
             return

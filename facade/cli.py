@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from facade.config import FacadeSettings
+from plumbing.entry import quiet_when_the_reader_leaves
 from plumbing.logs import configure_logging
 from plumbing.settings import (
     SettingsError,
@@ -136,6 +137,8 @@ def _devstack(args: argparse.Namespace) -> int:
         rules=args.rules,
         contacts_csv=args.contacts_csv,
         contacts=args.contacts,
+        metrics_port=args.metrics_port,
+        keys_file=args.keys_file,
     )
 
 
@@ -156,9 +159,9 @@ def _openapi(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m facade",
+        prog="callback-facade",  # pyproject.toml's console script, as the README spells it
         description=__doc__,
-        epilog=settings_epilog(FacadeSettings, "FACADE", "python -m facade serve"),
+        epilog=settings_epilog(FacadeSettings, "FACADE", "callback-facade serve"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.add_argument("--rules", default="examples/rules.toml")
     dev_cmd.add_argument("--contacts-csv", default="examples/contacts.csv")
     dev_cmd.add_argument("--contacts", default=".run/contacts.sqlite3")
+    dev_cmd.add_argument(
+        "--metrics-port", type=int, default=9464, help="the decision service's metrics"
+    )
+    dev_cmd.add_argument(
+        "--keys-file",
+        default=".run/dev-keys.json",
+        help="the dev API and admin keys, made on the first run and reused",
+    )
     dev_cmd.set_defaults(run=_devstack)
 
     openapi_cmd = commands.add_parser(
@@ -190,4 +201,4 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     configure_logging("facade")
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    return quiet_when_the_reader_leaves(lambda: args.run(args))

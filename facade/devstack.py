@@ -1,10 +1,14 @@
-"""`make run`: both services on this machine with the example rules and a dev API key."""
+"""`make run`: both services on this machine with the example rules and dev keys, which are
+generated on the first run and kept in `.run/` (never in the repository), so that the curl it
+prints works again after the next `make run`."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +41,50 @@ def seed_directory(csv_path: str, directory_path: str) -> str:
     return done.stdout.strip()  # e.g. "...: replaced with 2 contacts (3 numbers) in 0.0s"
 
 
+# The commands a person types, as pyproject.toml's console scripts install them in the venv
+# `make venv` (and so `make run`) creates: the same names as in any other install.
+DECISION_COMMAND = ".venv/bin/callback-decision"
+FACADE_COMMAND = ".venv/bin/callback-facade"
+
+
+def dev_keys(path: Path) -> tuple[str, str, str]:
+    """(API key, admin key, what happened): the keys kept in `path`, or new random ones written
+    there (owner-only) when it holds none, so the next run prints the same ones."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        api_key, admin_key = kept["api_key"], kept["admin_key"]
+        if isinstance(api_key, str) and isinstance(admin_key, str) and api_key and admin_key:
+            return api_key, admin_key, f"kept in {path}"
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        print(f"{path}: not dev keys as make run writes them; making new ones", file=sys.stderr)
+    api_key, admin_key = "dev-" + secrets.token_urlsafe(18), "admin-" + secrets.token_urlsafe(18)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            json.dump({"api_key": api_key, "admin_key": admin_key}, stream)
+        os.replace(fresh, path)
+    except OSError as error:
+        return (
+            api_key,
+            admin_key,
+            f"new; not kept ({path}: {error.strerror}): the next run's differ",
+        )
+    return api_key, admin_key, f"new, kept in {path} for the next run"
+
+
+def free_port(port: int) -> int:
+    """`port`, or a free one for 0: the metrics endpoint does not say which port it took."""
+    if port:
+        return port
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def run_devstack(
     facade_port: int,
     decision_port: int,
@@ -44,6 +92,8 @@ def run_devstack(
     contacts_csv: str,
     contacts: str,
     admin_port: int = 8081,
+    metrics_port: int = 9464,
+    keys_file: str = ".run/dev-keys.json",
 ) -> int:
     # Explicit handlers (a shell that starts us in the background would leave SIGINT ignored)
     # that only raise a flag: a Ctrl-C at any moment ends the loop below, never the program
@@ -51,13 +101,20 @@ def run_devstack(
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    key = os.environ.get("FACADE_API_KEYS", "").split(",")[0].strip()
-    if not key:
-        key = "dev-" + secrets.token_urlsafe(18)
-    admin_key = os.environ.get("FACADE_ADMIN_KEYS", "").split(",")[0].strip()
-    if not admin_key:
-        admin_key = "admin-" + secrets.token_urlsafe(18)
+    # Keys given in the environment win; otherwise the kept ones (made on the first run).
+    given_key = os.environ.get("FACADE_API_KEYS", "").split(",")[0].strip()
+    given_admin = os.environ.get("FACADE_ADMIN_KEYS", "").split(",")[0].strip()
+    if given_key and given_admin:
+        key, admin_key, keys_said = (
+            given_key,
+            given_admin,
+            "from FACADE_API_KEYS, FACADE_ADMIN_KEYS",
+        )
+    else:
+        kept_key, kept_admin, keys_said = dev_keys(Path(keys_file))
+        key, admin_key = given_key or kept_key, given_admin or kept_admin
     seeded = seed_directory(contacts_csv, contacts)
+    metrics = f"127.0.0.1:{free_port(metrics_port)}"
     decision_args = [
         "serve",
         "--listen",
@@ -66,13 +123,16 @@ def run_devstack(
         rules,
         "--contacts",
         contacts,
+        "--metrics-listen",
+        metrics,
     ]
     try:
         decision = ServiceProcess("decision", decision_args, own_group=True)
     except RuntimeError:
         print(
-            f"the decision service did not start (see above); if port {decision_port} is "
-            "taken: python -m facade devstack --decision-port N",
+            f"the decision service did not start (see above); if port {decision_port} or "
+            f"{metrics_port} is taken: {FACADE_COMMAND} devstack --decision-port N "
+            "--metrics-port M",
             file=sys.stderr,
         )
         return 1
@@ -97,7 +157,7 @@ def run_devstack(
         decision.stop()
         print(
             f"the facade did not start (see above); if port {facade_port} or {admin_port} is "
-            "taken: python -m facade devstack --port N --admin-port M",
+            f"taken: {FACADE_COMMAND} devstack --port N --admin-port M",
             file=sys.stderr,
         )
         return 1
@@ -105,13 +165,19 @@ def run_devstack(
     assert facade.process.stdout is not None
     # The facade's next line tells the console's address (its port, when asked for port 0).
     console = facade.process.stdout.readline().split("console on ", 1)[-1].strip()
+    explain_command = (
+        f"{DECISION_COMMAND} explain {rules} --phone 07400654321 --country-code +44 "
+        f"--contacts {contacts}"
+    )
     print(
         f"""
 callback-router is up.
   webhook:   {url}
   API key:   {key}
   console:   {console}  (admin key: {admin_key})
+  keys:      {keys_said}
   decision:  127.0.0.1:{decision.port} (gRPC), rules {Path(rules).resolve()}
+  metrics:   http://{metrics}/metrics (the decision service's)
   contacts:  {seeded} (from {contacts_csv})
 
 Try it:
@@ -120,6 +186,8 @@ Try it:
     -d '{{"phoneNumber":"07400123456","countryCode":"+44","queueId":"","widgetId":"123"}}'
 
 A known VIP (examples/contacts.csv): same command with "phoneNumber":"07400654321".
+How the rules decide it:
+  {explain_command}
 
 Ctrl-C stops both.""",
         flush=True,

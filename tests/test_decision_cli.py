@@ -23,9 +23,13 @@ def test_check_accepts_the_example_with_its_warning():
     result = run("check", str(EXAMPLES / "rules.toml"))
     assert result.returncode == 0
     assert "ok, 3 rules, version" in result.stdout
-    assert (
-        "warning: rule 'known-vip': schedules a callback and sets preferred agents" in result.stdout
-    )
+    warnings = [line for line in result.stdout.splitlines() if "warning" in line]
+    assert warnings == [
+        f"{EXAMPLES / 'rules.toml'}: warning: rules 'known-vip' and 'us-after-hours' may decide "
+        "one callback together (continue = true): rule 'known-vip' sets preferred agents, "
+        "rule 'us-after-hours' schedules it; Genesys does not apply preferred-agent routing to "
+        "scheduled callbacks"
+    ]
 
 
 def test_check_refuses_a_bad_file_with_every_problem(tmp_path):

@@ -62,6 +62,7 @@ def test_decide_returns_patch_rules_facts_and_version(client):
         "localTime": reply.facts.local_time,
         "type": "NUMBER_TYPE_MOBILE",
         "zoneSource": "TIME_ZONE_SOURCE_NUMBER",
+        "regionSource": "number",
     }
     assert len(reply.rules_version) == 16
     assert reply.request_id == "r-1"

@@ -105,6 +105,7 @@ def test_an_explanation_is_plain_data():
     assert data["facts"] == {
         "e164": "+12025550123",
         "region": "US",
+        "region_source": "number",
         "calling_code": 1,
         "number_type": "fixed_line_or_mobile",
         "valid": True,

@@ -139,7 +139,16 @@ def test_masked_decision_log_replays_from_logged_facts(tmp_path):
     assert "*******3456" in text
     result = replay(log, EXAMPLE_RULES)
     assert "unchanged: 4" in result.stdout
-    assert "approximate: 4" in result.stdout
+    # No example rule reads the number itself (prefix, percent): the logged facts are exact.
+    assert "approximate" not in result.stdout
+    reading = tmp_path / "prefix.toml"
+    reading.write_text(
+        EXAMPLE_RULES.read_text().replace(
+            'when = { region = ["GB"], number_type = ["mobile"] }',
+            'when = { region = ["GB"], number_type = ["mobile"], not = { prefix = "+4420" } }',
+        )
+    )
+    assert "approximate: 4" in replay(log, reading).stdout
 
 
 def test_full_decision_log_buffer_drops_and_counts():

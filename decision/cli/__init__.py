@@ -1,4 +1,5 @@
-"""`python -m decision`: serve the rules, check them, test them, explain one decision."""
+"""`callback-decision` (or `python -m decision`): serve the rules, check them, test them,
+explain one decision."""
 
 # One module per command group (serve, rules, contacts); each adds its commands here.
 
@@ -10,6 +11,7 @@ from typing import NoReturn
 
 from decision.cli import contacts, genesys, rules, serve
 from decision.service.settings import DecisionSettings
+from plumbing.entry import quiet_when_the_reader_leaves
 from plumbing.logs import configure_logging
 from plumbing.settings import settings_epilog
 
@@ -31,9 +33,9 @@ class CommandParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(
-        prog="python -m decision",
+        prog="callback-decision",  # pyproject.toml's console script, as the README spells it
         description=__doc__,
-        epilog=settings_epilog(DecisionSettings, "DECISION", "python -m decision serve"),
+        epilog=settings_epilog(DecisionSettings, "DECISION", "callback-decision serve"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -50,4 +52,4 @@ def main(argv: list[str] | None = None) -> int:
         # A one-shot command reports by its own one line: a library's passing warning (a
         # directory's listener losing its connection as the command ends) is not for stderr.
         logging.getLogger().addHandler(logging.NullHandler())
-    return args.run(args)
+    return quiet_when_the_reader_leaves(lambda: args.run(args))

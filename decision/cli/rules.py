@@ -34,6 +34,7 @@ from decision.rules.coverage import format_coverage, rule_coverage
 from decision.rules.install import install_rules
 from decision.rules.live import RulesInputs, read_rules, read_rules_text
 from decision.rules.rendering import format_explanation
+from decision.service.what_if import WhatIfError, with_named_queue
 from plumbing.settings import parse_duration
 
 CLI_LOOKUP_SECONDS = 5.0  # a person waits for explain; the service's deadline is its own
@@ -72,8 +73,12 @@ def _check(args: argparse.Namespace) -> int:
                 f"{args.rules}: warning: {taken.name} was pulled {age.days} days "
                 f"{age.seconds // 3600} hours ago (older than --max-age {_span(args.max_age)})"
             )
-    print(f"{args.rules}: ok, {len(rules.rules)} rules, version {rules.version}")
+    print(f"{args.rules}: ok, {_rules_count(rules)}, version {rules.version}")
     return 0
+
+
+def _rules_count(rules: RuleSet) -> str:
+    return f"{len(rules.rules)} rule{'s' * (len(rules.rules) != 1)}"
 
 
 def _span(span: timedelta) -> str:
@@ -125,9 +130,11 @@ def _explain(args: argparse.Namespace) -> int:
     }
     payload = {k: v for k, v in payload.items() if v is not None}
     payload.update(args.attribute)
+    notes: list[str] = []
     try:
-        request = request_from_document(payload)
-    except PayloadError as error:
+        # --queue takes what the rules take: a name of theirs, or an id.
+        request = with_named_queue(request_from_document(payload), rules, notes)
+    except (PayloadError, WhatIfError) as error:
         print(f"explain: {error}", file=sys.stderr)
         return 2
     contact = None
@@ -144,7 +151,9 @@ def _explain(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     at = args.at or datetime.now(UTC)
-    print(format_explanation(explain(rules, request, at, OutsideFacts({CONTACT: contact}))))
+    explained = explain(rules, request, at, OutsideFacts({CONTACT: contact}))
+    explained.notes[:0] = notes
+    print(format_explanation(explained))
     return 0
 
 
@@ -160,7 +169,14 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"{args.log}: cannot read the decision log: {error.strerror}", file=sys.stderr)
         return 1
     print(format_report(report, args.log, rules))
-    return 1 if args.fail_on_change and report.changed else 0
+    if not args.fail_on_change:
+        return 0
+    # A gate pointed at the wrong file, or at one rotated away, must not pass for want of
+    # decisions to compare (a torn last line among decisions is only reported).
+    if report.total == 0:
+        print(f"{args.log}: --fail-on-change: no decision in the log, so nothing was checked")
+        return 1
+    return 1 if report.changed else 0
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -190,13 +206,23 @@ def _install(args: argparse.Namespace) -> int:
             print(f"{len(failed)} of {len(results)} cases failed; {args.live}: not changed")
             return 1
         print(f"{len(results)} cases passed")
+    # Said of what the user named, not of the staging file beside it.
+    live = Path(args.live)
+    if live.is_dir():
+        print(f"{args.live}: not changed: a directory, not a rules file", file=sys.stderr)
+        return 1
+    if not live.resolve().parent.is_dir():
+        print(
+            f"{args.live}: not changed: no such directory {live.resolve().parent}", file=sys.stderr
+        )
+        return 1
     try:
         install_rules(text, args.live)
     except OSError as error:
-        print(f"{args.live}: not changed: {error}", file=sys.stderr)
+        print(f"{args.live}: not changed: {error.strerror or error}", file=sys.stderr)
         return 1
     print(
-        f"{args.live}: installed version {rules.version} ({len(rules.rules)} rules); the service "
+        f"{args.live}: installed version {rules.version} ({_rules_count(rules)}); the service "
         "loads it at its next check once it has settled, or on SIGHUP"
     )
     return 0
@@ -246,7 +272,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     explain_cmd.add_argument("--phone", required=True)
     explain_cmd.add_argument("--country-code")
     explain_cmd.add_argument("--widget")
-    explain_cmd.add_argument("--queue")
+    explain_cmd.add_argument("--queue", help="a queue id, or a name the rules know")
     explain_cmd.add_argument("--script")
     explain_cmd.add_argument("--schedule-group")
     explain_cmd.add_argument(
@@ -274,7 +300,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     replay_cmd.add_argument(
         "--fail-on-change",
         action="store_true",
-        help="exit 1 when any decision would change (for CI)",
+        help="exit 1 when any decision would change, or when the log holds none (for CI)",
     )
     replay_cmd.set_defaults(run=_replay)
 

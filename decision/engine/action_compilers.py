@@ -71,10 +71,20 @@ def _named_id(compiler: Compiler, where: str, field: AnswerField, value: Any) ->
 
 
 def _id_list(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
-    """Genesys ids, by name or id, and the contact's (`_FROM_CONTACT`), added to the list."""
+    """Genesys ids, by name or id, and the contact's (`_FROM_CONTACT`): a list adds them to
+    what other rules and [defaults] add; `{ only = [...] }` makes them the whole list, and
+    `{ remove = [...] }` keeps them out of it."""
     key, kind = field.then, field.names
     contact_field, reference = _FROM_CONTACT[kind]
-    values = compiler.strings(where, value)
+    mode = act.ADD
+    if isinstance(value, dict):
+        if len(value) != 1 or not {act.ONLY, act.REMOVE} >= set(value):
+            compiler.problem(where, "expected a list, { only = [...] } or { remove = [...] }")
+            return None
+        ((mode, value),) = value.items()
+        where = f"{where}.{mode}"
+    # `only = []`: no entries at all, whatever other rules and [defaults] add.
+    values = [] if mode == act.ONLY and value == [] else compiler.strings(where, value)
     if values is None:
         return None
     items: list[str | act.ContactList] = []
@@ -86,7 +96,7 @@ def _id_list(compiler: Compiler, where: str, field: AnswerField, value: Any) -> 
             resolved = compiler.genesys_id(where, kind, item)
             if resolved:
                 items.append(resolved)
-    return act.AddToList(key, tuple(items), compiler.names, kind)
+    return act.AddToList(key, tuple(items), compiler.names, kind, mode, compiler.origin)
 
 
 def _free_text(compiler: Compiler, where: str, field: AnswerField, value: Any) -> act.Action | None:
@@ -229,9 +239,11 @@ ACTION_FIELDS: dict[str, AnswerField] = {f.then: f for f in ANSWER_FIELDS if f.t
 
 
 def compile_actions(
-    compiler: Compiler, where: str, then: Any, skip: tuple[str, ...] = ()
+    compiler: Compiler, where: str, then: Any, skip: tuple[str, ...] = (), origin: str = ""
 ) -> list[act.Action]:
-    """A `then` table (or `[defaults]`, less its `skip` settings) as actions, in file order."""
+    """A `then` table (or `[defaults]`, less its `skip` settings) as actions, in file order.
+    `origin`: whose actions they are, as explain names them ("rule 'uk'", "[defaults]")."""
+    compiler.origin = origin or where
     if not isinstance(then, dict):
         compiler.problem(where, "expected a table of actions")
         return []

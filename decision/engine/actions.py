@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, cast
@@ -36,6 +36,7 @@ ROUTING_FIELDS = {
     f.then: _ROUTING[f.name] for f in ANSWER_FIELDS if f.value in _PLAIN and f.routing
 }
 LIST_FIELDS = {f.then: _ROUTING[f.name] for f in ANSWER_FIELDS if f.value == "ids"}
+LIST_KINDS = {f.then: f.names for f in ANSWER_FIELDS if f.value == "ids"}  # "skills", "agents"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +105,22 @@ CompiledValue = Scalar | ContactField | ContactList
 
 
 class PatchDraft:
-    """Collects what matched rules decide. Scalars: the first to set one keeps it. Lists: union
-    in order. Data: per key, the first to set it keeps it."""
+    """Collects what matched rules decide, then `[defaults]`. Scalars: the first to set one
+    keeps it. Lists: union in order, unless a rule says `only` (the first to say it decides the
+    whole list, whatever else adds to it) or `remove` (never in the list, whoever adds it).
+    Data: per key, the first to set it keeps it. `names` shows ids in the notes."""
 
-    __slots__ = ("data", "lists", "notes", "scalars")
+    __slots__ = ("data", "lists", "names", "notes", "only", "removed", "scalars")
 
-    def __init__(self) -> None:
+    def __init__(self, names: Names | None = None) -> None:
         self.scalars: dict[str, Scalar] = {}
-        self.lists: dict[str, dict[str, None]] = {key: {} for key in LIST_FIELDS}
+        # Per list: item -> who added it (a rule, or [defaults]), for explain's notes.
+        self.lists: dict[str, dict[str, str]] = {key: {} for key in LIST_FIELDS}
+        self.only: dict[str, tuple[str, dict[str, None]]] = {}  # list -> (who, its items)
+        self.removed: dict[str, dict[str, str]] = {}  # list -> item -> who removed it
         self.data: dict[str, str] = {}
         self.notes: list[str] = []
+        self.names = names
 
     def build(self, subject: Subject, horizon: timedelta) -> CallbackPatch:
         patch = self.build_fixed(subject.request.queue_id)
@@ -164,8 +171,11 @@ class PatchDraft:
                 setattr(routing, name, self.scalars[slot])
                 touched = True
         for slot, name in LIST_FIELDS.items():
-            if self.lists[slot]:
-                getattr(routing, name).extend(self.lists[slot])
+            items = self._settled(slot) if slot in self.only or slot in self.removed else None
+            if items is None:
+                items = list(self.lists[slot])
+            if items:
+                getattr(routing, name).extend(items)
                 touched = True
         owner = cast("str | None", self.scalars.get("agent_owned"))
         if owner:
@@ -181,6 +191,44 @@ class PatchDraft:
         else:
             patch.ClearField("routing_data")
             self.notes.append("routingData dropped: no queue decided and none in the request")
+
+    def _settled(self, key: str) -> list[str]:
+        """A list some rule replaced (`only`) or removed from, with a note of what that
+        dropped and who had put it there."""
+        added = self.lists[key]
+        removed = self.removed.get(key, {})
+        only = self.only.get(key)
+        kept = list(only[1] if only else added)
+        final = [item for item in kept if item not in removed]
+        if only:
+            dropped = [item for item in added if item not in only[1]]
+            if dropped:
+                self.notes.append(
+                    f"{key}: {only[0]} kept only {self._shown(key, only[1])}, dropping "
+                    f"{self._shown_by(key, dropped, added)}"
+                )
+        by_remover: dict[str, list[str]] = {}
+        for item, who in removed.items():
+            if item in kept:
+                by_remover.setdefault(who, []).append(item)
+        for who, items in by_remover.items():
+            origins = added if not only else dict.fromkeys(items, only[0])
+            self.notes.append(f"{key}: {who} removed {self._shown_by(key, items, origins)}")
+        return final
+
+    def _shown(self, key: str, items: Iterable[str]) -> str:
+        """Ids as their names, where the rules name them: [spanish, english]."""
+        kind = LIST_KINDS[key]
+        names = self.names
+        shown = [(names.name_of(kind, i) if names else None) or i for i in items]
+        return f"[{', '.join(shown)}]"
+
+    def _shown_by(self, key: str, items: list[str], origins: Mapping[str, str]) -> str:
+        """Items grouped by who put them there: english (rule 'uk-mobile'), mobile ([defaults])."""
+        groups: dict[str, list[str]] = {}
+        for item in items:
+            groups.setdefault(origins.get(item, "?"), []).append(item)
+        return ", ".join(f"{self._shown(key, g)[1:-1]} ({who})" for who, g in groups.items())
 
 
 def _build_schedule(
@@ -253,33 +301,66 @@ class SetValue(Action):
             draft.scalars[self.key] = decided
 
 
-class AddToList(Action):
-    """Skills or preferred agents: literal ids and contact references, unioned in order."""
+ADD, ONLY, REMOVE = "add", "only", "remove"  # what a list action does with its items
 
-    __slots__ = ("items", "kind", "names")
+
+class AddToList(Action):
+    """Skills or preferred agents: literal ids and contact references. `mode` ADD unions them
+    in order (`skills = [...]`); ONLY makes them the whole list (`skills = { only = [...] }`);
+    REMOVE keeps them out of it (`skills = { remove = [...] }`). `origin`: the rule (or
+    [defaults]) it belongs to, which explain's notes name."""
+
+    __slots__ = ("items", "kind", "mode", "names", "origin")
 
     def __init__(
-        self, key: str, items: tuple[str | ContactList, ...], names: Names, kind: str
+        self,
+        key: str,
+        items: tuple[str | ContactList, ...],
+        names: Names,
+        kind: str,
+        mode: str = ADD,
+        origin: str = "",
     ) -> None:
         super().__init__(key, items)
         self.items = items
         self.names = names
         self.kind = kind
+        self.mode = mode
+        self.origin = origin
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:
-        target = draft.lists[self.key]
+        if self.mode == ADD:
+            target = draft.lists[self.key]
+            for item in self._resolved(draft, subject):
+                target.setdefault(item, self.origin)
+        elif self.mode == ONLY:
+            earlier = draft.only.get(self.key)
+            if earlier is None:
+                draft.only[self.key] = (self.origin, dict.fromkeys(self._resolved(draft, subject)))
+            else:
+                draft.notes.append(
+                    f"{self.key}: {self.origin}'s only ignored: {earlier[0]} decided the list first"
+                )
+        else:
+            removed = draft.removed.setdefault(self.key, {})
+            for item in self._resolved(draft, subject):
+                removed.setdefault(item, self.origin)
+
+    def _resolved(self, draft: PatchDraft, subject: Subject) -> list[str]:
+        found: list[str] = []
         for item in self.items:
             if isinstance(item, ContactList):
                 for name in item.read(subject):
                     resolved = self.names.resolve(self.kind, name)
                     if resolved:
-                        target[resolved] = None
+                        found.append(resolved)
                     else:
                         draft.notes.append(
                             f"{self.key}: unknown {self.kind[:-1]} {name!r} in contact"
                         )
             else:
-                target[item] = None
+                found.append(item)
+        return found
 
 
 class SetData(Action):

@@ -37,6 +37,7 @@ class Compiler:
         self.holidays: PublicHolidays | None = None
         # The schedule groups the rules may name (declared in the file, then the snapshot's).
         self.schedule_groups = ScheduleGroups((), {})
+        self.origin = ""  # whose actions are being compiled ("rule 'uk'"), for explain's notes
 
     def reads(self, fact: Fact[Any]) -> None:
         """A condition or action being compiled reads this outside fact."""

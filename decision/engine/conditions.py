@@ -362,9 +362,18 @@ def _contact(compiler: Compiler, where: str, kind: ConditionKind, table: Any) ->
             else:
                 compiled.append(OneOf(key, _contact_known, frozenset({value})))
             continue
-        values = compiler.strings(place, value)
+        # Directories are filled from CRM exports that write `VIP` where rules say "vip":
+        # text matches ignoring case (Unicode case folding) unless the rule asks for `exact`.
+        exact = isinstance(value, dict)
+        if exact and set(value) != {"exact"}:
+            compiler.problem(place, 'expected a value, a list of them, or { exact = "..." }')
+            continue
+        values = compiler.strings(
+            f"{place}.exact" if exact else place, value.get("exact") if exact else value
+        )
         if values is not None:
-            compiled.append(OneOf(key, _contact_reader(name), frozenset(values)))
+            folded = values if exact else [v.casefold() for v in values]
+            compiled.append(OneOf(key, _contact_reader(name, fold=not exact), frozenset(folded)))
     return compiled
 
 
@@ -381,10 +390,13 @@ def _contact_known(subject: Subject) -> bool:
     return subject.fact(CONTACT) is not None
 
 
-def _contact_reader(name: str) -> Callable[[Subject], object]:
+def _contact_reader(name: str, fold: bool) -> Callable[[Subject], object]:
+    """`contact.<name>` of the subject, case-folded when `fold`; None when unknown."""
+
     def read(subject: Subject) -> object:
         contact = subject.fact(CONTACT)
-        return contact.value_of(name) if contact else None
+        value = contact.value_of(name) if contact else None
+        return value.casefold() if fold and value is not None else value
 
     return read
 

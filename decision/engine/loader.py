@@ -111,7 +111,9 @@ def parse_rules(
     for found in inputs:
         org_groups.update(found.schedule_groups or {})
     compiler.schedule_groups = ScheduleGroups(declared, org_groups)
-    defaults = compile_actions(compiler, "defaults", raw_defaults, skip=_DEFAULTS_SETTINGS)
+    defaults = compile_actions(
+        compiler, "defaults", raw_defaults, skip=_DEFAULTS_SETTINGS, origin="[defaults]"
+    )
 
     raw_rules = doc.get("rules", [])
     if not isinstance(raw_rules, list):
@@ -130,7 +132,7 @@ def parse_rules(
         default_region=region,
         horizon=timedelta(days=horizon),
         warnings=(
-            *schedule_warnings(rules),
+            *schedule_warnings(rules, set(raw_defaults) - set(_DEFAULTS_SETTINGS)),
             *compiler.warnings,
             *membership_warnings([rule for rule, _ in rules], compiler.names, defaults),
         ),
@@ -166,7 +168,7 @@ def _rules(compiler: Compiler, raw_rules: list[Any]) -> list[tuple[Rule, set[str
         if not isinstance(keep_going, bool):
             compiler.problem(f"{where}: continue", "expected true or false")
         conditions = compile_conditions(compiler, f"{where}: when", raw.get("when", {}))
-        actions = compile_actions(compiler, f"{where}: then", raw.get("then", {}))
+        actions = compile_actions(compiler, f"{where}: then", raw.get("then", {}), origin=where)
         then = raw.get("then")
         then_keys: set[str] = set(then) if isinstance(then, dict) else set()
         rules.append(

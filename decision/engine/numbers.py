@@ -14,6 +14,10 @@ NUMBER_TYPE_NAMES: dict[int, str] = {
     if name.isupper() and isinstance(value, int)
 }
 _UNKNOWN_ZONE = "Etc/Unknown"
+# Where a number's region came from (`regionSource`): the number itself (a valid number), or
+# only its calling code (the main region of a shared code: US for +1), or nowhere ("").
+REGION_FROM_NUMBER = "number"
+REGION_FROM_CALLING_CODE = "calling code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,7 @@ class NumberFacts:
     number_type: str = "unknown"
     valid: bool = False
     time_zones: tuple[str, ...] = ()
+    region_source: str = ""  # REGION_FROM_NUMBER, REGION_FROM_CALLING_CODE or "" (no region)
 
 
 def calling_code_of(country_code: str) -> int | None:
@@ -36,6 +41,22 @@ def calling_code_of(country_code: str) -> int | None:
     if not digits.isdigit() or len(digits) > 3:
         return None
     return int(digits) or None
+
+
+def region_of_calling_code(code: int) -> str:
+    """The main region of a calling code ("GB" for 44, "US" for 1); "" for none or for a
+    non-geographic code (800, 882, ...)."""
+    region = phonenumbers.region_code_for_country_code(code) if code else ""
+    return "" if region in (phonenumbers.UNKNOWN_REGION, "001") else region
+
+
+def _region(number_region: str, calling_code: int) -> tuple[str, str]:
+    """(region, where it came from): the number's own when it has one, else its calling
+    code's, so that `region = "GB"` still matches a UK caller who typed a digit too few."""
+    if number_region:
+        return number_region, REGION_FROM_NUMBER
+    region = region_of_calling_code(calling_code)
+    return region, REGION_FROM_CALLING_CODE if region else ""
 
 
 def parse_number(
@@ -72,14 +93,21 @@ def number_facts(phone_number: str, country_code: str, default_region: str = "")
     callers ask twice."""
     number = parse_number(phone_number, country_code, default_region)
     if number is None:
-        return NumberFacts(calling_code=calling_code_of(country_code) or 0)
+        code = calling_code_of(country_code) or 0
+        region, source = _region("", code)
+        return NumberFacts(calling_code=code, region=region, region_source=source)
     zones = tuple(z for z in number_timezones.time_zones_for_number(number) if z != _UNKNOWN_ZONE)
+    # A parsed number always has its country code; phonenumbers types it Optional.
+    code = number.country_code or 0
+    valid = phonenumbers.is_valid_number(number)
+    own = (phonenumbers.region_code_for_number(number) or "") if valid else ""
+    region, source = _region(own, code)
     return NumberFacts(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        region=phonenumbers.region_code_for_number(number) or "",
-        # A parsed number always has its country code; phonenumbers types it Optional.
-        calling_code=number.country_code or 0,
+        region=region,
+        calling_code=code,
         number_type=NUMBER_TYPE_NAMES.get(phonenumbers.number_type(number), "unknown"),
-        valid=phonenumbers.is_valid_number(number),
+        valid=valid,
         time_zones=zones,
+        region_source=source,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from decision.engine import actions as act
 from decision.engine.names import Names
@@ -11,22 +11,50 @@ from decision.engine.ruleset import Rule
 _AGENTS = {"preferred_agents", "agent_owned"}
 
 
-def schedule_warnings(rules: Sequence[tuple[Rule, set[str]]]) -> list[str]:
-    """Genesys ignores preferred agents on scheduled callbacks: flag rules that may combine them.
-    Each rule comes with the `then` keys it sets."""
-    warnings: list[str] = []
+_NO_AGENT_ROUTING = "Genesys does not apply preferred-agent routing to scheduled callbacks"
+_DEFAULTS = "[defaults]"
+
+
+def schedule_warnings(
+    rules: Sequence[tuple[Rule, set[str]]], defaults: Set[str] = frozenset()
+) -> list[str]:
+    """Genesys ignores preferred agents on scheduled callbacks: flag a rule that does both, and
+    each pair that may decide one callback together where one sets agents and the other
+    schedules, naming both, once per pair. Two rules decide together when the earlier says
+    `continue = true`; [defaults] fill every decision. Each rule comes with the `then` keys it
+    sets; `defaults`: the actions [defaults] sets."""
+    warnings = [
+        f"{name}: schedules a callback and {_agent_setting(sets)}; {_NO_AGENT_ROUTING}"
+        for name, sets in [(_DEFAULTS, defaults), *((f"rule {r.name!r}", s) for r, s in rules)]
+        if "schedule" in sets and _AGENTS & sets
+    ]
     for i, (rule, sets) in enumerate(rules):
-        reach = [sets]
-        if rule.keep_going:
-            reach += [later for _, later in rules[i + 1 :]]
-        schedules = any("schedule" in s for s in reach)
-        prefers = any(_AGENTS & s for s in reach)
-        if schedules and prefers and ("schedule" in sets or _AGENTS & sets):
-            warnings.append(
-                f"rule {rule.name!r}: schedules a callback and sets preferred agents; Genesys "
-                "does not apply preferred-agent routing to scheduled callbacks"
-            )
+        name = f"rule {rule.name!r}"
+        together = [
+            (f"rule {later.name!r}", later_sets, f"rules {rule.name!r} and {later.name!r}")
+            for later, later_sets in (rules[i + 1 :] if rule.keep_going else [])
+        ]
+        together.append((_DEFAULTS, set(defaults), f"{name} and {_DEFAULTS}"))
+        for other, other_sets, pair in together:
+            why = "continue = true" if other != _DEFAULTS else "[defaults] fill every decision"
+            for agents, agent_sets, scheduler, scheduler_sets in (
+                (name, sets, other, other_sets),
+                (other, other_sets, name, sets),
+            ):
+                # An agent-setter that schedules itself is warned about on its own.
+                if _AGENTS & agent_sets and "schedule" in scheduler_sets - agent_sets:
+                    warnings.append(
+                        f"{pair} may decide one callback together ({why}): {agents} "
+                        f"{_agent_setting(agent_sets)}, {scheduler} schedules it; "
+                        f"{_NO_AGENT_ROUTING}"
+                    )
     return warnings
+
+
+def _agent_setting(sets: Set[str]) -> str:
+    if "preferred_agents" in sets:
+        return "sets preferred agents"
+    return "makes the callback agent-owned"
 
 
 def membership_warnings(
@@ -141,7 +169,11 @@ def _agents(rule: Rule) -> list[tuple[str, str | None]]:
     """(then key, agent id) for each agent the rule names; None for one from the contact."""
     found: list[tuple[str, str | None]] = []
     for action in rule.actions:
-        if isinstance(action, act.AddToList) and action.key == "preferred_agents":
+        if (
+            isinstance(action, act.AddToList)
+            and action.key == "preferred_agents"
+            and action.mode != act.REMOVE  # a removed agent is not offered anything
+        ):
             found += [(action.key, i) for i in action.items if isinstance(i, str)]
         elif isinstance(action, act.SetValue) and action.key == "agent_owned":
             found.append((action.key, action.value if isinstance(action.value, str) else None))

@@ -172,7 +172,7 @@ class RuleSet:
         key = (tuple(positions), request.queue_id)
         fixed = self._fixed_parts.get(key) if tracer is None else None
         if fixed is None:
-            draft = PatchDraft()
+            draft = PatchDraft(self.names)
             actions = [a for p in positions for a in rules[p].actions] + list(self.defaults)
             for action in actions:
                 action.apply(draft, subject)

@@ -101,6 +101,7 @@ def explain(
         facts={
             "e164": found.e164,
             "region": found.region,
+            "region_source": found.region_source,
             "calling_code": found.calling_code,
             "number_type": found.number_type,
             "valid": found.valid,

@@ -7,14 +7,23 @@ import json
 from typing import Any
 
 from decision.engine import Explanation
+from decision.engine.numbers import REGION_FROM_CALLING_CODE
 from decision.engine.trace import MATCHED, NOT_TRIED
+
+
+def _region(facts: dict[str, object]) -> str:
+    if not facts["region"]:
+        return "(unknown)"
+    if facts.get("region_source") == REGION_FROM_CALLING_CODE:
+        return f"{facts['region']} (from the calling code: the number is not valid)"
+    return str(facts["region"])
 
 
 def format_explanation(explanation: Explanation) -> str:
     facts = explanation.facts
     shown = {
         "e164": facts["e164"] or "(not parsed)",
-        "region": facts["region"] or "(unknown)",
+        "region": _region(facts),
         "calling code": facts["calling_code"] or "(unknown)",
         "number type": facts["number_type"],
         "valid": facts["valid"],

@@ -9,7 +9,7 @@ import os
 import re
 import stat
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,12 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from contract.v1.decision_pb2 import DecideRequest
 from decision.decision_log.entry import MAX_ENTRY_BYTES, masked_patch, read_logged_facts
 from decision.engine import Fact, NumberFacts, RuleSet
+from decision.engine.conditions import Condition, Not, Percent, Prefix
+from decision.engine.numbers import (
+    REGION_FROM_CALLING_CODE,
+    REGION_FROM_NUMBER,
+    region_of_calling_code,
+)
 from decision.engine.trace import patch_names
 
 EXAMPLES_PER_CHANGE = 3
@@ -87,13 +93,21 @@ def _request(logged: dict[str, Any]) -> DecideRequest:
 
 
 def _logged_number(facts: dict[str, Any]) -> NumberFacts:
+    code = facts.get("country_calling_code", 0)
+    region, source = facts.get("region", ""), facts.get("region_source", "")
+    if region and not source:  # logged before regions had a source: only valid numbers had one
+        source = REGION_FROM_NUMBER
+    elif not region:  # an invalid number, logged before it took its calling code's region
+        region = region_of_calling_code(code) if isinstance(code, int) else ""
+        source = REGION_FROM_CALLING_CODE if region else ""
     return NumberFacts(
         e164=facts.get("e164", ""),
-        region=facts.get("region", ""),
-        calling_code=facts.get("country_calling_code", 0),
+        region=region,
+        calling_code=code,
         number_type=facts.get("number_type", "unknown"),
         valid=facts.get("valid", False),
         time_zones=tuple(facts.get("number_time_zones", ())),
+        region_source=source,
     )
 
 
@@ -136,8 +150,19 @@ def _differences(
     ]
 
 
+def _reads_whole_numbers(conditions: Iterable[Condition]) -> bool:
+    """Whether a condition (or one inside a `not`) reads the number itself, which a masked log
+    no longer has: prefix and percent; every other reads a logged fact."""
+    return any(
+        isinstance(c, Prefix | Percent) or (isinstance(c, Not) and _reads_whole_numbers(c.inner))
+        for c in conditions
+    )
+
+
 def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
     report = ReplayReport()
+    # A masked entry is decided exactly from its logged facts unless a rule reads the number.
+    approximate = _reads_whole_numbers(c for rule in rules.rules for c in rule.conditions)
     for line_number, line in _entries(Path(log_path)):
         if line is None:
             report.unreadable += 1
@@ -165,7 +190,7 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
         masked = "*" in request.phone_number
         if masked:
             number = _logged_number(entry.get("facts", {}))
-            report.approximate += 1
+            report.approximate += approximate
         decision = rules.decide(request, at, facts, number)
         new_patch = MessageToDict(decision.patch)
         if masked:  # compared as the log keeps it: numbers masked, the name withheld

@@ -9,7 +9,16 @@ from prometheus_client import Counter, Histogram
 
 DECISIONS = Counter(
     "decision_decisions_total",
-    "Decisions made, by the rule that decided ('none': no rule)",
+    "Decisions made, by the rule that decided: the last matched rule, whose match ended the "
+    "evaluation ('none': no rule); one count per decision, so the rules' counts add up to the "
+    "decisions. Earlier matched rules (continue = true) are counted in "
+    "decision_rule_contributions_total",
+    ["rule"],
+)
+CONTRIBUTIONS = Counter(
+    "decision_rule_contributions_total",
+    "Decisions each rule contributed to: every matched rule, the deciding one and those with "
+    "continue = true before it (a decision counts once per rule it matched)",
     ["rule"],
 )
 DECISION_SECONDS = Histogram(

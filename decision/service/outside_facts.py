@@ -69,5 +69,7 @@ def describe_facts(
 ) -> None:
     for fact in facts:
         provider = providers.get(fact)
-        if provider is not None:  # the engine's own (schedule groups) are in the reply already
+        # The engine's own facts (schedule groups) are in the reply already, and a pretended
+        # contact (Explain's pretend_contact) is not a provider's.
+        if provider is not None:
             provider.describe(facts.get(fact), reply)

@@ -36,7 +36,8 @@ class RecentDecisions:
         self.full_numbers = full_numbers
         self._recent: deque[Recorded] = deque(maxlen=window)
         self._sequence = 0
-        self.by_rule: Counter[str] = Counter()
+        self.by_rule: Counter[str] = Counter()  # decisions each rule contributed to
+        self.decided_by: Counter[str] = Counter()  # decisions each rule decided (the last match)
         self.total = 0
         self.unmatched = 0
 
@@ -52,6 +53,8 @@ class RecentDecisions:
         matched = response.matched_rules
         if not matched:
             self.unmatched += 1
+        else:
+            self.decided_by[matched[-1]] += 1
         for rule in matched:
             self.by_rule[rule] += 1
 

@@ -41,6 +41,13 @@ from decision.rules.rule_names import rules_names
 from decision.service import metrics
 from decision.service.outside_facts import FactProvider, describe_facts, gather_facts
 from decision.service.recent import RecentDecisions
+from decision.service.what_if import (
+    MAX_PRETEND_BYTES,
+    WhatIfError,
+    pretended_contact,
+    with_contact,
+    with_named_queue,
+)
 from plumbing.ids import new_id
 from plumbing.logs import AccessLog, mask_number
 from plumbing.tracing import Tracing
@@ -77,6 +84,7 @@ def _caller_facts(number: NumberFacts, zone: str, zone_source: str) -> decision_
     return decision_pb2.CallerFacts(
         e164=number.e164,
         region=number.region,
+        region_source=number.region_source,
         country_calling_code=number.calling_code,
         number_type=number.number_type,
         valid=number.valid,
@@ -167,6 +175,10 @@ def oversized(request: decision_pb2.DecideRequest) -> str | None:
             return f"{name} is longer than {limit} characters"
     if len(request.request_id) > MAX_REQUEST_ID:
         return f"request_id is longer than {MAX_REQUEST_ID} characters"
+    if request.HasField("pretend_contact") and (
+        request.pretend_contact.ByteSize() > MAX_PRETEND_BYTES
+    ):
+        return f"pretend_contact is larger than {MAX_PRETEND_BYTES // 1024} KiB"
     attributes = request.attributes
     if attributes:
         if len(attributes) > MAX_ATTRIBUTES:
@@ -213,11 +225,17 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self.full_numbers = full_numbers
         self.access_log = access_log
         self._decided: dict[str, Any] = {}  # rule name -> its decisions counter
+        self._contributed: dict[str, Any] = {}  # rule name -> its contributions counter
 
     async def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.DecideResponse:
         started = time.perf_counter()
+        if request.HasField("pretend_contact"):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "pretend_contact is for Explain only: Decide asks the contact directory",
+            )
         decision, facts, notes, now, request_id = await self._decide(request, context, None)
         facts = _with_derived(facts, decision)
         response = _response(decision, request_id, new_id(), notes)
@@ -228,10 +246,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         if self.decision_log is not None:
             self.decision_log.record(request, response, now, facts, elapsed * 1000)
         metrics.DECISION_SECONDS.observe(elapsed)
-        for name in decision.matched_rules or ("none",):
-            counter = self._decided.get(name)
+        matched = decision.matched_rules
+        decider = matched[-1] if matched else "none"  # the match that ended the evaluation
+        counter = self._decided.get(decider)
+        if counter is None:
+            counter = self._decided[decider] = metrics.DECISIONS.labels(decider)
+        counter.inc()
+        for name in matched:
+            counter = self._contributed.get(name)
             if counter is None:
-                counter = self._decided[name] = metrics.DECISIONS.labels(name)
+                counter = self._contributed[name] = metrics.CONTRIBUTIONS.labels(name)
             counter.inc()
         if self.access_log is not None:
             phone = mask_number(decision.number.e164 or request.phone_number, self.full_numbers)
@@ -280,6 +304,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         response = _response(decision, request_id, "", notes)
         if facts:
             describe_facts(facts, self.providers, response.facts)
+        if request.HasField("pretend_contact"):
+            response.facts.contact_known = request.pretend_contact.known
         return decision_pb2.ExplainResponse(
             names=patch_names(self.rules.current, MessageToDict(decision.patch)),
             decision=response,
@@ -320,19 +346,23 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         request_id = _request_id(request, context)
         rules = self.rules.current
         notes: list[str] = []
+        pretending = trace is not None and request.HasField("pretend_contact")
+        if trace is not None:
+            try:
+                request = with_named_queue(request, rules, notes)
+            except WhatIfError as error:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         try:
+            needs = rules.needs - {CONTACT} if pretending else rules.needs
             facts = (
                 await gather_facts(
-                    rules.needs,
-                    self.providers,
-                    request,
-                    rules.default_region,
-                    notes,
-                    self.tracing,
+                    needs, self.providers, request, rules.default_region, notes, self.tracing
                 )
-                if rules.needs
+                if needs
                 else NO_FACTS
             )
+            if pretending:
+                facts = with_contact(facts, pretended_contact(request))
             if trace is None:
                 decision = rules.decide(request, now, facts)
             else:
@@ -351,6 +381,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     ) -> decision_pb2.GetRulesResponse:
         async with self._console_call(context):
             live, counts = self.rules, dict(self.recent.by_rule)
+            decided = dict(self.recent.decided_by)
             current, text = live.current, live.text  # one version, read once
             # Built off the loop: a file of thousands of rules is thousands of messages.
             response = await asyncio.to_thread(
@@ -359,7 +390,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                 version=current.version,
                 text=text,
                 rule_decisions=[
-                    decision_pb2.RuleCount(rule=rule.name, decisions=counts.get(rule.name, 0))
+                    decision_pb2.RuleCount(
+                        rule=rule.name,
+                        decisions=counts.get(rule.name, 0),
+                        decided=decided.get(rule.name, 0),
+                    )
                     for rule in current.rules
                 ],
                 decisions=self.recent.total,

@@ -40,15 +40,24 @@ function json(value) {
   return JSON.stringify(value, null, 2);
 }
 
+// The browser's own zone: the Time box is read in it, and recent times are shown in it.
+const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "this browser's zone";
+
+// "2026-11-24 23:00 UTC" for a moment (an ISO 8601 text with its offset).
+function utcText(moment) {
+  const at = new Date(moment);
+  return Number.isNaN(at.getTime()) ? "" : `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
 function callerFacts(facts) {
   return [
     ["Number (E.164)", facts.e164],
-    ["Region", facts.region],
+    ["Region", facts.regionSource === "calling code" ? `${facts.region} (from the calling code: the number is not valid)` : facts.region],
     ["Calling code", facts.countryCallingCode ? `+${facts.countryCallingCode}` : ""],
     ["Number type", facts.numberType],
     ["Valid", facts.valid ? "yes" : "no"],
     ["Time zone", facts.timeZone ? `${facts.timeZone} (${facts.timeZoneSource})` : ""],
-    ["Local time", facts.localTime],
+    ["Local time", facts.localTime ? `${facts.localTime} (caller's clock) = ${utcText(facts.localTime)}` : ""],
     ["Known contact", facts.contactKnown ? "yes" : "no"],
     ...(facts.scheduleGroups || []).map((group) => [
       `Schedule group ${group.name}`, scheduleGroupText(group),
@@ -115,7 +124,9 @@ async function tryCaller(event) {
   const form = new FormData($("try-form"));
   const body = {};
   for (const [name, value] of form.entries()) if (value) body[name] = value;
-  if (body.at) body.at = new Date(body.at).toISOString();
+  if (body.at) body.at = new Date(body.at).toISOString();  // read in the browser's zone
+  const pretend = $("try-contact").value;
+  if (pretend) body.contact = pretendedContact(pretend === "known");
   $("try-error").textContent = "";
   let result;
   try {
@@ -152,6 +163,28 @@ async function tryCaller(event) {
   $("try-result").hidden = false;
 }
 
+// What the Contact box pretends: known or not, and the fields typed ("k=v; k=v" attributes).
+function pretendedContact(known) {
+  if (!known) return { known: false };
+  const contact = { known: true };
+  for (const field of ["tier", "language", "name"]) {
+    const value = $(`try-contact-${field}`).value.trim();
+    if (value) contact[field] = value;
+  }
+  const attributes = {};
+  for (const pair of $("try-contact-attributes").value.split(/[;\n]/)) {
+    const [key, ...rest] = pair.split("=");
+    if (key.trim()) attributes[key.trim()] = rest.join("=").trim();
+  }
+  if (Object.keys(attributes).length) contact.attributes = attributes;
+  return contact;
+}
+
+function showPretendFields() {
+  const known = $("try-contact").value === "known";
+  for (const node of document.querySelectorAll("[data-pretend]")) node.hidden = !known;
+}
+
 // --- rules ---------------------------------------------------------------------------------
 const GENESYS_ID = /[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/g;
 
@@ -186,7 +219,7 @@ async function loadRules() {
   fillFacts($("rules-summary"), [
     ["Version", rules.version],
     ["File", rules.source],
-    ["Live since", rules.liveSince ? new Date(rules.liveSince).toLocaleString() : ""],
+    ["Live since", rules.liveSince ? `${new Date(rules.liveSince).toLocaleString()} (${BROWSER_ZONE}) = ${utcText(rules.liveSince)}` : ""],
     ["Decisions since start", rules.decisions],
   ]);
   const refused = $("rules-refused");
@@ -201,11 +234,19 @@ async function loadRules() {
   }
   const total = Number(rules.decisions) || 0;
   const share = (count) => (total ? `${((100 * Number(count)) / total).toFixed(1)}%` : "—");
+  // One deciding rule per decision, so the shares of "Decided" add up to 100%; a decision
+  // counts in "Contributed to" for every rule it matched.
   const rows = rules.ruleDecisions.map((entry) =>
-    element("tr", {}, element("td", {}, entry.rule), element("td", {}, String(entry.decisions)), element("td", {}, share(entry.decisions))),
+    element(
+      "tr", {},
+      element("td", {}, entry.rule),
+      element("td", {}, String(entry.decided)),
+      element("td", {}, share(entry.decided)),
+      element("td", {}, String(entry.decisions)),
+    ),
   );
   rows.push(
-    element("tr", {}, element("td", {}, "(no rule matched)"), element("td", {}, String(rules.unmatchedDecisions)), element("td", {}, share(rules.unmatchedDecisions))),
+    element("tr", {}, element("td", {}, "(no rule matched)"), element("td", {}, String(rules.unmatchedDecisions)), element("td", {}, share(rules.unmatchedDecisions)), element("td", {}, "")),
   );
   $("rules-counts").replaceChildren(...rows);
   $("rules-text").replaceChildren(...withNames(rules.text, rules.names || {}));
@@ -229,10 +270,10 @@ function decisionItem(entry) {
   const response = entry.response;
   const matched = response.matchedRules || [];
   const rules = matched.length ? matched.join(", ") : "no rule";
-  const when = new Date(entry.decidedAt).toLocaleTimeString();
+  const when = new Date(entry.decidedAt).toLocaleTimeString([], { timeZoneName: "short" });
   const summary = element(
     "summary", {},
-    element("span", {}, when),
+    element("span", { title: utcText(entry.decidedAt) }, when),
     element("span", {}, entry.request.phoneNumber || "—"),
     element("span", { class: "rules" }, rules),
     element("span", { class: "muted" }, response.decisionId),
@@ -288,6 +329,9 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => showView(button.dataset.view));
   }
   $("try-form").addEventListener("submit", tryCaller);
+  $("try-contact").addEventListener("change", showPretendFields);
+  $("try-time-zone").textContent = `Read in this browser's time zone, ${BROWSER_ZONE}; empty: now.`;
+  $("recent-zone").textContent = `Times are shown in this browser's time zone, ${BROWSER_ZONE} (UTC when you point at one).`;
   $("recent-rule").addEventListener("change", () => {
     clearTimeout(pollTimer);
     startRecent();
