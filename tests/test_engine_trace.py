@@ -112,6 +112,7 @@ def test_an_explanation_is_plain_data():
         "time_zone_source": "number",
         "local_time": "2026-11-24T18:00:00-05:00",
         "contact_known": False,
+        "live_known": False,
     }
     assert data["rules"] == [
         {"name": "vip", "outcome": "not matched", "failed": "contact.tier"},
