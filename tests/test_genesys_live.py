@@ -173,7 +173,7 @@ def test_genesys_stopping_past_the_stale_limit_falls_back_with_200s_throughout(l
     assert live.answer()["queueId"] == org.QUEUE_FR
     changes: list[bool] = []
     live.poller.health.watch(changes.append)
-    live.standin.inject(503, times=None)  # Genesys stops answering
+    live.standin.stop_answering()
     with caplog.at_level(logging.INFO, logger="decision.genesys"):
         for _ in range(3):
             assert not live.poll()
@@ -187,7 +187,7 @@ def test_genesys_stopping_past_the_stale_limit_falls_back_with_200s_throughout(l
         answer = live.answer()
         assert answer["queueId"] == org.QUEUE_EN  # queue_load unknown: does not match
         assert answer["routingData"]["preferredAgentIds"] == [org.ANA, org.BO]  # all kept
-        live.standin.clear_faults()
+        live.standin.answer_again()
         assert live.poll()
     assert changes == [False, True]
     assert [r.getMessage() for r in caplog.records][-1] == "live state read again"
