@@ -12,7 +12,7 @@ from google.protobuf.json_format import MessageToDict
 
 from contract.v1 import decision_pb2
 from decision.decision_log.entry import log_entry, read_logged_facts
-from decision.engine import CallbackRequest, OutsideFacts, RulesError
+from decision.engine import CallbackRequest, OutsideFacts, RulesError, explain
 from decision.engine.live import LIVE, AgentStatus, Learned, LiveState, LiveView, QueueLoad
 from decision.rules.cases import run_cases
 from tests.engine_helpers import ALICE, BOB, ENGLISH, TUESDAY_NOON, UK_MOBILE, UK_QUEUE, US_QUEUE
@@ -135,10 +135,7 @@ def test_check_refuses_an_unknown_measure_or_queue(when, problem):
 def test_agents_off_queue_are_left_out_with_a_note():
     decision = decide(AGENTS, view(agents={ALICE: "OFF_QUEUE", BOB: "IDLE"}), queue_id=UK_QUEUE)
     assert list(decision.patch.routing_data.preferred_agent_ids) == [BOB]
-    assert decision.notes == [
-        f"preferred_agents: alice ({ALICE}) left out: off queue (routing status OFF_QUEUE, "
-        "read 5 s ago)"
-    ]
+    assert decision.notes == [f"preferred_agents: alice ({ALICE}) left out: off queue"]
 
 
 def test_when_no_agent_is_left_the_rest_of_the_answer_stands():
@@ -260,3 +257,20 @@ expect = {{ rules = ["uk"] }}
 """
     )
     assert [list(r.failures) for r in run_cases(OVERFLOW, cases)] == [[], [], []]
+
+
+def test_the_kept_patch_parts_follow_the_live_state_and_agree_with_explain():
+    """The rule set keeps one patch part per agents' standing: a change of routing status
+    between two decisions changes the answer at once, and a traced decision (which keeps
+    nothing) agrees every time."""
+    request = CallbackRequest(**UK_MOBILE, queue_id=UK_QUEUE)
+    seen = []
+    for alice in ("OFF_QUEUE", "IDLE", "OFF_QUEUE", None, "IDLE"):
+        agents = {BOB: "IDLE"} | ({ALICE: alice} if alice else {})
+        facts = OutsideFacts({LIVE: view(agents=agents)})
+        kept = AGENTS.decide(request, TUESDAY_NOON, facts)
+        traced = explain(AGENTS, request, TUESDAY_NOON, OutsideFacts({LIVE: view(agents=agents)}))
+        assert MessageToDict(kept.patch) == traced.patch
+        assert kept.notes == traced.notes
+        seen.append(list(kept.patch.routing_data.preferred_agent_ids))
+    assert seen == [[BOB], [ALICE, BOB], [BOB], [ALICE, BOB], [ALICE, BOB]]

@@ -101,24 +101,38 @@ class LiveView:
         self.queues_read: dict[str, QueueLoad | str] = {}
         self.agents_read: dict[str, AgentStatus | str] = {}
 
+    # queue() and agent() are on the request path of every decision that reads live state:
+    # written out rather than shared, and compared by identity (NOT_READ is one object).
     def queue(self, queue_id: str) -> QueueLoad | None:
         """The queue's load, None when unknown (never read, stale, not a queue)."""
         seen = self.queues_read.get(queue_id)
         if seen is None:
-            seen = self._fresh(self.state.queues.get(queue_id), queue_id)
-            if seen == NOT_READ and self._learned is not None and queue_id:
-                self._learned.add(self._learned.queues, queue_id)
+            entry = self.state.queues.get(queue_id)
+            if entry is None:
+                seen = self.state.unknown.get(queue_id, NOT_READ)
+                if seen is NOT_READ and self._learned is not None and queue_id:
+                    self._learned.add(self._learned.queues, queue_id)
+            elif self.now - entry.read_at > self.stale_after:
+                seen = self._stale(entry)
+            else:
+                seen = entry
             self.queues_read[queue_id] = seen
-        return None if isinstance(seen, str) else seen
+        return None if seen.__class__ is str else seen  # type: ignore[return-value]
 
     def agent(self, agent_id: str) -> AgentStatus | None:
         seen = self.agents_read.get(agent_id)
         if seen is None:
-            seen = self._fresh(self.state.agents.get(agent_id), agent_id)
-            if seen == NOT_READ and self._learned is not None:
-                self._learned.add(self._learned.agents, agent_id)
+            entry = self.state.agents.get(agent_id)
+            if entry is None:
+                seen = self.state.unknown.get(agent_id, NOT_READ)
+                if seen is NOT_READ and self._learned is not None:
+                    self._learned.add(self._learned.agents, agent_id)
+            elif self.now - entry.read_at > self.stale_after:
+                seen = self._stale(entry)
+            else:
+                seen = entry
             self.agents_read[agent_id] = seen
-        return None if isinstance(seen, str) else seen
+        return None if seen.__class__ is str else seen  # type: ignore[return-value]
 
     def why_unknown(self, entity_id: str) -> str:
         seen = self.queues_read.get(entity_id) or self.agents_read.get(entity_id)
@@ -127,13 +141,8 @@ class LiveView:
     def age(self, entry: QueueLoad | AgentStatus) -> float:
         return max(0.0, self.now - entry.read_at)
 
-    def _fresh(self, entry: Any, entity_id: str) -> Any:
-        if entry is None:
-            return self.state.unknown.get(entity_id, NOT_READ)
-        age = self.now - entry.read_at
-        if age > self.stale_after:
-            return f"stale: read {age:.0f} s ago (limit {self.stale_after:g} s)"
-        return entry
+    def _stale(self, entry: QueueLoad | AgentStatus) -> str:
+        return f"stale: read {self.now - entry.read_at:.0f} s ago (limit {self.stale_after:g} s)"
 
 
 def _age(view: LiveView, entry: QueueLoad | AgentStatus) -> float:
@@ -200,14 +209,20 @@ def live_from_mapping(raw: Mapping[str, Any]) -> LiveView:
 
 
 class _Replayed(LiveView):
-    """A logged view: what was not logged is `NOT_LOGGED` rather than `NOT_READ`."""
+    """A logged view: what was not logged is `NOT_LOGGED` rather than `NOT_READ`, and nothing
+    is stale (the logged age is the age it had)."""
 
     __slots__ = ()
 
-    def _fresh(self, entry: Any, entity_id: str) -> Any:
-        if entry is None:
-            return self.state.unknown.get(entity_id, NOT_LOGGED)
-        return entry
+    def queue(self, queue_id: str) -> QueueLoad | None:
+        if queue_id not in self.state.queues and queue_id not in self.queues_read:
+            self.queues_read[queue_id] = self.state.unknown.get(queue_id, NOT_LOGGED)
+        return super().queue(queue_id)
+
+    def agent(self, agent_id: str) -> AgentStatus | None:
+        if agent_id not in self.state.agents and agent_id not in self.agents_read:
+            self.agents_read[agent_id] = self.state.unknown.get(agent_id, NOT_LOGGED)
+        return super().agent(agent_id)
 
 
 LIVE: Fact[LiveView] = Fact("live", live_from_mapping, live_as_mapping)

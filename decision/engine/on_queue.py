@@ -24,34 +24,48 @@ def _who(names: Names | None, agent_id: str) -> str:
     return f"{name} ({agent_id})" if name else agent_id
 
 
-def _judge(
-    key: str, agent_id: str, view: LiveView | None, names: Names | None, notes: list[str]
-) -> bool:
-    """Whether the agent stays; says why in `notes` when it is left out or its state unknown."""
-    status = view.agent(agent_id) if view is not None else None
+ON, OFF = "on queue", "off queue"
+
+
+def standing(view: LiveView | None, agent_id: str) -> str:
+    """ON, OFF, or why the agent's status is unknown in a word or two ("stale", "not read
+    yet"): what the answer depends on, so the rule set can keep one patch part per standing.
+    The reply's facts carry the status itself and its age."""
+    if view is None:
+        return "no live state"
+    status = view.agent(agent_id)
     if status is None:
-        why = view.why_unknown(agent_id) if view is not None else "no live state"
-        notes.append(f"{key}: {_who(names, agent_id)} kept: routing status unknown ({why})")
+        return view.why_unknown(agent_id).partition(":")[0]
+    return ON if status.on_queue else OFF
+
+
+def _keeps(key: str, agent_id: str, standing: str, names: Names | None, notes: list[str]) -> bool:
+    """Whether the agent stays; says why in `notes` when it is left out or unknown."""
+    if standing == ON:
         return True
-    if status.on_queue:
-        return True
-    notes.append(
-        f"{key}: {_who(names, agent_id)} left out: off queue "
-        f"(routing status {status.status}, read {view.age(status) if view else 0:.0f} s ago)"
-    )
-    return False
+    if standing == OFF:
+        notes.append(f"{key}: {_who(names, agent_id)} left out: off queue")
+        return False
+    notes.append(f"{key}: {_who(names, agent_id)} kept: routing status unknown ({standing})")
+    return True
 
 
 class OnQueueAgents(Action):
     """`preferred_agents` with the option: the agents this rule adds, less those off queue."""
 
-    __slots__ = ("inner", "names")
+    __slots__ = ("agents", "inner", "names")
+    varies = True
 
     def __init__(self, inner: AddToList, names: Names) -> None:
         super().__init__(inner.key)
         self.inner = inner
         self.names = names
-        self.per_caller = True  # live state differs from one moment to the next
+        self.per_caller = inner.per_caller  # a contact's agents: nothing to keep
+        self.agents = tuple(a for a in inner.items if isinstance(a, str))
+
+    def variant(self, subject: Subject) -> object:
+        view = subject.fact(LIVE)
+        return tuple(standing(view, agent) for agent in self.agents)
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:
         target = draft.lists[self.key]
@@ -62,7 +76,7 @@ class OnQueueAgents(Action):
             return
         view = subject.fact(LIVE)
         for agent in added:
-            if not _judge(self.key, agent, view, self.names, draft.notes):
+            if not _keeps(self.key, agent, standing(view, agent), self.names, draft.notes):
                 del target[agent]
         if not any(agent in target for agent in added):
             draft.notes.append(f"{self.key}: no agent of this rule is on queue")
@@ -72,20 +86,27 @@ class OnQueueOwner(Action):
     """`agent_owned` with the option: an owner off queue leaves the slot free for later rules."""
 
     __slots__ = ("inner", "names")
+    varies = True
 
     def __init__(self, inner: SetValue, names: Names) -> None:
         super().__init__(inner.key)
         self.inner = inner
         self.names = names
-        self.per_caller = True
+        self.per_caller = inner.per_caller
+
+    def variant(self, subject: Subject) -> object:
+        owner = self.inner.value
+        return standing(subject.fact(LIVE), owner) if isinstance(owner, str) else None
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:
         if self.key in draft.scalars:
             return
         self.inner.apply(draft, subject)
         owner = cast("str | None", draft.scalars.get(self.key))
-        if owner and not _judge(self.key, owner, subject.fact(LIVE), self.names, draft.notes):
-            del draft.scalars[self.key]
+        if owner:
+            state = standing(subject.fact(LIVE), owner)
+            if not _keeps(self.key, owner, state, self.names, draft.notes):
+                del draft.scalars[self.key]
 
 
 def apply_on_queue_only(

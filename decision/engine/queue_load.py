@@ -37,8 +37,8 @@ class QueueLoadCondition(Condition):
         load = view.queue(self.queue or subject.request.queue_id)
         if load is None:
             return False
-        for measure, above, below in self.bounds:
-            value = load.measure(measure)
+        for measure, above, below in self.bounds:  # measures are QueueLoad's attributes
+            value = getattr(load, measure)
             if value is None or not above < value < below:
                 return False
         return True
