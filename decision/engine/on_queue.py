@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from decision.engine.actions import Action, AddToList, PatchDraft, SetValue
-from decision.engine.live import LIVE, LiveView
+from decision.engine.live import LIVE, OFF_QUEUE, LiveView
 from decision.engine.subject import Subject
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def standing(view: LiveView | None, agent_id: str) -> str:
     status = view.agent(agent_id)
     if status is None:
         return view.why_unknown(agent_id).partition(":")[0]
-    return ON if status.on_queue else OFF
+    return OFF if status.status == OFF_QUEUE else ON
 
 
 def _keeps(key: str, agent_id: str, standing: str, names: Names | None, notes: list[str]) -> bool:
@@ -65,7 +65,7 @@ class OnQueueAgents(Action):
 
     def variant(self, subject: Subject) -> object:
         view = subject.fact(LIVE)
-        return tuple(standing(view, agent) for agent in self.agents)
+        return tuple([standing(view, agent) for agent in self.agents])
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:
         target = draft.lists[self.key]

@@ -182,9 +182,12 @@ class RuleSet:
         if self._varying:
             varying = self._varying
             key += tuple(
-                action.variant(subject)
-                for position in (*positions, -1)
-                for action in varying.get(position, ())
+                [
+                    action.variant(subject)
+                    for position in (*positions, -1)
+                    if position in varying
+                    for action in varying[position]
+                ]
             )
         fixed = self._fixed_parts.get(key) if tracer is None else None
         if fixed is None:
