@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 from google.protobuf.json_format import MessageToDict
@@ -274,3 +276,37 @@ def test_the_kept_patch_parts_follow_the_live_state_and_agree_with_explain():
         assert kept.notes == traced.notes
         seen.append(list(kept.patch.routing_data.preferred_agent_ids))
     assert seen == [[BOB], [ALICE, BOB], [BOB], [ALICE, BOB], [ALICE, BOB]]
+
+
+def test_explain_pretends_a_live_state_and_says_what_the_rules_read(tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        "version = 1\n[names.queues]\n"
+        f'support-uk = "{UK_QUEUE}"\nsupport-us = "{US_QUEUE}"\n'
+        '[[rules]]\nname = "overflow"\n'
+        'when = { queue_load = { queue = "support-uk", waiting = { above = 5 } } }\n'
+        'then = { queue = "support-us" }\n'
+    )
+    live = json.dumps({"queues": {UK_QUEUE: {"waiting": 9}}})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "decision",
+            "explain",
+            str(rules),
+            "--phone",
+            "07400123456",
+            "--country-code",
+            "+44",
+            "--live",
+            live,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "  overflow  MATCHED" in done.stdout
+    read = json.loads(done.stdout.split("live state read: ", 1)[1])
+    assert read["queues"][UK_QUEUE]["waiting"] == 9

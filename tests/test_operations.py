@@ -97,6 +97,7 @@ def test_decision_log_and_replay_of_a_rules_change(tmp_path):
         "request",
         "facts",
         "contact",
+        "live",
         "matched_rules",
         "patch",
         "notes",
