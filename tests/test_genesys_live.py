@@ -319,3 +319,19 @@ def test_decision_serve_genesys_live_polls_in_the_background(tmp_path):
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
         finally:
             service.stop()
+
+
+def test_the_request_s_queue_is_learned_and_read_from_the_next_poll_on(live, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        RULES.replace('queue = "support-en", waiting', "waiting")  # the request's queue
+    )
+    assert live.services.run(live.poller.rules.reload())
+    live.standin.set_observation(org.QUEUE_FR, "oWaiting", 7, media_type="callback")
+    asking = {**CALLER, "queueId": org.QUEUE_FR}
+    assert live.poll()  # the rules name no queue of their own yet: agents only
+    assert live.webhook.post(asking).body["queueId"] == org.QUEUE_EN  # not read yet: unknown
+    assert live.poll()
+    (observed,) = live.standin.calls_to(OBSERVATIONS, "POST")
+    assert [p["value"] for p in observed.body["filter"]["predicates"]] == [org.QUEUE_FR]
+    assert live.webhook.post(asking).body["queueId"] == org.QUEUE_FR  # 7 waiting: overflow
