@@ -20,7 +20,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from contract.client import BlockingDecisionClient
-from contract.v1 import decision_pb2
+from contract.v1 import decision_pb2, decision_pb2_grpc
 from decision.engine.live import LIVE
 from decision.genesys.api import Credentials, GenesysApi
 from decision.genesys.live_poller import HEALTH_NAME, LIVE_UP, LivePoller
@@ -335,3 +335,17 @@ def test_the_request_s_queue_is_learned_and_read_from_the_next_poll_on(live, tmp
     (observed,) = live.standin.calls_to(OBSERVATIONS, "POST")
     assert [p["value"] for p in observed.body["filter"]["predicates"]] == [org.QUEUE_FR]
     assert live.webhook.post(asking).body["queueId"] == org.QUEUE_FR  # 7 waiting: overflow
+
+
+def test_explain_shows_the_live_state_a_decision_read(live):
+    """The console's Try a caller asks Explain: its decision carries the same live facts."""
+    live.waiting(9)
+    assert live.poll()
+    with grpc.insecure_channel(live.decision_target) as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        request = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
+        explained = stub.Explain(request, timeout=5)
+    assert explained.rules[0].name == "overflow"
+    assert explained.rules[0].matched
+    (queue,) = explained.decision.facts.live_queues
+    assert (queue.queue_id, queue.known, queue.waiting) == (org.QUEUE_EN, True, 9)
