@@ -227,6 +227,18 @@ def test_a_429_with_retry_after_and_an_expired_token_are_survived(live):
     assert live.poller.health.ok
 
 
+def test_a_retry_after_beyond_the_stale_limit_fails_the_poll_at_once_and_is_honoured(live):
+    assert live.poll()
+    live.standin.throttle(times=1, retry_after=600, path=OBSERVATIONS)
+    assert not live.poll()  # not held for 10 minutes while its state goes stale
+    assert not live.poller.health.ok
+    assert "asks to wait 600 s (429); not waited for" in live.poller.last_error
+    assert live.waits == []
+    assert live.poll()  # the next poll waits what is left of the 600 s first
+    assert live.waits == [600]
+    assert live.poller.health.ok
+
+
 def test_one_poll_reads_only_what_the_rules_mention_in_bulk(live, tmp_path):
     rules = tmp_path / "rules.toml"
     rules.write_text(

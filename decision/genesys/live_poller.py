@@ -191,6 +191,9 @@ class LivePoller:
             if self._api is None:
                 self._api, _ = self.make_api()
                 self._api.timeout = max(1.0, min(10.0, self.interval))
+                # A wait longer than the stale limit fails the poll at once (health degraded,
+                # the state goes unknown) rather than holding it; the next poll waits the rest.
+                self._api.max_retry_after = min(self._api.max_retry_after, self.stale_after)
         except ValueError as error:  # settings that make no client
             return self._failed(str(error))
         api = self._api
@@ -206,7 +209,7 @@ class LivePoller:
                 self.read_at["queues"] = read_at
             except GenesysError as error:
                 errors.append(str(error))
-        if agents:
+        if agents and not errors:  # failing Genesys is not asked again in the same poll
             try:
                 read_at = self._clock()
                 found, missing = await read_routing_statuses(api, agents, read_at)
