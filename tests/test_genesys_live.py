@@ -26,7 +26,13 @@ from decision.genesys.api import Credentials, GenesysApi
 from decision.genesys.live_poller import HEALTH_NAME, LIVE_UP, LivePoller
 from decision.genesys.live_reads import OBSERVATIONS
 from tests import genesys_org as org
-from tests.conftest import Webhook, facade_settings, start_decision, wait_until
+from tests.conftest import (
+    Webhook,
+    background_load,
+    facade_settings,
+    start_decision,
+    wait_until,
+)
 from tests.genesys_standin import GenesysStandin
 from tests.in_process import EventLoopThread, InProcessDecision, InProcessFacade
 
@@ -174,7 +180,10 @@ def test_genesys_stopping_past_the_stale_limit_falls_back_with_200s_throughout(l
     changes: list[bool] = []
     live.poller.health.watch(changes.append)
     live.standin.stop_answering()
-    with caplog.at_level(logging.INFO, logger="decision.genesys"):
+    with (
+        background_load(live.webhook, threads=2) as replies,
+        caplog.at_level(logging.INFO, logger="decision.genesys"),
+    ):
         for _ in range(3):
             assert not live.poll()
             assert live.answer()["queueId"] == org.QUEUE_FR  # within the limit: the last state
@@ -190,7 +199,11 @@ def test_genesys_stopping_past_the_stale_limit_falls_back_with_200s_throughout(l
         live.standin.answer_again()
         assert live.poll()
     assert changes == [False, True]
-    assert [r.getMessage() for r in caplog.records][-1] == "live state read again"
+    assert replies
+    assert {r.status for r in replies} == {200}  # TrueEngage saw no failure throughout
+    assert [r.getMessage() for r in caplog.records if r.name == "decision.genesys"][-1] == (
+        "live state read again"
+    )
     assert live.answer()["queueId"] == org.QUEUE_FR
 
 
