@@ -310,3 +310,17 @@ def test_explain_pretends_a_live_state_and_says_what_the_rules_read(tmp_path):
     assert "  overflow  MATCHED" in done.stdout
     read = json.loads(done.stdout.split("live state read: ", 1)[1])
     assert read["queues"][UK_QUEUE]["waiting"] == 9
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"queues": [1, 2]},
+        {"queues": {UK_QUEUE: 9}},
+        {"queues": {UK_QUEUE: {"waiting": "nine"}}, "agents": {ALICE: 3}},
+        {"agents": "OFF_QUEUE"},
+    ],
+)
+def test_a_malformed_live_table_reads_as_unknown_never_a_traceback(raw):
+    assert decide(OVERFLOW, LIVE.read(raw)).matched_rules == ["uk"]
+    assert decide(AGENTS, LIVE.read(raw), queue_id=UK_QUEUE).matched_rules == ["account-managers"]

@@ -183,9 +183,12 @@ def live_from_mapping(raw: Mapping[str, Any]) -> LiveView:
     queues: dict[str, QueueLoad] = {}
     agents: dict[str, AgentStatus] = {}
     unknown: dict[str, str] = {}
-    for queue_id, entry in dict(raw.get("queues") or {}).items():
+    # Whatever a hand-written table holds, never a traceback: what is not a reading is unknown.
+    listed = raw.get("queues")
+    for queue_id, entry in (listed if isinstance(listed, Mapping) else {}).items():
         if not isinstance(entry, Mapping) or "unknown" in entry:
-            unknown[str(queue_id)] = str(entry.get("unknown")) if entry else NOT_LOGGED
+            why = entry.get("unknown") if isinstance(entry, Mapping) else None
+            unknown[str(queue_id)] = str(why) if why else NOT_LOGGED
             continue
         wait = entry.get("estimated_wait")
         queues[str(queue_id)] = QueueLoad(
@@ -196,11 +199,13 @@ def live_from_mapping(raw: Mapping[str, Any]) -> LiveView:
             estimated_wait=None if wait is None else int(_number(wait)),
             read_at=-_number(entry.get("age_seconds")),
         )
-    for agent_id, entry in dict(raw.get("agents") or {}).items():
+    listed = raw.get("agents")
+    for agent_id, entry in (listed if isinstance(listed, Mapping) else {}).items():
         if isinstance(entry, str):  # a case's shorthand: ana = "OFF_QUEUE"
             agents[str(agent_id)] = AgentStatus(entry, 0.0)
         elif not isinstance(entry, Mapping) or "unknown" in entry:
-            unknown[str(agent_id)] = str(entry.get("unknown")) if entry else NOT_LOGGED
+            why = entry.get("unknown") if isinstance(entry, Mapping) else None
+            unknown[str(agent_id)] = str(why) if why else NOT_LOGGED
         else:
             status = str(entry.get("routing_status") or OFF_QUEUE)
             agents[str(agent_id)] = AgentStatus(status, -_number(entry.get("age_seconds")))
