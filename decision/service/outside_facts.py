@@ -10,6 +10,9 @@ from typing import Any, Protocol
 
 from contract.v1 import decision_pb2
 from decision.engine import NO_FACTS, CallbackFields, Fact, OutsideFacts
+from plumbing.tracing import Tracing
+
+_OFF = Tracing.off()
 
 
 class FactProvider(Protocol):
@@ -33,27 +36,39 @@ async def gather_facts(
     request: CallbackFields,
     default_region: str,
     notes: list[str],
+    tracing: Tracing = _OFF,
 ) -> OutsideFacts:
     """The facts the rules need that some provider has, asked all at once; each provider's note
-    is added to `notes`."""
+    is added to `notes`. With `tracing` on, each provider's lookup is a span."""
     asked = [providers[fact] for fact in needs if fact in providers]
     if not asked:
         return NO_FACTS
     if len(asked) == 1:  # the usual case: no gather, no extra task
-        answers = [await asked[0].provide(request, default_region)]
+        answers = [await _provide(asked[0], request, default_region, tracing)]
     else:
         # A provider that never waits (`instant`: the live state, in memory) is awaited in
         # place: a task for it would cost more than its answer.
         instant = [p for p in asked if getattr(p, "instant", False)]
         waiting = [p for p in asked if not getattr(p, "instant", False)]
         asked = instant + waiting
-        answers = [await p.provide(request, default_region) for p in instant]
+        answers = [await _provide(p, request, default_region, tracing) for p in instant]
         if len(waiting) == 1:
-            answers.append(await waiting[0].provide(request, default_region))
+            answers.append(await _provide(waiting[0], request, default_region, tracing))
         elif waiting:
-            answers += await asyncio.gather(*(p.provide(request, default_region) for p in waiting))
+            answers += await asyncio.gather(
+                *(_provide(p, request, default_region, tracing) for p in waiting)
+            )
     notes.extend(note for _, note in answers if note)
     return OutsideFacts({p.fact: value for p, (value, _) in zip(asked, answers, strict=True)})
+
+
+async def _provide(
+    provider: FactProvider, request: CallbackFields, default_region: str, tracing: Tracing
+) -> tuple[Any, str]:
+    if not tracing.enabled:
+        return await provider.provide(request, default_region)
+    with tracing.span(f"{provider.fact.name} lookup"):
+        return await provider.provide(request, default_region)
 
 
 def describe_facts(
