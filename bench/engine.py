@@ -1,5 +1,6 @@
 """The engine alone, in process: one decision's cost at 10, 1,000 and 10,000 rules, a decision
-that also evaluates a schedule group of 20 schedules, and the number-facts cache."""
+that also evaluates a schedule group of 20 schedules, one that reads the live Genesys state, and
+the number-facts cache."""
 
 from __future__ import annotations
 
@@ -119,6 +120,7 @@ def engine_scenarios(rounds: int = 20_000) -> dict[str, dict[str, float]]:
             scan = _time_decisions(ruleset, request, max(rounds // 100, 50), traced=True)
             results["engine, 10,000 rules, linear scan (explain)"] = _summary(scan)
     results.update(schedule_group_scenario(rounds))
+    results.update(live_state_scenario(rounds))
     return results
 
 
@@ -224,6 +226,85 @@ def schedule_group_scenario(rounds: int = 20_000) -> dict[str, dict[str, float]]
     return {
         "engine, 10 rules, no schedule group": _summary(sorted(plain_samples)),
         "engine, 10 rules asking a schedule group of 20 schedules": _summary(sorted(asked_samples)),
+    }
+
+
+LIVE_RULES = """
+[names.agents]
+alice = "7c0e5b3a-1111-4222-8333-000000000001"
+bob = "7c0e5b3a-1111-4222-8333-000000000002"
+[[rules]]
+name = "overflow"
+when = { widget_id = "w0", queue_load = { queue = "q1", waiting = { above = 5 } } }
+then = { queue = "q2" }
+[[rules]]
+name = "managers"
+when = { widget_id = "w0", queue_load = { queue = "q0", agents_idle = { above = 0 } } }
+then = { preferred_agents = ["alice", "bob"], agents_on_queue_only = true }
+continue = true
+"""
+
+
+def live_state_scenario(rounds: int = 20_000) -> dict[str, dict[str, float]]:
+    """The same decision with and without reading the live state (issue 20), sampled in turn:
+    two queue_load conditions and agents_on_queue_only over two agents, the view made per
+    decision as the service's provider makes it."""
+    from decision.engine import OutsideFacts
+    from decision.engine.live import LIVE, AgentStatus, Learned, LiveState, LiveView, QueueLoad
+
+    def with_rules(extra: str, name: str) -> RuleSet:
+        names, rules = extra.split("[[rules]]", 1)
+        text = generated_rules(10).replace("[defaults]", f"{names}[defaults]", 1)
+        return parse_rules(text.replace("[[rules]]", f"[[rules]]{rules}[[rules]]", 1), name)
+
+    live_rules = with_rules(LIVE_RULES, "live")
+    # The same rules and the same answer's shape, reading nothing live: the first rule fails
+    # on a fact of the number instead, the second matches without the live condition and
+    # keeps both agents.
+    plain_rules = with_rules(
+        LIVE_RULES.replace(
+            'queue_load = { queue = "q1", waiting = { above = 5 } }', "valid = false"
+        )
+        .replace(', queue_load = { queue = "q0", agents_idle = { above = 0 } }', "")
+        .replace(", agents_on_queue_only = true", ""),
+        "plain",
+    )
+    queue = "5a9d0c4e-1b2f-4c3d-8e5f-{:012d}"
+    state = LiveState(
+        {queue.format(i): QueueLoad(2, 1, 3, 1, None, 0.0) for i in range(10)},
+        {
+            "7c0e5b3a-1111-4222-8333-000000000001": AgentStatus("OFF_QUEUE", 0.0),
+            "7c0e5b3a-1111-4222-8333-000000000002": AgentStatus("IDLE", 0.0),
+        },
+    )
+    learned = Learned()
+    request = CallbackRequest(phone_number="07400123456", country_code="+44", widget_id="w0")
+    decided = live_rules.decide(request, NOW, OutsideFacts({LIVE: LiveView(state, 1, 30, learned)}))
+    assert decided.matched_rules == ["managers", "rule-0"], decided.matched_rules
+    assert list(decided.patch.routing_data.preferred_agent_ids) == [
+        "7c0e5b3a-1111-4222-8333-000000000002"
+    ]
+
+    def with_live() -> None:
+        live_rules.decide(request, NOW, OutsideFacts({LIVE: LiveView(state, 1.0, 30.0, learned)}))
+
+    def without() -> None:
+        plain_rules.decide(request, NOW)
+
+    for _ in range(200):
+        with_live()
+        without()
+    clock = time.perf_counter_ns
+    plain: list[float] = []
+    live: list[float] = []
+    for _ in range(rounds):
+        for run, samples in ((without, plain), (with_live, live)):
+            started = clock()
+            run()
+            samples.append((clock() - started) / 1000)
+    return {
+        "engine, 12 rules, no live state": _summary(sorted(plain)),
+        "engine, 12 rules, reading live state (2 queues, 2 agents)": _summary(sorted(live)),
     }
 
 

@@ -214,6 +214,7 @@ class GenesysStandin:
         self._injections: list[Injection] = []
         self._forbidden: dict[str, str] = {}  # path prefix -> missing permission
         self._budget: tuple[int, int | None] | None = None
+        self._silent = False
         self._spent: dict[tuple[str, int], int] = {}
         self._calls: list[Call] = []
         self._lock = threading.RLock()
@@ -296,6 +297,16 @@ class GenesysStandin:
         """Calls under `path` answer 403 as if the OAuth client lacked `permission`."""
         with self._lock:
             self._forbidden[path] = permission
+
+    def stop_answering(self) -> None:
+        """Both hosts drop every request without an answer (Genesys away) until `answer_again`;
+        the calls are still logged, with status 0."""
+        with self._lock:
+            self._silent = True
+
+    def answer_again(self) -> None:
+        with self._lock:
+            self._silent = False
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -404,8 +415,13 @@ class GenesysStandin:
         return sockets[0].getsockname()[1]
 
     def _answer(self, host: str, request: _Request) -> tuple[int, dict[str, str], bytes]:
-        """Status, headers and body for one request of `host`, logged as a `Call`."""
+        """Status, headers and body for one request of `host`, logged as a `Call`; status 0:
+        drop the connection without an answer."""
         with self._lock:
+            if self._silent:
+                self._calls.append(Call(host, request.method, request.path, request.query, None, 0))
+                self._logged.notify_all()
+                return 0, {}, b""
             token = None
             body = None
             if host == "login":
@@ -794,6 +810,10 @@ class _HostHandler(tornado.web.RequestHandler):
             self.request.body,
         )
         status, headers, payload = self.standin._answer(self.host, request)
+        if status == 0:  # gone away: the connection closes with no answer at all
+            if self.request.connection is not None:
+                self.request.connection.close()
+            return
         self.set_status(status)
         for name, value in headers.items():
             self.set_header(name, value)

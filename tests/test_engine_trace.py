@@ -114,6 +114,7 @@ def test_an_explanation_is_plain_data():
         "local_time": "2026-11-24T18:00:00-05:00",
         "contact_known": False,
         "schedule_groups_known": False,
+        "live_known": False,
     }
     assert data["rules"] == [
         {"name": "vip", "outcome": "not matched", "failed": "contact.tier"},

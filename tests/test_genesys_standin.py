@@ -635,3 +635,14 @@ def test_a_test_can_wait_for_a_call_made_by_another_thread(standin, token):
     caller.join()
     with pytest.raises(AssertionError, match="never"):
         standin.wait_for(lambda calls: False, "never", timeout=0)
+
+
+def test_a_stand_in_that_stops_answering_drops_connections_until_told(standin, token):
+    bearer = {"Authorization": f"Bearer {token}"}
+    standin.stop_answering()
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        send(standin.api_url, "GET", f"/api/v2/users/{org.ANA}/routingstatus", headers=bearer)
+    assert standin.calls[-1].status == 0
+    standin.answer_again()
+    answer = send(standin.api_url, "GET", f"/api/v2/users/{org.ANA}/routingstatus", headers=bearer)
+    assert answer.status == 200

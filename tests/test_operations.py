@@ -98,6 +98,7 @@ def test_decision_log_and_replay_of_a_rules_change(tmp_path):
         "facts",
         "contact",
         "schedule_groups",
+        "live",
         "matched_rules",
         "patch",
         "notes",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from decision.engine import (
     number_facts,
     parse_rules,
 )
+from decision.engine.live import LIVE, LiveView
 from decision.rules.cases import CasesError, run_cases
 from decision.rules.coverage import format_coverage, rule_coverage
 from decision.rules.install import install_rules
@@ -151,10 +153,25 @@ def _explain(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     at = args.at or datetime.now(UTC)
-    explained = explain(rules, request, at, OutsideFacts({CONTACT: contact}))
+    facts = OutsideFacts({CONTACT: contact, LIVE: args.live})
+    explained = explain(rules, request, at, facts)
     explained.notes[:0] = notes
     print(format_explanation(explained))
+    if args.live is not None:  # what the rules read of it, as the decision log keeps it
+        print(f"live state read: {json.dumps(LIVE.write(args.live))}")
     return 0
+
+
+def _live_state(text: str) -> LiveView:
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError
+        return LIVE.read(raw)
+    except (ValueError, TypeError, AttributeError):
+        raise argparse.ArgumentTypeError(
+            'expected JSON like {"queues": {"<queue id>": {"waiting": 9}}}'
+        ) from None
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -289,6 +306,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_directory_arguments(explain_cmd, "look the caller up in this contact directory")
     explain_cmd.add_argument(
         "--at", type=_moment, help="ISO 8601 moment, e.g. 2026-11-24T18:00:00Z (default: now)"
+    )
+    explain_cmd.add_argument(
+        "--live",
+        type=_live_state,
+        metavar="JSON",
+        help="pretend the live Genesys state, as a cases file's live table: '{\"queues\": "
+        '{"<queue id>": {"waiting": 9}}, "agents": {"<agent id>": "OFF_QUEUE"}}\'',
     )
     explain_cmd.set_defaults(run=_explain)
 

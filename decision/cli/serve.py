@@ -51,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
     problem = (
         _loop_problem()
         or _refresh_problem(settings.genesys_refresh)
+        or _live_problem(settings)
         or listen_problem("--listen", settings.listen)
         or listen_problem("--metrics-listen", settings.metrics_listen)
         or out_of_range(settings, _SERVE_RANGES)
@@ -91,6 +92,23 @@ def _refresh_problem(value: str) -> str | None:
         genesys_api(os.environ)
     except ConfigError as error:
         return f"--genesys-refresh: {error}"
+    return None
+
+
+def _live_problem(settings: DecisionSettings) -> str | None:
+    if not settings.genesys_live:
+        return None
+    if settings.genesys_poll_interval < 1:
+        return "--genesys-poll-interval: at least 1 s (each poll is a request or more)"
+    stale = settings.genesys_stale_after
+    if stale and stale < settings.genesys_poll_interval:
+        return "--genesys-stale-after: at least the poll interval (0: 3 x the interval)"
+    if settings.genesys_live_budget <= 0:
+        return "--genesys-live-budget: more than 0 requests a minute"
+    try:  # the credentials are checked now, not at the first poll
+        genesys_api(os.environ)
+    except ConfigError as error:
+        return f"--genesys-live: {error}"
     return None
 
 

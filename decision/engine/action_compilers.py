@@ -23,6 +23,7 @@ from decision.engine import actions as act
 from decision.engine.compiling import Compiler
 from decision.engine.conditions import schedule_group_named
 from decision.engine.contact import CONTACT
+from decision.engine.on_queue import OPTION, apply_on_queue_only
 from decision.engine.schedule_rules import SCHEDULE_GROUPS, GroupOpening
 
 _DELAY = re.compile(r"^\+(\d+)([mhd])$")
@@ -249,14 +250,14 @@ def compile_actions(
         return []
     compiled: list[act.Action] = []
     for key, value in then.items():
-        if key in skip:
+        if key in skip or key == OPTION:
             continue
         field = ACTION_FIELDS.get(key)
         if field is None:
-            known = ", ".join(sorted(ACTION_FIELDS))
+            known = ", ".join(sorted([*ACTION_FIELDS, OPTION]))
             compiler.problem(f"{where}.{key}", f"unknown action (known: {known})")
             continue
         action = VALUE_COMPILERS[field.value](compiler, f"{where}.{key}", field, value)
         if action is not None:
             compiled.append(action)
-    return compiled
+    return apply_on_queue_only(compiler, where, then, compiled)

@@ -266,6 +266,9 @@ class Action:
     no two callers can share it."""
 
     __slots__ = ("key", "per_caller")
+    # What it writes depends on the moment's outside facts (live state) through `variant`: the
+    # rule set keeps one patch part per variant instead of one for every caller alike.
+    varies = False
 
     def __init__(self, key: str, values: tuple[object, ...] = ()) -> None:
         self.key = key
@@ -273,6 +276,10 @@ class Action:
 
     def apply(self, draft: PatchDraft, subject: Subject) -> None:
         raise NotImplementedError
+
+    def variant(self, subject: Subject) -> object:
+        """For an action that `varies`: what of this moment decides what it writes."""
+        return None
 
 
 class SetValue(Action):

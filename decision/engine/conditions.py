@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 from decision.engine.compiling import Compiler
+from decision.engine.condition import Condition
 from decision.engine.contact import CONTACT
 from decision.engine.numbers import NUMBER_TYPE_NAMES, calling_code_of
+from decision.engine.queue_load import compile_queue_load
 from decision.engine.schedule_rules import (
     SCHEDULE_GROUPS,
     STATES,
@@ -28,18 +30,6 @@ from decision.engine.subject import Subject
 from decision.engine.windows import WeeklyWindow
 
 # -- compiled conditions ---------------------------------------------------------------------
-
-
-class Condition:
-    """One `when` key. `key` is how the rules file spells it, for errors and explain."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def test(self, subject: Subject) -> bool:
-        raise NotImplementedError
 
 
 class OneOf(Condition):
@@ -430,6 +420,7 @@ CONDITION_KINDS: tuple[ConditionKind, ...] = (
     ConditionKind("not", _negation),
     ConditionKind("attributes", _attributes, named="key"),
     ConditionKind("contact", _contact, named="field"),
+    ConditionKind("queue_load", compile_queue_load),
 )
 INDEX_ORDER: tuple[str, ...] = tuple(k.key for k in CONDITION_KINDS if k.indexable)
 _BY_KEY = {kind.key: kind for kind in CONDITION_KINDS}

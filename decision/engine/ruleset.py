@@ -99,10 +99,13 @@ class RuleSet:
         default=(), repr=False
     )
     _always: tuple[int, ...] = field(default=(), repr=False)
-    # (matched rule positions, request queue) -> the part of the patch those rules fix.
-    _fixed_parts: dict[tuple[tuple[int, ...], str], FixedPart] = field(
+    # (matched rule positions, request queue[, variants]) -> the part of the patch those rules
+    # fix.
+    _fixed_parts: dict[tuple[object, ...], FixedPart] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # Rule position (-1: the defaults) -> its actions that vary with the moment (Action.varies).
+    _varying: dict[int, tuple[Action, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, *, rules: tuple[Rule, ...], **fields: Any) -> RuleSet:
@@ -119,7 +122,19 @@ class RuleSet:
             _, table = index.setdefault(condition.key, (condition.read, {}))
             for value in condition.values:
                 table.setdefault(value, []).append(position)
-        return cls(rules=rules, **fields, _index=tuple(index.values()), _always=tuple(always))
+        varying = {
+            position: tuple(a for a in actions if a.varies)
+            for position, actions in [(-1, fields.get("defaults", ()))]
+            + [(p, r.actions) for p, r in enumerate(rules)]
+            if any(a.varies for a in actions)
+        }
+        return cls(
+            rules=rules,
+            **fields,
+            _index=tuple(index.values()),
+            _always=tuple(always),
+            _varying=varying,
+        )
 
     def candidates(self, subject: Subject) -> list[int]:
         """Positions of the rules that may match, in file order."""
@@ -169,7 +184,17 @@ class RuleSet:
                 if not rule.keep_going:
                     break
         matched = [rules[p].name for p in positions]
-        key = (tuple(positions), request.queue_id)
+        key: tuple[object, ...] = (tuple(positions), request.queue_id)
+        if self._varying:
+            varying = self._varying
+            key += tuple(
+                [
+                    action.variant(subject)
+                    for position in (*positions, -1)
+                    if position in varying
+                    for action in varying[position]
+                ]
+            )
         fixed = self._fixed_parts.get(key) if tracer is None else None
         if fixed is None:
             draft = PatchDraft(self.names)

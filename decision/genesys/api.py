@@ -89,6 +89,9 @@ class GenesysApi:
         self._sleep = sleep
         self._clock = clock
         self._not_before = 0.0  # no request before this instant (pacing, Retry-After)
+        # A longer Retry-After is given up on (the live poller gives up sooner: its state
+        # would be stale before the wait ended).
+        self.max_retry_after = MAX_RETRY_AFTER
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
         self._http = AsyncHTTPClient(force_instance=True)
@@ -198,12 +201,18 @@ class GenesysApi:
             wait = float(header) if header else DEFAULT_WAIT
         except ValueError:
             wait = DEFAULT_WAIT
-        if wait > MAX_RETRY_AFTER:
+        # Kept even when given up on: a later request of this client waits as told.
+        self._not_before = max(self._not_before, self._clock() + max(wait, 0.0))
+        if wait > self.max_retry_after:
+            if self.max_retry_after < MAX_RETRY_AFTER:
+                raise GenesysError(
+                    f"{what}: Genesys asks to wait {wait:g} s ({response.code}); not waited "
+                    f"for (more than {self.max_retry_after:g} s)"
+                )
             raise GenesysError(
                 f"{what}: Genesys asks to wait {wait:g} s ({response.code}); more than "
                 f"{MAX_RETRY_AFTER:g} s is a daily limit: giving up"
             )
-        self._not_before = max(self._not_before, self._clock() + max(wait, 0.0))
 
     # -- the token ----------------------------------------------------------------------------
 

@@ -46,9 +46,18 @@ async def gather_facts(
     if len(asked) == 1:  # the usual case: no gather, no extra task
         answers = [await _provide(asked[0], request, default_region, tracing)]
     else:
-        answers = await asyncio.gather(
-            *(_provide(p, request, default_region, tracing) for p in asked)
-        )
+        # A provider that never waits (`instant`: the live state, in memory) is awaited in
+        # place: a task for it would cost more than its answer.
+        instant = [p for p in asked if getattr(p, "instant", False)]
+        waiting = [p for p in asked if not getattr(p, "instant", False)]
+        asked = instant + waiting
+        answers = [await _provide(p, request, default_region, tracing) for p in instant]
+        if len(waiting) == 1:
+            answers.append(await _provide(waiting[0], request, default_region, tracing))
+        elif waiting:
+            answers += await asyncio.gather(
+                *(_provide(p, request, default_region, tracing) for p in waiting)
+            )
     notes.extend(note for _, note in answers if note)
     return OutsideFacts({p.fact: value for p, (value, _) in zip(asked, answers, strict=True)})
 

@@ -12,6 +12,7 @@ from typing import Any
 from decision.decision_log.writer import DecisionLog
 from decision.directory.provider import ContactProvider
 from decision.genesys.connect import genesys_api
+from decision.genesys.live_poller import LivePoller
 from decision.genesys.refresh import SnapshotRefresher, watch_snapshot_age
 from decision.rules.live import LiveRules
 from decision.service.components import Components
@@ -125,6 +126,16 @@ async def serve(settings: DecisionSettings) -> None:
             )
         )
     watch_snapshot_age(rules)
+    live = None
+    if settings.genesys_live:
+        live = LivePoller(
+            rules,
+            settings.genesys_poll_interval,
+            lambda: genesys_api(os.environ),
+            stale_after=settings.genesys_stale_after,
+            budget=settings.genesys_live_budget,
+        )
+        components.add(live)
     if access_log is not None:
         components.add(AtExit("access log", access_log.flush))
     if tracing.enabled:
@@ -134,7 +145,7 @@ async def serve(settings: DecisionSettings) -> None:
         rules,
         full_numbers=settings.log_full_numbers,
         access_log=access_log,
-        providers=[contacts] if contacts is not None else [],
+        providers=[p for p in (contacts, live) if p is not None],
         decision_log=decision_log,
         tracing=tracing,
     )

@@ -49,3 +49,17 @@ class DecisionSettings:
         "pull the org snapshot the rules name this often, e.g. 15m (empty: never); credentials "
         "from GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET(_FILE), GENESYS_REGION",
     )
+    genesys_live: bool = setting(
+        False,
+        "poll the live Genesys state the rules read (queue_load, agents_on_queue_only) in the "
+        "background; credentials as for --genesys-refresh",
+    )
+    genesys_poll_interval: float = setting(10.0, "seconds between polls of the live state (>= 1)")
+    genesys_stale_after: float = setting(
+        0.0, "seconds after which live state counts as unknown (0: 3 x the poll interval)"
+    )
+    genesys_live_budget: float = setting(
+        20.0,
+        "Genesys requests a minute this replica's live polls may make (the org's limit is 300 "
+        "per token): a poll that needs more is made less often",
+    )

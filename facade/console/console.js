@@ -62,6 +62,22 @@ function callerFacts(facts) {
     ...(facts.scheduleGroups || []).map((group) => [
       `Schedule group ${group.name}`, scheduleGroupText(group),
     ]),
+    // The live Genesys state the decision read (decision serve --genesys-live), with its age.
+    ...(facts.liveQueues || []).map((q) => [
+      `Queue ${q.queueId}`,
+      q.known
+        ? `waiting ${q.waiting || 0}, interacting ${q.interacting || 0}, ` +
+          `on queue ${q.agentsOnQueue || 0} (idle ${q.agentsIdle || 0})` +
+          (q.estimatedWaitSeconds === undefined ? "" : `, est. wait ${q.estimatedWaitSeconds} s`) +
+          `; read ${Math.round(q.ageSeconds || 0)} s ago`
+        : `unknown: ${q.unknown}`,
+    ]),
+    ...(facts.liveAgents || []).map((a) => [
+      `Agent ${a.agentId}`,
+      a.known
+        ? `${a.routingStatus}; read ${Math.round(a.ageSeconds || 0)} s ago`
+        : `unknown: ${a.unknown}`,
+    ]),
   ];
 }
 
