@@ -12,6 +12,7 @@ dropped with its connection at the latest `max_connection_age` plus its grace)."
 from __future__ import annotations
 
 import dataclasses
+import logging
 import resource
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
+from grpc._cython import cygrpc  # type: ignore[attr-defined]
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from contract.v1 import decision_pb2
+from decision.service import metrics
 from decision.service.budgets import REFLECTION_STREAMS, WATCH_STREAMS, StreamBudget
 from decision.service.servicer import MAX_REQUEST_BYTES
 from decision.service.settings import DecisionSettings
@@ -126,7 +129,7 @@ def server_credentials(settings: DecisionSettings) -> grpc.ServerCredentials | N
 
 def connections_allowed(open_files: int | None = None) -> int:
     """The default connection cap: what the open-files limit (`ulimit -n`, `nofile`) leaves
-    after DESCRIPTOR_HEADROOM, at most MAX_CONNECTIONS (872 under a limit of 1,024)."""
+    after DESCRIPTOR_HEADROOM, at most MAX_CONNECTIONS (896 under a limit of 1,024)."""
     if open_files is None:
         open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if open_files == resource.RLIM_INFINITY:
@@ -205,6 +208,27 @@ class BoundedReflectionServicer(ReflectionServicer):
             self.streams.release()
 
 
+class ClientWentAway(logging.Filter):
+    """gRPC logs a call whose client went away before its answer was sent (a reply never read,
+    a connection closed) as an ERROR with a traceback, `ExecuteBatchError raised in core by
+    servicer method`: the client's doing, not the service's fault. Counted instead
+    (decision_replies_abandoned_total), never logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, cygrpc.ExecuteBatchError):
+            metrics.REPLIES_ABANDONED.inc()
+            return False
+        return True
+
+
+def quiet_about_clients_gone() -> None:
+    """Installs ClientWentAway on gRPC's server logger, once."""
+    grpc_log = logging.getLogger(cygrpc.__name__)
+    if not any(isinstance(f, ClientWentAway) for f in grpc_log.filters):
+        grpc_log.addFilter(ClientWentAway())
+
+
 def server_options(capacity: Capacity) -> list[tuple[str, Any]]:
     connections = capacity.connections or connections_allowed()
     return [
@@ -237,6 +261,7 @@ def build_server(
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """The gRPC server around `servicer`, with standard health checking and reflection; not yet
     bound to a port. `start_serving` starts it."""
+    quiet_about_clients_gone()
     console = servicer.console
     capacity = dataclasses.replace(
         capacity or Capacity(), console_calls=console.limit + console.waiting

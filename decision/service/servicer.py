@@ -161,7 +161,7 @@ def largest_request() -> decision_pb2.DecideRequest:
         request.attributes[wide * (MAX_ATTRIBUTE_KEY - 1) + chr(0x10000 + n)] = (
             wide * MAX_ATTRIBUTE_VALUE
         )
-    request.at.FromDatetime(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+    request.at.FromDatetime(datetime(9998, 12, 30, 23, 59, 59, 999999, tzinfo=UTC))
     return request
 
 
