@@ -157,7 +157,8 @@ class Capacity:
     idle_ms: int = 5 * 60_000
     # Every connection ends after this (plus up to 10% jitter, gRPC's): GOAWAY, then calls in
     # progress get the grace; what is left then (a reply the client never reads) goes with it.
-    max_age_ms: int = 10 * 60_000
+    # 0: never. (gRPC in Python cannot end one call whose reply is not being read.)
+    max_age_ms: int = 30 * 60_000
     age_grace_ms: int = 30_000
 
     @property
@@ -251,9 +252,14 @@ def server_options(capacity: Capacity) -> list[tuple[str, Any]]:
         ("grpc.server_handshake_timeout_ms", capacity.handshake_timeout_ms),
         ("grpc.max_concurrent_streams", capacity.streams_per_connection),
         ("grpc.max_connection_idle_ms", capacity.idle_ms),
-        ("grpc.max_connection_age_ms", capacity.max_age_ms),
-        ("grpc.max_connection_age_grace_ms", capacity.age_grace_ms),
-    ]
+    ] + (
+        [
+            ("grpc.max_connection_age_ms", capacity.max_age_ms),
+            ("grpc.max_connection_age_grace_ms", capacity.age_grace_ms),
+        ]
+        if capacity.max_age_ms
+        else []
+    )
 
 
 def build_server(

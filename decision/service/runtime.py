@@ -69,6 +69,10 @@ async def serve(settings: DecisionSettings) -> None:
         raise SystemExit("decision: --max-concurrent-calls and --call-backlog must be at least 1")
     if settings.max_connections < 0:
         raise SystemExit("decision: --max-connections must be 0 (from the limit) or more")
+    try:
+        max_age = parse_duration(settings.max_connection_age) if settings.max_connection_age else 0
+    except ValueError as error:
+        raise SystemExit(f"decision: --max-connection-age: {error}") from None
     # Refuses to start on a bad file: there is no old one to keep.
     rules = await LiveRules.open(
         settings.rules,
@@ -111,6 +115,7 @@ async def serve(settings: DecisionSettings) -> None:
         calls=settings.max_concurrent_calls,
         backlog=settings.call_backlog,
         connections=settings.max_connections or connections_allowed(),
+        max_age_ms=round(max_age * 1000),
     )
     server, health_servicer = build_server(servicer, capacity)
     log.info(

@@ -31,6 +31,11 @@ class DecisionSettings:
         "gRPC connections at once; past it a new one is closed (0: what the open-files limit "
         "leaves after 128, at most 1000)",
     )
+    max_connection_age: str = setting(
+        "30m",
+        "every gRPC connection is closed after this (GOAWAY, then 30 s for its calls): what a "
+        "client never reads goes with it (empty: never)",
+    )
     call_backlog: int = setting(
         100_000, "calls arrived but not yet taken up that gRPC may queue (beyond: CANCELLED)"
     )
