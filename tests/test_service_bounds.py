@@ -17,9 +17,9 @@ import pytest
 from contract.v1 import decision_pb2, decision_pb2_grpc
 from decision.engine import CONTACT, RulesError
 from decision.rules.live import MAX_RULES_BYTES, LiveRules, read_rules
+from decision.service.budgets import CONSOLE_CALLS, WaitingBudget
 from decision.service.grpc_server import build_server, start_serving
 from decision.service.recent import PAGE_BYTES
-from decision.service.budgets import CONSOLE_CALLS, WaitingBudget
 from decision.service.servicer import DecisionServicer
 from tests.conftest import EXAMPLE_RULES
 
