@@ -29,6 +29,7 @@ from decision.rules.live import LiveRules
 from decision.service import servicer as servicer_module
 from decision.service.budgets import CONSOLE_SWITCH_INTERVAL, WaitingBudget
 from decision.service.grpc_server import (
+    LOOKAHEAD_BYTES,
     STREAMS_PER_CONNECTION,
     Capacity,
     build_server,
@@ -43,7 +44,11 @@ from decision.service.servicer import (
     oversized,
 )
 from tests.conftest import EXAMPLE_RULES
-from tests.raw_http2 import SETTINGS_MAX_CONCURRENT_STREAMS, RawConnection
+from tests.raw_http2 import (
+    SETTINGS_INITIAL_WINDOW_SIZE,
+    SETTINGS_MAX_CONCURRENT_STREAMS,
+    RawConnection,
+)
 
 UK_MOBILE = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
 WATCH = "/grpc.health.v1.Health/Watch"
@@ -252,7 +257,7 @@ def test_an_incomplete_request_declared_past_the_limit_is_dropped_at_once():
     run(scenario)
 
 
-def test_a_connection_is_told_its_stream_limit():
+def test_a_connection_is_told_its_stream_limit_and_window():
     async def scenario() -> None:
         async with serving() as port:
             raw = await RawConnection.open("127.0.0.1", port)
@@ -260,6 +265,9 @@ def test_a_connection_is_told_its_stream_limit():
             assert raw.server_settings.get(SETTINGS_MAX_CONCURRENT_STREAMS) == (
                 STREAMS_PER_CONNECTION
             )
+            # What a stream may send before its call is taken up (gRPC's default: 64 KiB,
+            # growing with BDP probing).
+            assert raw.server_settings.get(SETTINGS_INITIAL_WINDOW_SIZE) == LOOKAHEAD_BYTES
             await raw.close()
 
     run(scenario)

@@ -22,7 +22,7 @@ class DecisionSettings:
         1.0, "seconds a changed rules file must stay unchanged before it is loaded"
     )
     max_concurrent_calls: int = setting(
-        2_000,
+        1_000,
         "Decide and LookupContact calls in progress at once; one more is refused with "
         "RESOURCE_EXHAUSTED (health, reflection and console calls have budgets of their own)",
     )
