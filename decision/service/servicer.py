@@ -167,7 +167,7 @@ def largest_request() -> decision_pb2.DecideRequest:
 
 
 # gRPC refuses a message larger than this before it is read: the largest valid request and a
-# 4 KiB margin, in whole KiB (144 KiB).
+# 4 KiB margin, in whole KiB (142 KiB: 145,408 bytes).
 MAX_REQUEST_BYTES = -(-(largest_request().ByteSize() + 4096) // 1024) * 1024
 
 
