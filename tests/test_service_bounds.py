@@ -17,9 +17,10 @@ import pytest
 from contract.v1 import decision_pb2, decision_pb2_grpc
 from decision.engine import CONTACT, RulesError
 from decision.rules.live import MAX_RULES_BYTES, LiveRules, read_rules
+from decision.service.budgets import CONSOLE_CALLS, WaitingBudget
 from decision.service.grpc_server import build_server, start_serving
 from decision.service.recent import PAGE_BYTES
-from decision.service.servicer import CONSOLE_CALLS, DecisionServicer
+from decision.service.servicer import DecisionServicer
 from tests.conftest import EXAMPLE_RULES
 
 UK_MOBILE = decision_pb2.DecideRequest(phone_number="07400123456", country_code="+44")
@@ -156,7 +157,9 @@ def test_console_calls_have_their_own_budget_and_never_hold_decide():
         assert all(explained.rules for explained in await asyncio.gather(*busy))
         assert (await stub.GetRules(decision_pb2.GetRulesRequest(), timeout=10)).version
 
-    serve(DecisionServicer(LiveRules(EXAMPLE_RULES), providers=[held]), scenario)
+    servicer = DecisionServicer(LiveRules(EXAMPLE_RULES), providers=[held])
+    servicer.console = WaitingBudget(CONSOLE_CALLS, 0, 0)  # no waiting: refused at once
+    serve(servicer, scenario)
 
 
 def big_rules(size: int) -> str:

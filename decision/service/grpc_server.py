@@ -1,21 +1,35 @@
 """The grpc.aio server that carries decision.v1.DecisionService: its capacity options, TLS, the
 service registered so that bytes which are not the method's request message are the caller's
 error (INVALID_ARGUMENT), never an exception that leaves the service as UNKNOWN, and standard
-health checking and reflection beside it."""
+health checking and reflection beside it, each with a budget of its own (`budgets`).
+
+What a key-less client in the cluster can hold is bounded here: connections (below the
+open-files limit, so a connecting facade always finds a descriptor), the time a connection may
+take to say its first word, streams per connection, calls in progress by kind, the bytes of one
+request, and how long any call or connection may live (a reply the client never reads is
+dropped with its connection at the latest `max_connection_age` plus its grace)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import dataclasses
+import logging
+import resource
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
+from grpc._cython import cygrpc  # type: ignore[attr-defined]
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from contract.v1 import decision_pb2
+from decision.service import metrics
+from decision.service.budgets import REFLECTION_STREAMS, WATCH_STREAMS, StreamBudget
+from decision.service.servicer import MAX_REQUEST_BYTES
 from decision.service.settings import DecisionSettings
 from plumbing.tracing import Tracing
 
@@ -24,7 +38,15 @@ if TYPE_CHECKING:
 
 SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"]
 SERVICE_NAME = SERVICE.full_name
-MAX_REQUEST_BYTES = 256 * 1024
+# Descriptors kept apart from gRPC connections: listeners, the rules and log files, a SQLite
+# directory or PostgreSQL pool, the metrics endpoint's connections, gRPC's own (epoll, wakeups).
+DESCRIPTOR_HEADROOM = 128
+MAX_CONNECTIONS = 1000
+# One connection's streams: the facade keeps up to --max-in-flight (512) Decide calls and one
+# Watch on one channel; a client past this waits for a stream of its own, client side, and no
+# one connection takes every Decide slot.
+STREAMS_PER_CONNECTION = 600
+LOOKAHEAD_BYTES = 16 * 1024
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
 
 
@@ -126,35 +148,168 @@ def server_credentials(settings: DecisionSettings) -> grpc.ServerCredentials | N
     )
 
 
+def connections_allowed(open_files: int | None = None) -> int:
+    """The default connection cap: what the open-files limit (`ulimit -n`, `nofile`) leaves
+    after DESCRIPTOR_HEADROOM, at most MAX_CONNECTIONS (896 under a limit of 1,024)."""
+    if open_files is None:
+        open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if open_files == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, open_files - DESCRIPTOR_HEADROOM))
+
+
+@dataclasses.dataclass(frozen=True)
+class Capacity:
+    """What the server carries at once. `calls`: Decide and LookupContact calls in progress
+    (one more is RESOURCE_EXHAUSTED); the other kinds have budgets of their own on top, so gRPC's
+    own cap is their sum. `connections` 0: `connections_allowed()`."""
+
+    calls: int = DecisionSettings.max_concurrent_calls
+    backlog: int = DecisionSettings.call_backlog
+    connections: int = 0
+    streams_per_connection: int = STREAMS_PER_CONNECTION
+    watch_streams: int = WATCH_STREAMS
+    reflection_streams: int = REFLECTION_STREAMS
+    console_calls: int = 0  # the servicer's console budget: in progress and waiting
+    # A connection that has not sent HTTP/2's preface and settings by then is closed (gRPC's
+    # default is 120 s; a real client sends them at once).
+    handshake_timeout_ms: int = 5_000
+    # A connection with no call for this long is closed (the client reconnects when it needs to).
+    idle_ms: int = 5 * 60_000
+    # Every connection ends after this (plus up to 10% jitter, gRPC's): GOAWAY, then calls in
+    # progress get the grace; what is left then (a reply the client never reads) goes with it.
+    # 0: never. (gRPC in Python cannot end one call whose reply is not being read.)
+    max_age_ms: int = 30 * 60_000
+    age_grace_ms: int = 30_000
+
+    @property
+    def all_calls(self) -> int:
+        return self.calls + self.watch_streams + self.reflection_streams + self.console_calls
+
+
+class BoundedHealthServicer(health.aio.HealthServicer):
+    """The standard health service, with at most `limit` Watch streams open at once; one more
+    is RESOURCE_EXHAUSTED (Check, what probes use, is a short call and unbounded)."""
+
+    def __init__(self, limit: int = WATCH_STREAMS) -> None:
+        super().__init__()
+        self.watches = StreamBudget(limit)
+
+    async def Watch(self, request: Any, context: Any) -> None:
+        if not self.watches.take():
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{self.watches.limit} health watches are open; use Check, or try again later",
+            )
+        try:
+            await super().Watch(request, context)
+        finally:
+            self.watches.release()
+
+
+class BoundedReflectionServicer(ReflectionServicer):
+    """Standard server reflection, with at most `limit` streams open at once."""
+
+    def __init__(self, service_names: Sequence[str], limit: int = REFLECTION_STREAMS) -> None:
+        super().__init__(service_names)
+        self.streams = StreamBudget(limit)
+
+    async def ServerReflectionInfo(  # type: ignore[override]
+        self, request_iterator: Any, context: Any
+    ) -> AsyncIterator[Any]:
+        if not self.streams.take():
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{self.streams.limit} reflection streams are open; try again later",
+            )
+        try:
+            replies: Any = super().ServerReflectionInfo(request_iterator, context)
+            async for reply in replies:  # an async generator, whatever the stubs say
+                yield reply
+        finally:
+            self.streams.release()
+
+
+class ClientWentAway(logging.Filter):
+    """gRPC logs a call whose client went away before its answer was sent (a reply never read,
+    a connection closed) as an ERROR with a traceback, `ExecuteBatchError raised in core by
+    servicer method`: the client's doing, not the service's fault. Counted instead
+    (decision_replies_abandoned_total), never logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, cygrpc.ExecuteBatchError):
+            metrics.REPLIES_ABANDONED.inc()
+            return False
+        return True
+
+
+def quiet_about_clients_gone() -> None:
+    """Installs ClientWentAway on gRPC's server logger, once."""
+    grpc_log = logging.getLogger(cygrpc.__name__)
+    if not any(isinstance(f, ClientWentAway) for f in grpc_log.filters):
+        grpc_log.addFilter(ClientWentAway())
+
+
+def server_options(capacity: Capacity) -> list[tuple[str, Any]]:
+    connections = capacity.connections or connections_allowed()
+    return [
+        # Answer keepalive pings from clients that keep idle channels open.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # gRPC shares a taken port by default (SO_REUSEPORT): a second service started by
+        # mistake, maybe with other rules, would silently get half the calls.
+        ("grpc.so_reuseport", 0),
+        # The largest request `oversized` lets through (every character 4 bytes of UTF-8),
+        # with a margin; a larger one is refused by gRPC before it is read into memory, so
+        # calls in progress hold at most this each in incomplete requests.
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+        # A stream may receive 16 KiB before the service takes its call up (gRPC then opens
+        # the window to the message's declared length, within the limit above), and windows
+        # do not grow beyond what was asked (no BDP probing): calls refused at the cap no
+        # longer buffer a whole message each (measured: 2,000 incomplete 139 KB requests, RSS
+        # 47 -> 321-452 MB with gRPC's defaults, 244-256 MB with these).
+        ("grpc.http2.lookahead_bytes", LOOKAHEAD_BYTES),
+        ("grpc.http2.bdp_probe", 0),
+        # Past this many connections gRPC closes a new one at once: the descriptors left are
+        # the files' and the metrics endpoint's (1,100 silent connections once took them all,
+        # and then no facade could connect).
+        ("grpc.max_allowed_incoming_connections", connections),
+        ("grpc.server_handshake_timeout_ms", capacity.handshake_timeout_ms),
+        ("grpc.max_concurrent_streams", capacity.streams_per_connection),
+        ("grpc.max_connection_idle_ms", capacity.idle_ms),
+    ] + (
+        [
+            ("grpc.max_connection_age_ms", capacity.max_age_ms),
+            ("grpc.max_connection_age_grace_ms", capacity.age_grace_ms),
+        ]
+        if capacity.max_age_ms
+        else []
+    )
+
+
 def build_server(
-    servicer: DecisionServicer,
-    max_concurrent_calls: int = DecisionSettings.max_concurrent_calls,
-    call_backlog: int = DecisionSettings.call_backlog,
+    servicer: DecisionServicer, capacity: Capacity | None = None
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """The gRPC server around `servicer`, with standard health checking and reflection; not yet
     bound to a port. `start_serving` starts it."""
-    server = new_server(
-        max_concurrent_calls,
-        call_backlog,
-        [
-            # Answer keepalive pings from clients that keep idle channels open.
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            # gRPC shares a taken port by default (SO_REUSEPORT): a second service started by
-            # mistake, maybe with other rules, would silently get half the calls.
-            ("grpc.so_reuseport", 0),
-            # No request of ours is near this (a DecideRequest within the webhook's limits is
-            # at most about 140 KiB); a larger one is refused before it is read into memory.
-            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
-        ],
+    quiet_about_clients_gone()
+    console = servicer.console
+    capacity = dataclasses.replace(
+        capacity or Capacity(), console_calls=console.limit + console.waiting
     )
+    server = new_server(capacity.all_calls, capacity.backlog, server_options(capacity))
     add_decision_service(servicer, server, servicer.tracing)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = BoundedHealthServicer(capacity.watch_streams)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        BoundedReflectionServicer(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            capacity.reflection_streams,
+        ),
+        server,
     )
     return server, health_servicer
 

@@ -27,3 +27,7 @@ DECISION_SECONDS = Histogram(
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
 )
 ERRORS = Counter("decision_errors_total", "Decide calls that failed with INTERNAL")
+REPLIES_ABANDONED = Counter(
+    "decision_replies_abandoned_total",
+    "Calls whose client went away before the answer was sent (a reply never read)",
+)

@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from decision.decision_log.writer import DecisionLog
 from decision.directory.provider import ContactProvider
@@ -16,8 +15,15 @@ from decision.genesys.live_poller import LivePoller
 from decision.genesys.refresh import SnapshotRefresher, watch_snapshot_age
 from decision.rules.live import LiveRules
 from decision.service.components import Components
-from decision.service.grpc_server import build_server, server_credentials, start_serving
-from decision.service.servicer import DecisionServicer
+from decision.service.grpc_server import (
+    Capacity,
+    build_server,
+    connections_allowed,
+    server_credentials,
+    start_serving,
+)
+from decision.service.metrics_http import MetricsEndpoint
+from decision.service.servicer import MAX_REQUEST_BYTES, DecisionServicer
 from decision.service.settings import DecisionSettings
 from plumbing.event_loop import running_loop_name
 from plumbing.graceful import wait_for_exit_signal
@@ -27,33 +33,6 @@ from plumbing.tracing import Tracing, TracingSettingsError
 
 log = logging.getLogger("decision.server")
 SERVICE_NAME = "callback-router-decision"
-
-
-class MetricsEndpoint:
-    """Prometheus metrics over HTTP on --metrics-listen (a thread of prometheus_client's)."""
-
-    name = "metrics endpoint"
-    health = None
-
-    def __init__(self, listen: str) -> None:
-        self.listen = listen
-        self._server: Any = None
-
-    async def start(self) -> None:
-        from prometheus_client import start_http_server
-
-        host, _, port = self.listen.rpartition(":")
-        try:
-            self._server, _ = start_http_server(int(port), addr=host or "0.0.0.0")
-        except (ValueError, OSError) as error:
-            raise SystemExit(f"decision: cannot serve metrics on {self.listen}: {error}") from None
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-
-    def on_reload_signal(self) -> None:
-        pass
 
 
 class AtExit:
@@ -94,6 +73,12 @@ async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
     if settings.max_concurrent_calls < 1 or settings.call_backlog < 1:
         raise SystemExit("decision: --max-concurrent-calls and --call-backlog must be at least 1")
+    if settings.max_connections < 0:
+        raise SystemExit("decision: --max-connections must be 0 (from the limit) or more")
+    try:
+        max_age = parse_duration(settings.max_connection_age) if settings.max_connection_age else 0
+    except ValueError as error:
+        raise SystemExit(f"decision: --max-connection-age: {error}") from None
     try:
         tracing = Tracing.from_environment(SERVICE_NAME)
     except TracingSettingsError as error:
@@ -149,8 +134,23 @@ async def serve(settings: DecisionSettings) -> None:
         decision_log=decision_log,
         tracing=tracing,
     )
-    server, health_servicer = build_server(
-        servicer, settings.max_concurrent_calls, settings.call_backlog
+    capacity = Capacity(
+        calls=settings.max_concurrent_calls,
+        backlog=settings.call_backlog,
+        connections=settings.max_connections or connections_allowed(),
+        max_age_ms=round(max_age * 1000),
+    )
+    server, health_servicer = build_server(servicer, capacity)
+    log.info(
+        "capacity: at most %d connections, %d streams each, %d calls (and %d health watches, "
+        "%d reflection streams, %d console calls), requests of %d bytes",
+        capacity.connections,
+        capacity.streams_per_connection,
+        capacity.calls,
+        capacity.watch_streams,
+        capacity.reflection_streams,
+        servicer.console.limit,
+        MAX_REQUEST_BYTES,
     )
     credentials = server_credentials(settings)
     try:

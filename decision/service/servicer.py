@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -39,6 +38,14 @@ from decision.engine.trace import NOT_MATCHED, NOT_TRIED, patch_names
 from decision.rules.live import LiveRules
 from decision.rules.rule_names import rules_names
 from decision.service import metrics
+from decision.service.budgets import (
+    CONSOLE_CALLS,
+    CONSOLE_SWITCH_INTERVAL,
+    CONSOLE_WAIT_SECONDS,
+    CONSOLE_WAITING,
+    SWITCH_INTERVAL,
+    WaitingBudget,
+)
 from decision.service.outside_facts import FactProvider, describe_facts, gather_facts
 from decision.service.recent import RecentDecisions
 from decision.service.what_if import (
@@ -162,9 +169,6 @@ def _moment(request: decision_pb2.DecideRequest) -> datetime | None:
 # is held to what TrueEngage is, so the recent-decisions window and the decision log stay bounded
 # in bytes by their bounds in entries.
 _FIELD_LIMITS = tuple((f.request_field, f.max_length) for f in WEBHOOK.values())
-# The console's calls (Explain, GetRules, ListDecisions) in progress at once; one more is refused
-# with RESOURCE_EXHAUSTED at once, never queued: a person can try again, a webhook cannot wait.
-CONSOLE_CALLS = 4
 MAX_REQUEST_ID = 128
 
 
@@ -192,6 +196,26 @@ def oversized(request: decision_pb2.DecideRequest) -> str | None:
     return None
 
 
+def largest_request() -> decision_pb2.DecideRequest:
+    """The largest request `oversized` lets through: every bound at its limit, every character
+    4 bytes of UTF-8 (about 138 KiB; an ASCII webhook at every limit is about 35 KB)."""
+    wide = "\U0001f600"
+    request = decision_pb2.DecideRequest(request_id=wide * MAX_REQUEST_ID)
+    for name, limit in _FIELD_LIMITS:
+        setattr(request, name, wide * limit)
+    for n in range(MAX_ATTRIBUTES):
+        request.attributes[wide * (MAX_ATTRIBUTE_KEY - 1) + chr(0x10000 + n)] = (
+            wide * MAX_ATTRIBUTE_VALUE
+        )
+    request.at.FromDatetime(datetime(9998, 12, 30, 23, 59, 59, 999999, tzinfo=UTC))
+    return request
+
+
+# gRPC refuses a message larger than this before it is read: the largest valid request and a
+# 4 KiB margin, in whole KiB (142 KiB: 145,408 bytes).
+MAX_REQUEST_BYTES = -(-(largest_request().ByteSize() + 4096) // 1024) * 1024
+
+
 def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext) -> str:
     if request.request_id:
         return request.request_id
@@ -199,6 +223,40 @@ def _request_id(request: decision_pb2.DecideRequest, context: grpc.aio.ServicerC
         if key == "x-request-id":
             return str(value)[:64]
     return new_id()
+
+
+T = TypeVar("T")
+
+
+async def off_loop(work: Callable[..., T], *args: Any) -> T:
+    """Console work on a worker thread, with the interpreter's thread switch interval lowered
+    meanwhile (CONSOLE_SWITCH_INTERVAL), so that the loop answering Decide gets the interpreter
+    back within half a millisecond rather than Python's default 5."""
+    with SWITCH_INTERVAL.lowered(CONSOLE_SWITCH_INTERVAL):
+        return await asyncio.to_thread(work, *args)
+
+
+def _explained(
+    rules: Any,
+    decision: Decision,
+    outcomes: list[RuleOutcome],
+    response: decision_pb2.DecideResponse,
+) -> decision_pb2.ExplainResponse:
+    applied = set(decision.matched_rules)
+    return decision_pb2.ExplainResponse(
+        names=patch_names(rules, MessageToDict(decision.patch)),
+        decision=response,
+        rules=[
+            decision_pb2.RuleTrace(
+                name=outcome.name,
+                matched=outcome.outcome == MATCHED,
+                failed_condition=outcome.failed or "",
+                applied=outcome.name in applied,
+                outcome=OUTCOMES[outcome.outcome],
+            )
+            for outcome in outcomes
+        ],
+    )
 
 
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
@@ -220,7 +278,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self.recent = recent or RecentDecisions(full_numbers=full_numbers)
         self.providers: dict[Fact[Any], FactProvider] = {p.fact: p for p in providers}
         self.decision_log = decision_log
-        self.console_calls = 0  # Explain, GetRules, ListDecisions in progress
+        # Explain, GetRules, ListDecisions: in progress, and waiting for a place.
+        self.console = WaitingBudget(CONSOLE_CALLS, CONSOLE_WAITING, CONSOLE_WAIT_SECONDS)
         self.clock = clock
         self.full_numbers = full_numbers
         self.access_log = access_log
@@ -274,25 +333,26 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         return response
 
-    @contextlib.asynccontextmanager
-    async def _console_call(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        """A console call's place in its own budget (CONSOLE_CALLS), apart from Decide's."""
-        if self.console_calls >= CONSOLE_CALLS:
+    async def _console_place(self, context: grpc.aio.ServicerContext) -> None:
+        """A console call's place in its own budget, apart from Decide's, held until gRPC has
+        finished the call: its reply sent, or the call ended. Released when the handler
+        returned, replies that a client never read piled up in memory without bound."""
+        if not await self.console.take():
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{CONSOLE_CALLS} console calls are in progress; try again in a moment",
+                f"{self.console.limit} console call in progress and {self.console.waiting} "
+                "waiting; try again in a moment",
             )
-        self.console_calls += 1
-        try:
-            yield
-        finally:
-            self.console_calls -= 1
+        context.add_done_callback(cast(Any, self._console_done))
+
+    def _console_done(self, context: grpc.aio.ServicerContext) -> None:
+        self.console.release()
 
     async def Explain(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.ExplainResponse:
-        async with self._console_call(context):
-            return await self._explain(request, context)
+        await self._console_place(context)
+        return await self._explain(request, context)
 
     async def _explain(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
@@ -300,26 +360,13 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         outcomes: list[RuleOutcome] = []
         decision, facts, notes, _, request_id = await self._decide(request, context, outcomes)
         facts = _with_derived(facts, decision)
-        applied = set(decision.matched_rules)
         response = _response(decision, request_id, "", notes)
         if facts:
             describe_facts(facts, self.providers, response.facts)
         if request.HasField("pretend_contact"):
             response.facts.contact_known = request.pretend_contact.known
-        return decision_pb2.ExplainResponse(
-            names=patch_names(self.rules.current, MessageToDict(decision.patch)),
-            decision=response,
-            rules=[
-                decision_pb2.RuleTrace(
-                    name=outcome.name,
-                    matched=outcome.outcome == MATCHED,
-                    failed_condition=outcome.failed or "",
-                    applied=outcome.name in applied,
-                    outcome=OUTCOMES[outcome.outcome],
-                )
-                for outcome in outcomes
-            ],
-        )
+        # A message per rule: built off the loop too.
+        return await off_loop(_explained, self.rules.current, decision, outcomes, response)
 
     async def _decide(
         self,
@@ -368,9 +415,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             else:
                 # Every rule is tried: on a worker thread, so a large file's trace never holds
                 # the loop that answers Decide.
-                decision, outcomes = await asyncio.to_thread(
-                    decide_traced, rules, request, now, facts
-                )
+                decision, outcomes = await off_loop(decide_traced, rules, request, now, facts)
                 trace.extend(outcomes)
         except Exception:
             await self._failed(context, request_id, rules.version)
@@ -379,13 +424,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def GetRules(
         self, request: decision_pb2.GetRulesRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.GetRulesResponse:
-        async with self._console_call(context):
-            live, counts = self.rules, dict(self.recent.by_rule)
-            decided = dict(self.recent.decided_by)
-            current, text = live.current, live.text  # one version, read once
-            # Built off the loop: a file of thousands of rules is thousands of messages.
-            response = await asyncio.to_thread(
-                decision_pb2.GetRulesResponse,
+        await self._console_place(context)
+        live, counts = self.rules, dict(self.recent.by_rule)
+        decided = dict(self.recent.decided_by)
+        current, text = live.current, live.text  # one version, read once
+        # Built off the loop: a file of thousands of rules is thousands of messages. Bounded
+        # by the supported rules size (2 MiB of text, a count per rule).
+        recent = self.recent
+
+        def build() -> decision_pb2.GetRulesResponse:
+            return decision_pb2.GetRulesResponse(
                 source=str(live.path),
                 version=current.version,
                 text=text,
@@ -397,10 +445,12 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                     )
                     for rule in current.rules
                 ],
-                decisions=self.recent.total,
-                unmatched_decisions=self.recent.unmatched,
+                decisions=recent.total,
+                unmatched_decisions=recent.unmatched,
                 names=rules_names(current, text),
             )
+
+        response = await off_loop(build)
         response.live_since.FromDatetime(live.live_since)
         if live.last_refused is not None:
             response.last_refused.at.FromDatetime(live.last_refused.at)
@@ -410,16 +460,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def ListDecisions(
         self, request: decision_pb2.ListDecisionsRequest, context: grpc.aio.ServicerContext
     ) -> decision_pb2.ListDecisionsResponse:
-        async with self._console_call(context):
-            # A copy of the window, taken on the loop (which appends to it), read off it.
-            return await asyncio.to_thread(
-                self.recent.page,
-                self.recent.entries(),
-                request.rule,
-                request.limit,
-                request.after_sequence,
-                request.before_sequence,
-            )
+        await self._console_place(context)
+        # A copy of the window, taken on the loop (which appends to it), read off it.
+        return await off_loop(
+            self.recent.page,
+            self.recent.entries(),
+            request.rule,
+            request.limit,
+            request.after_sequence,
+            request.before_sequence,
+        )
 
     async def _failed(
         self, context: grpc.aio.ServicerContext, request_id: str, rules_version: str

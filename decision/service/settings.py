@@ -22,7 +22,19 @@ class DecisionSettings:
         1.0, "seconds a changed rules file must stay unchanged before it is loaded"
     )
     max_concurrent_calls: int = setting(
-        10_000, "calls in progress at once; one more is refused with RESOURCE_EXHAUSTED"
+        1_000,
+        "Decide and LookupContact calls in progress at once; one more is refused with "
+        "RESOURCE_EXHAUSTED (health, reflection and console calls have budgets of their own)",
+    )
+    max_connections: int = setting(
+        0,
+        "gRPC connections at once; past it a new one is closed (0: what the open-files limit "
+        "leaves after 128, at most 1000)",
+    )
+    max_connection_age: str = setting(
+        "30m",
+        "every gRPC connection is closed after this (GOAWAY, then 30 s for its calls): what a "
+        "client never reads goes with it (empty: never)",
     )
     call_backlog: int = setting(
         100_000, "calls arrived but not yet taken up that gRPC may queue (beyond: CANCELLED)"
