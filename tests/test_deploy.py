@@ -23,6 +23,8 @@ import yaml
 from decision.service.settings import DecisionSettings
 from facade.config import FacadeSettings
 from facade.openapi import render_openapi
+from plumbing.service_process import ServiceProcess
+from tests.conftest import API_KEY, SEED, Webhook
 from tests.image_build import (
     DOCKERFILE,
     ROOT,
@@ -686,3 +688,63 @@ def test_every_replica_and_the_import_job_share_one_directory_url():
         contacts_source(*decision) == contacts_source(*importer) == "callback-router-postgres/url"
     )
     assert importer[1]["command"][:5] == ["python", "-m", "decision", "contacts", "import"]
+
+
+# -- The dev overlay's containers, run as processes with the overlay's own environment --
+
+
+def relocated(found: dict, root: Path, addresses: dict[str, str]) -> dict[str, str]:
+    """The container's variables with its paths moved under `root` (each mount made there)
+    and the variables named in `addresses` set to loopback ones; what comes from an optional
+    ConfigMap or Secret absent, as Kubernetes leaves it when that is not created."""
+    for mount in found["volumeMounts"]:
+        (root / mount["mountPath"].lstrip("/")).mkdir(parents=True, exist_ok=True)
+    env = {}
+    for variable in found["env"]:
+        if "valueFrom" in variable:
+            continue
+        value = variable["value"]
+        if value.startswith("/"):
+            value = str(root / value.lstrip("/"))
+        env[variable["name"]] = addresses.get(variable["name"], value)
+    return env
+
+
+def test_the_dev_overlays_containers_start_and_answer_with_their_own_environment(tmp_path):
+    """The variables configure services that start, read the mounted rules and key files, write
+    the decision log and the SQLite directory on their writable volumes, and answer the webhook."""
+    decision_container, facade_container = container("decision", "dev"), container("facade", "dev")
+    rules = named("ConfigMap", "callback-router-rules", "dev")
+    decision_env = relocated(
+        decision_container,
+        tmp_path,
+        {"DECISION_LISTEN": "127.0.0.1:0", "DECISION_METRICS_LISTEN": "127.0.0.1:0"},
+    )
+    rules_dir = Path(decision_env["DECISION_RULES"]).parent
+    for name, text in rules["data"].items():
+        (rules_dir / name).write_text(text)
+    decision = ServiceProcess("decision", decision_container["command"][3:], env=decision_env)
+    try:
+        facade_env = relocated(
+            facade_container,
+            tmp_path,
+            {
+                "FACADE_LISTEN": "127.0.0.1:0",
+                "FACADE_ADMIN_LISTEN": "127.0.0.1:0",
+                "FACADE_DECISION": f"127.0.0.1:{decision.port}",
+            },
+        )
+        Path(facade_env["FACADE_API_KEYS_FILE"]).write_text(API_KEY + "\n")
+        Path(facade_env["FACADE_ADMIN_KEYS_FILE"]).write_text("console-key-0123456789\n")
+        facade = ServiceProcess("facade", facade_container["command"][3:], env=facade_env)
+        try:
+            reply = Webhook(facade.port).post(SEED, API_KEY)
+        finally:
+            assert facade.stop() == 0
+    finally:
+        assert decision.stop() == 0
+    assert reply.status == 200
+    assert reply.body["queueId"] == "5a9d0c4e-1b2f-4c3d-8e5f-000000000001"  # decided, not {}
+    (logged,) = Path(decision_env["DECISION_DECISION_LOG"]).read_text().splitlines()
+    assert json.loads(logged)["matched_rules"] == ["uk-mobile"]
+    assert Path(decision_env["DECISION_CONTACTS"]).is_file()
