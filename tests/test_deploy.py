@@ -397,11 +397,23 @@ def test_the_console_port_is_for_named_clients_and_the_database_for_the_decision
     assert not reaches(FACADE_POD, "callback-postgres", "postgres", "postgres")
 
 
-def test_the_policy_reader_is_not_blind():
-    """Without the decision service's policy, the default deny still keeps strangers out, and
-    without that too the reader says nothing selects the pod."""
-    policies = of_kind("NetworkPolicy")
-    assert any(p["metadata"]["name"] == "default-deny-ingress" for p in policies)
+def test_every_pod_is_behind_a_policy_that_denies_by_default():
+    """Nothing is open by omission: every pod template (the import job and the optional
+    PostgreSQL included) is selected by an Ingress policy, and the namespace-wide one lets
+    nothing in."""
+    for overlay in ("production", "postgres"):
+        policies = [
+            p for p in of_kind("NetworkPolicy", overlay) if "Ingress" in p["spec"]["policyTypes"]
+        ]
+        (deny,) = [p for p in policies if p["spec"]["podSelector"] == {}]
+        assert "ingress" not in deny["spec"]
+        for document, _ in pod_specs(overlay):
+            labels = (
+                document["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+                if document["kind"] == "CronJob"
+                else document["spec"]["template"]["metadata"]["labels"]
+            )
+            assert any(_selects(p["spec"]["podSelector"], labels) for p in policies)
 
 
 # -- What a validator and a security scanner say of every rendered resource --
