@@ -109,6 +109,19 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         facade = start(
             "facade", *facade_args, "--decision", f"127.0.0.1:{decision.port}", env=facade_env
         )
+        # The same stack with tracing on, every webhook sampled, spans to a loopback collector.
+        collector = start("bench.baselines", "collector")
+        traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}"}
+        decision_traced = start(
+            "decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES), env=traced
+        )
+        facade_traced = start(
+            "facade",
+            *facade_args,
+            "--decision",
+            f"127.0.0.1:{decision_traced.port}",
+            env={**facade_env, **traced},
+        )
 
         def http(
             service: ServiceProcess, connections: int = CONNECTIONS, rate: float | None = None
@@ -155,6 +168,7 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
             "c": http(proxy),
             "facade_noop": http(facade_noop),
             "facade": http(facade),
+            "facade_traced": http(facade_traced),
             "facade_500": http(facade, connections=20, rate=500),
         }
         results: dict[str, list[LoadResult]] = {name: [] for name in plan}
@@ -186,6 +200,11 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         ),
         summarize(
             "facade end to end (example rules)", results["facade"], results["c"], ">= 0.85 x (c)"
+        ),
+        summarize(
+            "the same, traced (OTLP/HTTP, every webhook sampled)",
+            results["facade_traced"],
+            results["facade"],
         ),
         summarize("facade end to end at ~500 req/s", results["facade_500"], None, "p99 < 10 ms"),
     ]

@@ -4,6 +4,9 @@
 (b) `grpc`:    a no-op grpc.aio DecisionService that answers an empty DecideResponse;
 (c) `proxy`:   the leanest facade: bare Tornado handler -> one grpc.aio call to (b) -> JSON.
 
+Not a baseline, but run the same way: `collector`, an OTLP/HTTP receiver that takes the spans of a
+traced stack and drops them (what an OpenTelemetry Collector costs the services, no more).
+
 Run one with `python -m bench.baselines NAME --listen HOST:PORT [--decision HOST:PORT]`."""
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ class LeanProxy(tornado.web.RequestHandler):
         self.finish(json.dumps(MessageToDict(reply.patch)))
 
 
+class DroppedSpans(tornado.web.RequestHandler):
+    def post(self) -> None:
+        self.set_header("Content-Type", "application/x-protobuf")
+        self.finish(b"")  # an empty ExportTraceServiceResponse: all accepted
+
+
 class NoOpDecision(decision_pb2_grpc.DecisionServiceServicer):
     async def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
@@ -76,6 +85,8 @@ async def _main(args: argparse.Namespace) -> None:
         )
     elif args.name == "grpc":
         await _serve_grpc(args.listen)
+    elif args.name == "collector":
+        await _serve_http(tornado.web.Application([("/v1/traces", DroppedSpans)]), args.listen)
     else:
         channel = grpc.aio.insecure_channel(args.decision, options=CHANNEL_OPTIONS)
         stub = decision_pb2_grpc.DecisionServiceStub(channel)
@@ -85,7 +96,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("name", choices=["tornado", "grpc", "proxy"])
+    parser.add_argument("name", choices=["tornado", "grpc", "proxy", "collector"])
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--decision", default="")
     asyncio.run(_main(parser.parse_args()))

@@ -71,8 +71,10 @@ def _open_channel(
     return api.secure_channel(target, credentials, options=options)
 
 
-def _metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:
-    return (("x-request-id", request_id),) if request_id else ()
+def _metadata(
+    request_id: str | None, extra: tuple[tuple[str, str], ...] = ()
+) -> tuple[tuple[str, str], ...]:
+    return ((("x-request-id", request_id),) if request_id else ()) + extra
 
 
 class DecisionClient:
@@ -101,10 +103,12 @@ class DecisionClient:
         request: decision_pb2.DecideRequest,
         timeout: float | None = None,
         request_id: str | None = None,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> decision_pb2.DecideResponse:
-        """Raises grpc.aio.AioRpcError (DEADLINE_EXCEEDED, UNAVAILABLE, ...) on failure."""
+        """Raises grpc.aio.AioRpcError (DEADLINE_EXCEEDED, UNAVAILABLE, ...) on failure.
+        `extra`: more metadata (a trace's `traceparent`)."""
         return await self._decide(
-            request, timeout=timeout or self.timeout, metadata=_metadata(request_id)
+            request, timeout=timeout or self.timeout, metadata=_metadata(request_id, extra)
         )
 
     async def lookup_contact(

@@ -48,11 +48,14 @@ from facade.http_server import FacadeHTTPServer
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
 from facade.request_logs import withhold_values_in_tornado_logs
+from plumbing import event_loop
 from plumbing.graceful import hold_exit_signals, wait_for_exit_signal
 from plumbing.logs import AccessLog, mask_number
+from plumbing.tracing import Tracing, TracingSettingsError
 
 log = logging.getLogger("facade")
 CALLBACK_PATH = "/trueengage/callback"
+FACADE_SERVICE_NAME = "callback-router-facade"
 
 
 def make_access_logger(
@@ -104,6 +107,7 @@ def make_app(
         "limiter": limiter,
         "decider": decider,
         "max_body": settings.max_body,
+        "tracing": decider.tracing,
     }
     return tornado.web.Application(
         [
@@ -209,9 +213,12 @@ class FacadeServer:
         access_log: AccessLog | None = None,
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tracing: Tracing | None = None,
     ) -> None:
-        """`clock`: monotonic seconds, in which requests' arrivals and deadlines are counted."""
+        """`clock`: monotonic seconds, in which requests' arrivals and deadlines are counted;
+        `tracing`: the facade's (off by default)."""
         self.settings = settings
+        self.tracing = tracing or Tracing.off()
         withhold_values_in_tornado_logs()
         self.keys = ApiKeys(load_keys(settings), settings.api_key_header)
         self.client = DecisionClient(
@@ -226,6 +233,7 @@ class FacadeServer:
             settings.max_in_flight,
             timedelta(days=settings.schedule_horizon_days),
             clock,
+            self.tracing,
         )
         self.decision_health = DecisionHealth(self.client)
         self.access_log = access_log
@@ -319,6 +327,7 @@ class FacadeServer:
         await self.client.close()
         if self.access_log is not None:
             self.access_log.flush()
+        self.tracing.shutdown()
 
 
 async def serve(
@@ -327,12 +336,22 @@ async def serve(
     admin_sockets: Sequence[socket.socket] = (),
 ) -> None:
     """Serves until SIGTERM/SIGINT, then drains and stops (`FacadeServer.stop`)."""
-    facade = FacadeServer(settings, AccessLog("facade") if settings.access_log else None)
+    tracing = facade_tracing()
+    access_log = AccessLog("facade", trace_ids=tracing.enabled) if settings.access_log else None
+    facade = FacadeServer(settings, access_log, tracing=tracing)
     facade.http.add_sockets(sockets)
     if facade.admin is not None:
         facade.admin.add_sockets(admin_sockets)
     await wait_for_exit_signal(on_reload=facade.reload_keys)
     await facade.stop()
+
+
+def facade_tracing() -> Tracing:
+    """As the OTEL_* variables say (plumbing/tracing.py); a bad value stops the start."""
+    try:
+        return Tracing.from_environment(FACADE_SERVICE_NAME)
+    except TracingSettingsError as error:
+        raise SystemExit(f"facade: {error}") from None
 
 
 def _bind(listen: str) -> list[socket.socket]:
@@ -347,6 +366,11 @@ def run(settings: FacadeSettings) -> int:
     """Binds the port once, then serves from one process or from `processes` forked workers
     sharing it; the parent forwards SIGTERM/SIGINT/SIGHUP and exits 0 when all workers did."""
     hold_exit_signals()
+    facade_tracing().shutdown()  # a bad OTEL_* value stops the start here, before any fork
+    try:
+        loop = event_loop.chosen_loop()
+    except event_loop.EventLoopChoiceError as error:
+        raise SystemExit(f"facade: {error}") from None
     # Before the workers fork: each inherits the limit, and holds its own caps under it.
     log_budget(connection_budget(settings, raise_open_files_limit(settings)))
     sockets = _bind(settings.listen)
@@ -356,7 +380,7 @@ def run(settings: FacadeSettings) -> int:
     bound = sockets[0].getsockname()[1]
     print(
         f"facade: serving on {scheme}://{host}:{bound}{CALLBACK_PATH} "
-        f"decision {settings.decision} processes {settings.processes}",
+        f"decision {settings.decision} processes {settings.processes} loop {loop}",
         flush=True,
     )
     if admin_sockets:
@@ -366,14 +390,14 @@ def run(settings: FacadeSettings) -> int:
             flush=True,
         )
     if settings.processes <= 1:
-        asyncio.run(serve(settings, sockets, admin_sockets))
+        event_loop.run(serve(settings, sockets, admin_sockets))
         return 0
     workers: list[int] = []
     for _ in range(settings.processes):
         pid = os.fork()
         if pid == 0:
             try:
-                asyncio.run(serve(settings, sockets, admin_sockets))
+                event_loop.run(serve(settings, sockets, admin_sockets))
                 os._exit(0)
             except BaseException:
                 log.exception("worker failed")

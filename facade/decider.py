@@ -16,8 +16,10 @@ from contract.client import DecisionClient
 from contract.v1.decision_pb2 import DecideRequest, DecideResponse
 from facade import metrics
 from facade.answer import answer_body
+from plumbing.tracing import Tracing
 
 log = logging.getLogger("facade.decider")
+DECIDE_SPAN = "decision.v1.DecisionService/Decide"
 
 
 @dataclass
@@ -41,14 +43,17 @@ class FailOpenDecider:
         max_in_flight: int,
         horizon: timedelta,
         clock: Callable[[], float] = time.monotonic,
+        tracing: Tracing | None = None,
     ) -> None:
         """`deadline`: seconds from a request's arrival to its answer; `clock` gives the
-        monotonic seconds arrivals are stamped in (tests pass their own)."""
+        monotonic seconds arrivals are stamped in (tests pass their own); `tracing`: the
+        facade's, whose current span the decision service's spans continue."""
         self.client = client
         self.deadline = deadline
         self.max_in_flight = max_in_flight
         self.horizon = horizon
         self.clock = clock
+        self.tracing = tracing or Tracing.off()
         self.in_flight = 0
 
     async def answer(
@@ -73,10 +78,14 @@ class FailOpenDecider:
         self.in_flight += 1
         started = time.perf_counter()
         try:
-            response = await self.client.decide(request, timeout=timeout, request_id=request_id)
+            if self.tracing.enabled:
+                response = await self._traced_decide(request, timeout, request_id)
+            else:
+                response = await self.client.decide(request, timeout=timeout, request_id=request_id)
         except grpc.aio.AioRpcError as error:
             reason = error.code().name.lower()
             metrics.FAIL_OPEN.labels(reason).inc()
+            self.tracing.mark_failed(f"fail-open: {reason}")
             log.warning(
                 "fail-open: answered {} without a decision",
                 extra={
@@ -126,3 +135,12 @@ class FailOpenDecider:
             list(response.matched_rules),
             response.rules_version,
         )
+
+    async def _traced_decide(
+        self, request: DecideRequest, timeout: float, request_id: str
+    ) -> DecideResponse:
+        """The Decide call in a client span, whose context travels in the call's metadata."""
+        with self.tracing.span(DECIDE_SPAN, client=True):
+            return await self.client.decide(
+                request, timeout=timeout, request_id=request_id, extra=self.tracing.headers()
+            )

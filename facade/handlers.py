@@ -22,10 +22,12 @@ from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
 from facade.request_logs import PathOnlyLogs
 from plumbing.ids import new_id
+from plumbing.tracing import Tracing
 
 log = logging.getLogger("facade.handlers")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 OPENAPI = resources.files("facade").joinpath("openapi.json").read_bytes()
+CALLBACK_SPAN = "/trueengage/callback"
 
 
 class JsonHandler(PathOnlyLogs):
@@ -80,8 +82,10 @@ class CallbackHandler(JsonHandler):
         limiter: RateLimiter,
         decider: FailOpenDecider,
         max_body: int,
+        tracing: Tracing | None = None,
     ) -> None:
         self.keys = keys
+        self.tracing = tracing or Tracing.off()
         self.policy = policy
         self.limiter = limiter
         self.decider = decider
@@ -168,6 +172,15 @@ class CallbackHandler(JsonHandler):
             self.body += chunk
 
     async def post(self) -> None:
+        if not self.tracing.enabled:
+            await self.answer_webhook()
+            return
+        # Continues TrueEngage's trace when it sent a `traceparent`; the answer (and its access
+        # line, which carries the trace id) is written inside the span.
+        with self.tracing.server_span(f"POST {CALLBACK_SPAN}", self.request.headers):
+            await self.answer_webhook()
+
+    async def answer_webhook(self) -> None:
         if self.too_large:
             self.refuse(413, "body_too_large", f"body larger than {self.max_body} bytes")
         if self.refusal is not None:

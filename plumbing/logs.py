@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any
 
+from plumbing.tracing import current_trace_id, logged_trace_id
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -32,6 +34,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD:
                 entry[key] = value
+        if (trace_id := logged_trace_id()) is not None:
+            entry["trace_id"] = trace_id
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, separators=(",", ":"))
@@ -91,8 +95,16 @@ class AccessLog:
     a line per request through `logging` cost the decision service about a fifth of its
     throughput."""
 
-    def __init__(self, service: str, stream: Any = None, flush_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        service: str,
+        stream: Any = None,
+        flush_interval: float = 0.2,
+        trace_ids: bool = False,
+    ) -> None:
+        """`trace_ids`: each line carries the current trace's id (when tracing is on)."""
         self.service = service
+        self.trace_ids = trace_ids
         self.stream = stream or sys.stderr
         self.flush_interval = flush_interval
         self._lines: list[str] = []
@@ -118,6 +130,8 @@ class AccessLog:
             "msg": msg,
             **fields,
         }
+        if self.trace_ids and (trace_id := current_trace_id()) is not None:
+            entry["trace_id"] = trace_id
         line = _ENCODER.encode(entry)
         self._lines.append(line)
         self._size += len(line)

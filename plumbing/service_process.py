@@ -33,6 +33,7 @@ class ServiceProcess:
         only the caller, which then stops the service itself (one signal, not a race of two).
         `launcher`: a command that execs the service (a test's `prlimit --nofile=256 --`)."""
         self.command = [*launcher, sys.executable, "-m", module, *args]
+        self.ready_line = ""  # its "serving on" line, once it printed it
         self.process = subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,
@@ -56,6 +57,7 @@ class ServiceProcess:
                 raise RuntimeError(f"{' '.join(self.command)} exited with {self.process.wait()}")
             match = _READY.search(line)
             if match:
+                self.ready_line = line.strip()
                 return int(match[2])
         raise RuntimeError(f"{' '.join(self.command)} not ready after {timeout}s")
 

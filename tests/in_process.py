@@ -24,7 +24,9 @@ from decision.service.servicer import DecisionServicer
 from facade.app import FacadeServer
 from facade.config import FacadeSettings
 from facade.rate_limit import RateLimiter
+from plumbing.event_loop import chosen_loop, loop_factory
 from plumbing.logs import AccessLog
+from plumbing.tracing import Tracing
 
 T = TypeVar("T")
 
@@ -34,7 +36,8 @@ class EventLoopThread:
     One loop for the whole session: grpc.aio objects belong to the loop that made them."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        # The loop the services would run on as processes (uvloop unless told otherwise).
+        self.loop = loop_factory(chosen_loop())()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="in-process-services", daemon=True
         )
@@ -60,13 +63,16 @@ class InProcessDecision:
         rules: Path | str,
         credentials: grpc.ServerCredentials | None = None,
         contacts: str = "",
+        tracing: Tracing | None = None,
     ) -> None:
         self.services = services
         self.directory: CachedDirectory | None = None
         if contacts:
             self.directory = services.run(open_directory(contacts))
         providers = [ContactProvider(directory=self.directory)] if self.directory else []
-        self.servicer = DecisionServicer(LiveRules(rules, settle=0), providers=providers)
+        self.servicer = DecisionServicer(
+            LiveRules(rules, settle=0), providers=providers, tracing=tracing
+        )
         self.credentials = credentials
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -114,11 +120,12 @@ class InProcessFacade:
         access_log: AccessLog | None = None,
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tracing: Tracing | None = None,
     ) -> None:
         self.services = services
 
         async def start() -> tuple[FacadeServer, int, int]:
-            server = FacadeServer(settings, access_log, limiter, clock)
+            server = FacadeServer(settings, access_log, limiter, clock, tracing)
             sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
             server.http.add_sockets(sockets)
             admin_port = 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import os
 import sys
@@ -17,6 +16,7 @@ from decision.directory import DirectoryError
 from decision.engine import RulesError
 from decision.genesys.connect import ConfigError, genesys_api
 from decision.service.settings import DecisionSettings
+from plumbing import event_loop
 from plumbing.graceful import hold_exit_signals
 from plumbing.settings import (
     SettingsError,
@@ -49,7 +49,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"decision: {error}", file=sys.stderr)
         return 2
     problem = (
-        _refresh_problem(settings.genesys_refresh)
+        _loop_problem()
+        or _refresh_problem(settings.genesys_refresh)
         or listen_problem("--listen", settings.listen)
         or listen_problem("--metrics-listen", settings.metrics_listen)
         or out_of_range(settings, _SERVE_RANGES)
@@ -59,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     hold_exit_signals()
     try:
-        asyncio.run(serve(settings))
+        event_loop.run(serve(settings))
     except RulesError as error:
         print(f"decision: rules not loaded:\n{error}", file=sys.stderr)
         return 2
@@ -67,6 +68,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"decision: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _loop_problem() -> str | None:
+    try:
+        event_loop.chosen_loop()
+    except event_loop.EventLoopChoiceError as error:
+        return str(error)
+    return None
 
 
 def _refresh_problem(value: str) -> str | None:

@@ -10,6 +10,9 @@ from typing import Any, Protocol
 
 from contract.v1 import decision_pb2
 from decision.engine import NO_FACTS, CallbackFields, Fact, OutsideFacts
+from plumbing.tracing import Tracing
+
+_OFF = Tracing.off()
 
 
 class FactProvider(Protocol):
@@ -33,18 +36,30 @@ async def gather_facts(
     request: CallbackFields,
     default_region: str,
     notes: list[str],
+    tracing: Tracing = _OFF,
 ) -> OutsideFacts:
     """The facts the rules need that some provider has, asked all at once; each provider's note
-    is added to `notes`."""
+    is added to `notes`. With `tracing` on, each provider's lookup is a span."""
     asked = [providers[fact] for fact in needs if fact in providers]
     if not asked:
         return NO_FACTS
     if len(asked) == 1:  # the usual case: no gather, no extra task
-        answers = [await asked[0].provide(request, default_region)]
+        answers = [await _provide(asked[0], request, default_region, tracing)]
     else:
-        answers = await asyncio.gather(*(p.provide(request, default_region) for p in asked))
+        answers = await asyncio.gather(
+            *(_provide(p, request, default_region, tracing) for p in asked)
+        )
     notes.extend(note for _, note in answers if note)
     return OutsideFacts({p.fact: value for p, (value, _) in zip(asked, answers, strict=True)})
+
+
+async def _provide(
+    provider: FactProvider, request: CallbackFields, default_region: str, tracing: Tracing
+) -> tuple[Any, str]:
+    if not tracing.enabled:
+        return await provider.provide(request, default_region)
+    with tracing.span(f"{provider.fact.name} lookup"):
+        return await provider.provide(request, default_region)
 
 
 def describe_facts(

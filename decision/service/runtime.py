@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,14 @@ from decision.service.components import Components
 from decision.service.grpc_server import build_server, server_credentials, start_serving
 from decision.service.servicer import DecisionServicer
 from decision.service.settings import DecisionSettings
+from plumbing.event_loop import running_loop_name
 from plumbing.graceful import wait_for_exit_signal
 from plumbing.logs import AccessLog
 from plumbing.settings import parse_duration
+from plumbing.tracing import Tracing, TracingSettingsError
 
 log = logging.getLogger("decision.server")
+SERVICE_NAME = "callback-router-decision"
 
 
 class MetricsEndpoint:
@@ -51,20 +55,21 @@ class MetricsEndpoint:
         pass
 
 
-class AccessLogFlush:
-    """The access log's batched lines, written out at exit."""
+class AtExit:
+    """What must be written out at exit: the access log's batched lines, the spans not yet
+    exported."""
 
-    name = "access log"
     health = None
 
-    def __init__(self, access_log: AccessLog) -> None:
-        self.access_log = access_log
+    def __init__(self, name: str, action: Callable[[], None]) -> None:
+        self.name = name
+        self.action = action
 
     async def start(self) -> None:
         pass
 
     async def stop(self) -> None:
-        self.access_log.flush()
+        self.action()
 
     def on_reload_signal(self) -> None:
         pass
@@ -88,6 +93,10 @@ async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
     if settings.max_concurrent_calls < 1 or settings.call_backlog < 1:
         raise SystemExit("decision: --max-concurrent-calls and --call-backlog must be at least 1")
+    try:
+        tracing = Tracing.from_environment(SERVICE_NAME)
+    except TracingSettingsError as error:
+        raise SystemExit(f"decision: {error}") from None
     # Refuses to start on a bad file: there is no old one to keep.
     rules = await LiveRules.open(
         settings.rules,
@@ -95,7 +104,7 @@ async def serve(settings: DecisionSettings) -> None:
         settings.watch_interval,
         Path(settings.genesys_snapshot) if settings.genesys_snapshot else None,
     )
-    access_log = AccessLog("decision") if settings.access_log else None
+    access_log = AccessLog("decision", trace_ids=tracing.enabled) if settings.access_log else None
     # Every background component, in the order they start (and stop in reverse). A new one (a
     # Genesys poller) is one line here; one that provides outside facts is a provider too.
     components = Components()
@@ -117,7 +126,9 @@ async def serve(settings: DecisionSettings) -> None:
         )
     watch_snapshot_age(rules)
     if access_log is not None:
-        components.add(AccessLogFlush(access_log))
+        components.add(AtExit("access log", access_log.flush))
+    if tracing.enabled:
+        components.add(AtExit("tracing", tracing.shutdown))
 
     servicer = DecisionServicer(
         rules,
@@ -125,6 +136,7 @@ async def serve(settings: DecisionSettings) -> None:
         access_log=access_log,
         providers=[contacts] if contacts is not None else [],
         decision_log=decision_log,
+        tracing=tracing,
     )
     server, health_servicer = build_server(
         servicer, settings.max_concurrent_calls, settings.call_backlog
@@ -147,7 +159,7 @@ async def serve(settings: DecisionSettings) -> None:
     host = settings.listen.rpartition(":")[0]
     print(
         f"decision: serving on {host}:{bound} rules {rules.current.version}"
-        f"{' tls' if credentials else ''}",
+        f"{' tls' if credentials else ''} loop {running_loop_name()}",
         flush=True,
     )
     await wait_for_exit_signal(on_reload=components.on_reload_signal)

@@ -41,6 +41,7 @@ from decision.service.outside_facts import FactProvider, describe_facts, gather_
 from decision.service.recent import RecentDecisions
 from plumbing.ids import new_id
 from plumbing.logs import AccessLog, mask_number
+from plumbing.tracing import Tracing
 
 log = logging.getLogger("decision.service")
 
@@ -165,9 +166,12 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         providers: Sequence[FactProvider] = (),
         decision_log: DecisionLog | None = None,
         recent: RecentDecisions | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
-        """`providers`: where the outside facts come from, one per kind of fact."""
+        """`providers`: where the outside facts come from, one per kind of fact; `tracing`: the
+        service's (off by default), in which each call and each lookup is a span."""
         self.rules = rules
+        self.tracing = tracing or Tracing.off()
         self.recent = recent or RecentDecisions(full_numbers=full_numbers)
         self.providers: dict[Fact[Any], FactProvider] = {p.fact: p for p in providers}
         self.decision_log = decision_log
@@ -286,7 +290,12 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         try:
             facts = (
                 await gather_facts(
-                    rules.needs, self.providers, request, rules.default_region, notes
+                    rules.needs,
+                    self.providers,
+                    request,
+                    rules.default_region,
+                    notes,
+                    self.tracing,
                 )
                 if rules.needs
                 else NO_FACTS
