@@ -27,6 +27,7 @@ from bench.directory import directory_scenarios
 from bench.engine import engine_scenarios, generated_rules, number_cache_scenario
 from bench.load import INSTALL_HINT, LoadResult, h2load, missing_tools, wrk
 from bench.postgres_directory import postgres_directory_scenarios
+from bench.scale import scale_scenarios
 from contract.v1.decision_pb2 import DecideRequest
 from plumbing.service_process import ServiceProcess
 
@@ -255,6 +256,11 @@ def main() -> int:
             }
         )
 
+    # How cost grows with the work; BENCH_SCALE (default 1,000,000) is the larger size of each.
+    scale = int(os.environ.get("BENCH_SCALE", "1000000"))
+    for name, result in scale_scenarios(scale).items():
+        rows.append({"scenario": name, **result, "target": "linear time, flat memory"})
+
     print_table(rows)
     out = ROOT / "bench" / "results" / "latest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -284,6 +290,12 @@ def print_table(rows: list[dict]) -> None:
         "median_us",
         "p99_us",
         "seconds",
+        "per_second",
+        "peak_mib",
+        "time_ratio",
+        "peak_ratio",
+        "bytes",
+        "cpu_us",
         "ratio",
         "target",
     ]

@@ -19,7 +19,8 @@ from contract.v1 import decision_pb2
 from contract.webhook import PayloadError, parse_document, request_from_document
 from facade.answer import answer_body
 from facade.auth import ApiKeys
-from facade.handlers import JsonHandler, NotFoundHandler, error_body
+from facade.bodies import NoBody
+from facade.handlers import JsonHandler, NotFoundHandler, error_body, tell_keyed
 from facade.rate_limit import RateLimiter
 from facade.request_logs import PathOnlyLogs
 
@@ -46,10 +47,11 @@ def _moment(text: object) -> datetime | None:
     return at
 
 
-class AdminApiHandler(JsonHandler):
-    """Every API call needs an admin key (`Authorization: Bearer ...`); webhook keys are not
-    admin keys, and wrong keys spend a per-address budget (429 past it). The decision
-    service's errors come back as 502 with its status, never a traceback."""
+class AdminApiHandler(NoBody, JsonHandler):
+    """Every API call needs an admin key (`Authorization: Bearer ...`), checked at the head,
+    before any body is read; webhook keys are not admin keys, and wrong keys spend a
+    per-address budget (429 past it). The decision service's errors come back as 502 with its
+    status, never a traceback."""
 
     def initialize(
         self, keys: ApiKeys, limiter: RateLimiter, client: DecisionClient, horizon: timedelta
@@ -61,6 +63,8 @@ class AdminApiHandler(JsonHandler):
 
     def prepare(self) -> None:
         if self.keys.allows(self.request.headers):
+            tell_keyed(self.request)
+            self.refuse_body()
             return
         # As on the webhook, wrong keys spend the address's budget, so guessing one is slow.
         wait = self.limiter.retry_after(self.request.remote_ip or "")
@@ -69,6 +73,7 @@ class AdminApiHandler(JsonHandler):
             self.fail(429, "too many failed sign-ins")
             return
         self.set_header("WWW-Authenticate", 'Bearer realm="callback-router console"')
+        # Answered at the head: a body, if any, is never read (the connection then closes).
         self.fail(401, "missing or invalid admin key")
 
     def decision_service_failed(self, error: grpc.aio.AioRpcError) -> None:
@@ -88,7 +93,8 @@ class SessionHandler(AdminApiHandler):
 
 class TryHandler(AdminApiHandler):
     """POST /api/try: a webhook body plus an optional `at` (ISO 8601): the explained decision
-    and the exact answer TrueEngage would get."""
+    and the exact answer TrueEngage would get. The body, once the key has been checked, is
+    kept up to the webhook's limit (413 beyond)."""
 
     SUPPORTED_METHODS = ("POST",)
 
@@ -102,13 +108,25 @@ class TryHandler(AdminApiHandler):
     ) -> None:
         super().initialize(keys, limiter, client, horizon)
         self.max_body = max_body
+        self.BODY_LIMIT = max_body
+        self.body = bytearray()
+        self.too_large = False
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.too_large:
+            return
+        if len(self.body) + len(chunk) > self.max_body:  # sent chunked: no length declared
+            self.too_large = True
+            self.body.clear()
+        else:
+            self.body += chunk
 
     async def post(self) -> None:
-        if len(self.request.body) > self.max_body:  # as the webhook would refuse it
+        if self.too_large:  # as the webhook would refuse it
             self.fail(413, f"body larger than {self.max_body} bytes")
             return
         try:
-            document = parse_document(self.request.body or b"{}")
+            document = parse_document(bytes(self.body) or b"{}")
             at = document.pop("at", None)
             request = request_from_document(document)
         except PayloadError as error:
@@ -203,7 +221,7 @@ class ConsoleSecurityHeaders(tornado.web.OutputTransform):
         return status_code, headers, chunk
 
 
-class ConsoleFileHandler(PathOnlyLogs, tornado.web.StaticFileHandler):
+class ConsoleFileHandler(NoBody, PathOnlyLogs, tornado.web.StaticFileHandler):
     """The page's CSS and JavaScript; errors as JSON, like every other console answer."""
 
     def parse_url_path(self, url_path: str) -> str:
@@ -218,13 +236,14 @@ class ConsoleFileHandler(PathOnlyLogs, tornado.web.StaticFileHandler):
         self.finish(error_body(status_code))
 
 
-class ConsolePageHandler(JsonHandler):
+class ConsolePageHandler(NoBody, JsonHandler):
     """GET /: the page itself (no data in it: it asks the API with the key the operator types).
     POST /: what a form sends when Enter is pressed before the page's script has run; the key
     it carries is dropped, and the browser is sent back to the page (303, so that a reload
     does not post it again)."""
 
     SUPPORTED_METHODS = ("GET", "POST")
+    BODY_LIMIT = 4096  # the sign-in form's fields, dropped unread
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")

@@ -47,8 +47,9 @@ from facade.handlers import (
 from facade.http_server import FacadeHTTPServer
 from facade.network import ClientPolicy
 from facade.rate_limit import RateLimiter
-from facade.request_logs import withhold_values_in_tornado_logs
+from facade.request_logs import path_only, withhold_values_in_tornado_logs
 from plumbing import event_loop
+from plumbing.files import read_regular_file
 from plumbing.graceful import hold_exit_signals, wait_for_exit_signal
 from plumbing.logs import AccessLog, mask_number
 from plumbing.tracing import Tracing, TracingSettingsError
@@ -56,6 +57,8 @@ from plumbing.tracing import Tracing, TracingSettingsError
 log = logging.getLogger("facade")
 CALLBACK_PATH = "/trueengage/callback"
 FACADE_SERVICE_NAME = "callback-router-facade"
+KEYS_FILE_MAX = 64 * 1024  # bytes of a keys file: a thousand keys
+READ_CHUNK = 16 * 1024
 
 
 def make_access_logger(
@@ -70,7 +73,7 @@ def make_access_logger(
         fields = {
             "request_id": getattr(handler, "request_id", None),
             "method": handler.request.method,
-            "path": handler.request.path,
+            "path": path_only(handler.request.path),
             "status": handler.get_status(),
             "ms": round(handler.request.request_time() * 1000, 2),
             # The caller's address (behind trusted proxies, the one they name); not `client`,
@@ -148,7 +151,27 @@ def load_admin_keys(settings: FacadeSettings) -> list[str]:
 def _keys(given: Sequence[str], keys_file: str) -> list[str]:
     keys = list(given)
     if keys_file:
-        keys += keys_from_text(Path(keys_file).read_text(encoding="utf-8"))
+        keys += read_keys_file(keys_file)
+    return keys
+
+
+def read_keys_file(path: str) -> list[str]:
+    """The keys in a keys file, read as someone else may have put it in place: never a FIFO or
+    a device (a FIFO there hung the facade's loop on SIGHUP, /dev/zero would fill its memory),
+    never more than KEYS_FILE_MAX bytes. Warns, naming the key's line, never the key, about a
+    key no header can carry (a stray control byte, a character outside ASCII)."""
+    data = read_regular_file(path, KEYS_FILE_MAX)
+    if len(data) > KEYS_FILE_MAX:
+        raise ValueError(f"{path}: larger than {KEYS_FILE_MAX // 1024} KiB")
+    keys = keys_from_text(data.decode("utf-8"))
+    for number, key in enumerate(keys, 1):
+        if not (key.isascii() and key.isprintable()):
+            log.warning(
+                "%s: key %d of the file has characters no header can carry (not printable "
+                "ASCII): it will never match; check how the file was saved",
+                path,
+                number,
+            )
     return keys
 
 
@@ -191,6 +214,9 @@ def make_http_server(
         # connection without reading more (its own default would buffer 100 MB).
         max_body_size=max(settings.max_body * 4, 1024 * 1024),
         max_header_size=settings.max_header,
+        # What one read from a client takes (Tornado's default is 64 KiB): the most a
+        # connection's buffer holds beyond what it is reading is one such chunk.
+        chunk_size=READ_CHUNK,
         body_timeout=settings.body_timeout,
         idle_connection_timeout=settings.idle_timeout,
         listener=listener,
@@ -277,30 +303,46 @@ class FacadeServer:
                 self.budget.console_per_address,
                 clock,
             )
+        self._reloads: set[asyncio.Task[None]] = set()
+        self._reloading = asyncio.Lock()
         # Last, once nothing above can fail and leave the watch running unowned.
         self.decision_health.start()
 
-    def reload_keys(self) -> None:
+    def reload_keys(self) -> asyncio.Task[None]:
         """Key rotation (SIGHUP), the webhook's and the console's: each new set replaces the
-        old one whole, or neither does."""
-        try:
-            keys = load_keys(self.settings)
-            admin_keys = (
-                load_admin_keys(self.settings)
-                if self.admin_keys is not None
-                else [*self.settings.admin_keys]  # no console: still never webhook keys
-            )
-            if {k.strip() for k in keys} & {k.strip() for k in admin_keys}:  # as at start
-                raise ValueError("a console key must not also be a webhook key")
-            self.keys.check(keys)
-            if self.admin_keys is not None:
-                self.admin_keys.check(admin_keys)
-                self.admin_keys.replace(admin_keys)
-            self.keys.replace(keys)
-            log.info("API keys reloaded")
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            log.error("API keys not reloaded, keeping the old ones: %s", reason)
+        old one whole, or neither does. The files are read on a worker thread (a file on a
+        stalled disk must not stop the loop answering), one reload at a time."""
+        task = asyncio.get_running_loop().create_task(self._reload_keys())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+        return task
+
+    async def _reload_keys(self) -> None:
+        async with self._reloading:
+            try:
+                keys, admin_keys = await asyncio.to_thread(self._read_keys)
+                self.keys.check(keys)
+                if self.admin_keys is not None:
+                    self.admin_keys.check(admin_keys)
+                    self.admin_keys.replace(admin_keys)
+                self.keys.replace(keys)
+                log.info("API keys reloaded")
+            except (OSError, UnicodeDecodeError, ValueError) as error:
+                reason = getattr(error, "strerror", None) or str(error)
+                if isinstance(error, OSError) and error.filename:
+                    reason = f"{error.filename}: {reason}"
+                log.error("API keys not reloaded, keeping the old ones: %s", reason)
+
+    def _read_keys(self) -> tuple[list[str], list[str]]:
+        keys = load_keys(self.settings)
+        admin_keys = (
+            load_admin_keys(self.settings)
+            if self.admin_keys is not None
+            else [*self.settings.admin_keys]  # no console: still never webhook keys
+        )
+        if {k.strip() for k in keys} & {k.strip() for k in admin_keys}:  # as at start
+            raise ValueError("a console key must not also be a webhook key")
+        return keys, admin_keys
 
     async def stop(self) -> None:
         """Stops without losing a request. At once: readiness off, and every answer says

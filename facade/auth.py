@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from tornado.httputil import HTTPHeaders
 
+BOM = "\ufeff"
+
 
 class ApiKeys:
     def __init__(self, keys: Iterable[str], header: str = "X-API-Key") -> None:
@@ -56,10 +58,12 @@ def _agreed(values: Iterable[str]) -> str | None:
 
 
 def keys_from_text(text: str) -> list[str]:
-    """Keys separated by commas or newlines; blank lines and lines starting with # are ignored."""
+    """Keys separated by commas or newlines; blank lines and lines starting with # are ignored.
+    A byte-order mark (what Notepad writes first, or `cat` leaves between two files) is not
+    part of a key."""
     keys: list[str] = []
     for line in text.replace(",", "\n").splitlines():
-        line = line.strip()
+        line = line.replace(BOM, "").strip()
         if line and not line.startswith("#"):
             keys.append(line)
     return keys

@@ -120,14 +120,35 @@ class AddressKeys:
         """None: not limited per address (a trusted proxy)."""
         if ":" not in host and not self.trusted:
             return host  # IPv4, the usual case: no parsing
-        try:
-            ip = ipaddress.ip_address(host.partition("%")[0])
-        except ValueError:
+        ip = _ip(host)
+        if ip is None:
             return host
-        if ip.version == 6 and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
         if any(ip in network for network in self.trusted):
             return None
-        if ip.version == 6:
-            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-        return str(ip)
+        return _counted(ip)
+
+
+def client_key(host: str) -> str:
+    """What a client address counts as, wherever the facade counts per client (connections,
+    failed authentications): an IPv4 address as it is, an IPv4-mapped IPv6 one as IPv4, any
+    other IPv6 address its /64."""
+    if ":" not in host:
+        return host
+    ip = _ip(host)
+    return host if ip is None else _counted(ip)
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _counted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

@@ -10,12 +10,14 @@ from http import HTTPStatus
 from importlib import resources
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from contract.webhook import PayloadError, parse_payload
 from facade import metrics
 from facade.auth import ApiKeys
+from facade.bodies import NoBody
 from facade.decider import FailOpenDecider, Outcome
 from facade.drain import Drain
 from facade.network import ClientPolicy
@@ -52,6 +54,14 @@ class JsonHandler(PathOnlyLogs):
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
         self.finish(error_body(status_code))
+
+
+def tell_keyed(request: tornado.httputil.HTTPServerRequest) -> None:
+    """Tells the server that `request` carries a valid key: its connection is not closed for
+    room until it is answered (facade/http_server.py)."""
+    keyed = getattr(request.connection, "keyed", None)
+    if keyed is not None:
+        keyed()
 
 
 def error_body(status_code: int) -> bytes:
@@ -105,13 +115,10 @@ class CallbackHandler(JsonHandler):
 
     def refuse(self, status: int, reason: str, message: str) -> None:
         """Counts a refusal; it is answered once the body is drained (`answer_refusal`).
-        Meanwhile the server may close the connection if it needs the room
-        (facade/http_server.py)."""
+        Meanwhile the server may close the connection if it needs the room, as it may any
+        connection whose request has not shown a valid key (facade/http_server.py)."""
         metrics.REFUSALS.labels(reason).inc()
         self.refusal = (status, message)
-        refused = getattr(self.request.connection, "refused", None)
-        if refused is not None:
-            refused()
 
     def answer_refusal(self, closing: bool = False) -> None:
         assert self.refusal is not None
@@ -151,6 +158,7 @@ class CallbackHandler(JsonHandler):
             self.set_header("WWW-Authenticate", 'Bearer realm="callback-router"')
             self.refuse(401, "unauthenticated", "missing or invalid API key")
             return
+        tell_keyed(self.request)
         content_type = self.request.headers.get("Content-Type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             self.refuse(415, "content_type", "Content-Type must be application/json")
@@ -210,7 +218,7 @@ class CallbackHandler(JsonHandler):
         metrics.ANSWER_SECONDS.observe(self.request.request_time())
 
 
-class LiveHandler(JsonHandler):
+class LiveHandler(NoBody, JsonHandler):
     """GET /healthz: the process answers."""
 
     SUPPORTED_METHODS = ("GET",)
@@ -219,7 +227,7 @@ class LiveHandler(JsonHandler):
         self.write_json({"status": "ok"})
 
 
-class ReadyHandler(JsonHandler):
+class ReadyHandler(NoBody, JsonHandler):
     """GET /readyz: this facade can answer the webhook, which it can whenever it runs (it fails
     open), so 200 until it starts stopping, then 503 (the load balancer sends no new traffic to a
     stopping replica). Never tied to the decision service: if it were, a decision outage would
@@ -238,7 +246,7 @@ class ReadyHandler(JsonHandler):
             self.write_json({"status": "ready"})
 
 
-class DecisionHealthHandler(JsonHandler):
+class DecisionHealthHandler(NoBody, JsonHandler):
     """GET /healthz/decision: whether the decision service is serving, as the facade's health
     watch last heard (no RPC per request). For people and dashboards, never for a probe: the
     facade answers (`{}`) while the decision service is down, and must stay in its Service."""
@@ -255,7 +263,7 @@ class DecisionHealthHandler(JsonHandler):
             self.write_json({"status": "decision service not serving"}, 503)
 
 
-class MetricsHandler(PathOnlyLogs):
+class MetricsHandler(NoBody, PathOnlyLogs):
     """GET /metrics in Prometheus' text format (all worker processes when there are several)."""
 
     SUPPORTED_METHODS = ("GET",)
@@ -268,7 +276,7 @@ class MetricsHandler(PathOnlyLogs):
         self.finish(generate_latest(self.registry))
 
 
-class OpenApiHandler(JsonHandler):
+class OpenApiHandler(NoBody, JsonHandler):
     """GET /openapi.json: the facade's contract."""
 
     SUPPORTED_METHODS = ("GET",)
@@ -277,6 +285,8 @@ class OpenApiHandler(JsonHandler):
         self.finish(OPENAPI)
 
 
-class NotFoundHandler(JsonHandler):
+class NotFoundHandler(NoBody, JsonHandler):
+    """Any other path, on either listener: 404 at the head, its body (if any) never read."""
+
     def prepare(self) -> None:
         self.fail(404, "not found")

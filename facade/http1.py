@@ -1,5 +1,14 @@
-"""The HTTP/1.1 connection the facade serves on: Tornado's, with chunk extensions accepted and
-a timeout of its own for a connection's first request head (facade/http_server.py).
+"""The HTTP/1.1 connection the facade serves on: Tornado's, with chunk extensions accepted, a
+timeout of its own for a connection's first request head (facade/http_server.py), what the
+server needs to know of each request (a valid key, the answer handed over, the stream closed),
+and nothing served to a client that has gone.
+
+Tornado (6.6) serves the pipelined heads it has already read from a connection even after the
+connection has closed, one per loop turn, each answer written to nothing: a burst of pipelined
+requests then kept the server's connection slots for minutes after its sender had gone. Here a
+closed connection is released at once and what it had sent is dropped. Nor does Tornado time out
+a write: an answer the client does not read is dropped with its connection after the body
+timeout.
 
 RFC 9112 (7.1.1) lets every chunk-size line carry extensions (`5;ext=1`); Tornado 6.6 reads
 the line as a bare hexadecimal number and answers 400. Here each line is checked against the
@@ -15,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from tornado import http1connection, httputil, iostream
+from tornado.ioloop import IOLoop
 from tornado.log import gen_log
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -27,6 +37,9 @@ _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)((?:" + _EXTENSION + rb")*)\r\n")
 # closes the connection, as Tornado closes it past any read limit, before the line can be read.
 CHUNK_LINE_MAX = 1024
 EXTENSIONS_MAX = 16 * 1024  # bytes of extensions in one body, however many chunks carry them
+# Bytes a connection's stream may hold beyond the request being answered before the server
+# stops reading ahead to notice that its client has gone (`_listen_for_close`).
+READ_AHEAD = 16 * 1024
 
 
 def chunk_size_line(line: bytes) -> bytes:
@@ -91,18 +104,50 @@ def _then(future: asyncio.Future, convert: Callable[[bytes], bytes]) -> asyncio.
 
 
 class FacadeHTTP1Connection(http1connection.HTTP1Connection):
-    """One request's connection: Tornado's, reading chunk extensions (see the module), and
-    knowing when its request arrived (`arrived_at`, set by facade/http_server.py) and telling
-    the server when it has been refused (`refused`)."""
+    """One request's connection: Tornado's, reading chunk extensions (see the module), knowing
+    when its request arrived (`arrived_at`, set by facade/http_server.py), telling the server
+    when its request has shown a valid key (`keyed`) and when its answer has been handed over
+    (`finish`), and closing the stream when that answer is not read in time."""
 
     arrived_at: float | None = None
-    # Set by the server: the handler calls it once it has refused the request (401, 413, ...),
-    # whose body it then reads only to keep the connection usable.
-    on_refused: Callable[[], None] | None = None
+    # Set by the server. `on_keyed`: the handler has found a valid key on the request, which
+    # makes the connection one the server does not close for room while it is answered.
+    # `on_answered`: the answer is written (perhaps not yet sent).
+    on_keyed: Callable[[], None] | None = None
+    on_answered: Callable[[], None] | None = None
+    write_timeout: float | None = None
 
-    def refused(self) -> None:
-        if self.on_refused is not None:
-            self.on_refused()
+    _keyed = False
+
+    def keyed(self) -> None:
+        self._keyed = True
+        if self.on_keyed is not None:
+            self.on_keyed()
+
+    def write_headers(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> asyncio.Future[None]:
+        if not self.is_client and not self._keyed and self.stream._read_buffer_size:
+            # More requests are pipelined behind one without a valid key: this one is answered
+            # (`Connection: close`), the others dropped; a client may send them again on a new
+            # connection (RFC 9112, 9.3.2). Served in turn, they let a key-less client keep the
+            # loop busy answering what it never reads.
+            self._disconnect_on_finish = True
+        return super().write_headers(start_line, headers, chunk)
+
+    def finish(self) -> None:
+        super().finish()
+        if self.on_answered is not None:
+            self.on_answered()
+        unsent = self._pending_write
+        if unsent is not None and not unsent.done() and self.write_timeout:
+            # A client that does not read its answer would hold the connection for good.
+            stream = self.stream
+            timer = stream.io_loop.call_later(self.write_timeout, stream.close)
+            unsent.add_done_callback(lambda _: stream.io_loop.remove_timeout(timer))
 
     async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
         stream = self.stream
@@ -115,7 +160,8 @@ class FacadeHTTP1Connection(http1connection.HTTP1Connection):
 
 class FacadeServerConnection(http1connection.HTTP1ServerConnection):
     """Serves one client connection's requests in turn, each on a FacadeHTTP1Connection; the
-    first under `first_params` (a shorter wait for its head), the others under `params`."""
+    first under `first_params` (a shorter wait for its head), the others under `params`; none
+    once the stream has closed. `on_closed` (the server's) is called as soon as it closes."""
 
     def __init__(
         self,
@@ -123,16 +169,24 @@ class FacadeServerConnection(http1connection.HTTP1ServerConnection):
         params: http1connection.HTTP1ConnectionParameters,
         context: object,
         first_params: http1connection.HTTP1ConnectionParameters,
+        on_closed: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(stream, params, context)
         self.first_params = first_params
+        self.on_closed = on_closed
+        _tell_when_closed(stream, self._stream_closed)
+
+    def _stream_closed(self) -> None:
+        if self.on_closed is not None:
+            self.on_closed()
 
     async def _server_request_loop(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         # Tornado's own loop (6.6), with the facade's connection class and first parameters.
         params = self.first_params
         try:
-            while True:
+            while not self.stream.closed():  # what a closed stream had sent is dropped
                 conn = FacadeHTTP1Connection(self.stream, False, params, self.context)
+                conn.write_timeout = params.body_timeout
                 params = self.params
                 request_delegate = delegate.start_request(self, conn)
                 try:
@@ -152,3 +206,37 @@ class FacadeServerConnection(http1connection.HTTP1ServerConnection):
                 await asyncio.sleep(0)
         finally:
             delegate.on_close(self)
+
+
+def _tell_when_closed(stream: iostream.IOStream, closed: Callable[[], None]) -> None:
+    """Calls `closed` when `stream` closes, whatever else waits for it. An IOStream has one
+    close callback, which each request's connection takes (while it waits for its answer) and
+    clears in turn; `closed` stays in front of whichever they set."""
+    set_callback = stream.set_close_callback
+
+    def set_close_callback(callback: Callable[[], None] | None) -> None:
+        def both() -> None:
+            closed()
+            if callback is not None:
+                callback()
+
+        set_callback(both)
+        if callback is not None:  # a request waits for its answer
+            _listen_for_close(stream)
+
+    stream.set_close_callback = set_close_callback  # type: ignore[method-assign]
+    set_close_callback(None)
+
+
+def _listen_for_close(stream: iostream.IOStream) -> None:
+    """Lets the loop tell when the client resets or closes the connection while its request is
+    answered, though the stream holds what it pipelined. Tornado listens for that only when its
+    buffer is empty (on asyncio's loop a socket is watched for errors only while it is read), so
+    that a client gone after pipelining was noticed only at the first failed write. Reading
+    then takes at most one more chunk, and only below READ_AHEAD bytes already read ahead."""
+    buffered = stream._read_buffer_size
+    state = stream._state
+    if stream.closed() or not 0 < buffered < READ_AHEAD:
+        return
+    if state is None or not state & IOLoop.READ:
+        stream._add_io_state(IOLoop.READ)

@@ -2,10 +2,16 @@
 connections served by facade/http1.py, and what keeps idle or hostile connections from
 leaving a webhook unanswered:
 
-- a cap on the connections the listener holds, and on those one address holds
-  (facade/connection_limits.py says how many). At a cap a new connection takes the place of
-  another (`_evict` says which: silent ones first, then refused, then idle); only when every
-  held connection carries a request not refused is the new one closed unanswered;
+- a cap on the connections the listener holds (facade/connection_limits.py says how many). At
+  the cap a new connection takes the place of another (`_evict` says which); only a connection
+  whose request has shown a valid key, until its answer is written, is never closed for room,
+  so only when every held connection carries such a request is the new one closed unanswered.
+  A request without one (refused, or to any path but the webhook's) has only its answer to
+  lose, whatever it is doing: sending its body, waiting for a page of /metrics, or leaving its
+  answers unread while it pipelines more;
+- a cap on the connections one address holds, counting only those that have not yet carried a
+  valid key: at it, a new connection takes the place of one of that address's own (the client
+  holding the key, usually from a few addresses, is never reset by it);
 - a short timeout (`head_timeout`) for a connection's first request head, the idle timeout
   for the heads that follow on a keep-alive connection;
 - accepting that pauses when the process runs out of descriptors (EMFILE and the like), with
@@ -39,6 +45,16 @@ ACCEPT_RETRY_SECONDS = 0.1
 SILENT_GRACE_SECONDS = 1.0
 
 
+# What a held connection is doing, in the order its kind is closed for room (after one silent
+# for SILENT_GRACE_SECONDS, before which a silent one comes last but one).
+SILENT = "silent"  # no request head yet
+UNKEYED = "unkeyed"  # a request without a valid key: refused, or to a path that needs none
+UNSENT = "unsent"  # its answer written, but not yet taken by the client
+IDLE = "idle"  # answered, waiting for its next head; never a valid key on it
+IDLE_KEYED = "idle_keyed"  # the same, on a connection that has carried a valid key
+# A connection carrying a request with a valid key is in no pool: it is not closed for room.
+
+
 @dataclass(slots=True)
 class _Held:
     """What the server knows of one connection it holds."""
@@ -46,11 +62,13 @@ class _Held:
     address: str | None  # what it counts against (None: a trusted proxy)
     accepted: float  # when (the server's clock)
     spoke: bool = False  # it has sent a request head
+    keyed: bool = False  # it has carried a request with a valid key: no address counts it
+    pool: str | None = SILENT  # which of the server's pools it waits in (None: none)
     request: httputil.HTTPConnection | None = None  # the one being read or answered
 
 
 class _Waiting:
-    """Connections waiting for a request head, oldest first, overall and per address."""
+    """Connections in one state, oldest first, overall and per address."""
 
     def __init__(self) -> None:
         self.all: dict[object, None] = {}
@@ -104,10 +122,8 @@ class FacadeHTTPServer(DrainingHTTPServer):
         if head_timeout is not None:
             self.first_head_params.header_timeout = head_timeout
         self._held: dict[object, _Held] = {}
-        self._per_address: dict[str, int] = {}
-        self._silent = _Waiting()  # no request head yet
-        self._refused = _Waiting()  # its request refused, its body still coming
-        self._idle = _Waiting()  # answered, waiting for the next head
+        self._per_address: dict[str, int] = {}  # connections not yet keyed, per address
+        self._pools = {name: _Waiting() for name in (SILENT, UNKEYED, UNSENT, IDLE, IDLE_KEYED)}
         self._accept_paused = False
         self._out_of_descriptors = False  # an episode has been logged and has not ended
         self._retry: object | None = None
@@ -199,33 +215,45 @@ class FacadeHTTPServer(DrainingHTTPServer):
 
     def _make_room(self, address: str | None) -> bool:
         """True when a connection counted against `address` may be held, after closing
-        another one if a cap is reached; False when every candidate carries a request."""
-        if len(self._held) >= self.max_connections and not self._evict(None):
-            metrics.CONNECTIONS_REFUSED.labels(self.listener, "connection_cap").inc()
-            return False
+        another one if a cap is reached; False when every candidate carries a request with a
+        valid key."""
         if (
             address is not None
             and self._per_address.get(address, 0) >= self.max_per_address
             and not self._evict(address)
         ):
-            metrics.CONNECTIONS_REFUSED.labels(self.listener, "address_cap").inc()
+            # Only young silent connections of its own to close, which may be the key holder's
+            # own whose heads the loop has not read yet: the listener's cap decides.
+            metrics.CONNECTIONS_OVER_ADDRESS_CAP.labels(self.listener).inc()
+        if len(self._held) >= self.max_connections and not self._evict(None):
+            metrics.CONNECTIONS_REFUSED.labels(self.listener, "connection_cap").inc()
             return False
         return True
 
     def _evict(self, address: str | None) -> bool:
         """Closes the connection that loses least, if any may be closed: one silent for
-        SILENT_GRACE_SECONDS, else one refused, else one idle, else one silent for less (a
-        real client's head may not have been read yet: the event loop reads it after the
-        accepts that made this one wait)."""
-        stale = self._silent.oldest(address)
+        SILENT_GRACE_SECONDS, else one carrying a request without a valid key, else one whose
+        answer is not being read, else one idle that never carried a valid key, else one
+        silent for less (a real client's head may not have been read yet: the event loop
+        reads it after the accepts that made this one wait), else, overall only, one idle
+        that carried a valid key (closing a keep-alive connection races its client's next
+        request: the key holder's are the last to go). `address`: only that address's
+        connections not yet keyed, and never a young silent one."""
+        pools = self._pools
+        stale = pools[SILENT].oldest(address)
         if stale is not None and self.clock() - self._held[stale].accepted < SILENT_GRACE_SECONDS:
             stale = None
-        candidates = (
-            (stale, "silent"),
-            (self._refused.oldest(address), "refused"),
-            (self._idle.oldest(address), "idle"),
-            (self._silent.oldest(address), "silent"),
-        )
+        candidates = [
+            (stale, SILENT),
+            (pools[UNKEYED].oldest(address), UNKEYED),
+            (pools[UNSENT].oldest(address), UNSENT),
+            (pools[IDLE].oldest(address), IDLE),
+        ]
+        if address is None:
+            candidates += [
+                (pools[SILENT].oldest(None), SILENT),
+                (pools[IDLE_KEYED].oldest(None), IDLE),
+            ]
         for victim, reason in candidates:
             if victim is not None:
                 self._release(victim)
@@ -242,15 +270,31 @@ class FacadeHTTPServer(DrainingHTTPServer):
         connection = FacadeServerConnection(
             stream, self.conn_params, context, self.first_head_params
         )
+        connection.on_closed = lambda: self._release(connection)  # at once, not when served
         host = address[0] if isinstance(address, tuple) else ""
         held = _Held(self.address_keys.key(host), self.clock())
         self._held[connection] = held
         if held.address is not None:
             self._per_address[held.address] = self._per_address.get(held.address, 0) + 1
-        self._silent.add(connection, held.address)
+        self._pools[SILENT].add(connection, held.address)
         metrics.OPEN_CONNECTIONS.labels(self.listener).inc()
         self._connections.add(connection)
         connection.start_serving(self)
+
+    def _move(self, server_conn: object, pool: str | None) -> None:
+        held = self._held.get(server_conn)
+        if held is None or held.pool == pool:
+            return
+        if held.pool is not None:
+            self._pools[held.pool].discard(server_conn, self._counted(held))
+        held.pool = pool
+        if pool is not None:
+            self._pools[pool].add(server_conn, self._counted(held))
+
+    @staticmethod
+    def _counted(held: _Held) -> str | None:
+        """The address a connection's pools file it under (None: none, once it is keyed)."""
+        return None if held.keyed else held.address
 
     def start_request(
         self, server_conn: object, request_conn: httputil.HTTPConnection
@@ -259,11 +303,10 @@ class FacadeHTTPServer(DrainingHTTPServer):
         held = self._held.get(server_conn)
         if held is not None:
             held.request = request_conn
-            if self._refused.all:  # its previous request, if refused, is over
-                self._refused.discard(server_conn, held.address)
-            request_conn.on_refused = lambda: self.request_refused(server_conn)  # type: ignore[attr-defined]
+            request_conn.on_keyed = lambda: self.request_keyed(server_conn)  # type: ignore[attr-defined]
+            request_conn.on_answered = lambda: self._move(server_conn, UNSENT)  # type: ignore[attr-defined]
             if held.spoke:  # answered: idle until its next head
-                self._idle.add(server_conn, held.address)
+                self._move(server_conn, IDLE_KEYED if held.keyed else IDLE)
             else:
                 # A connection's first request arrived with the connection: the time spent
                 # before its head was read (a backlog on the event loop, a slow sender) is
@@ -276,18 +319,21 @@ class FacadeHTTPServer(DrainingHTTPServer):
         held = self._held.get(server_conn)
         if held is None:
             return
-        if held.spoke:  # a keep-alive connection's next request
-            self._idle.discard(server_conn, held.address)
-            if held.request is not None:
-                held.request.arrived_at = self.clock()  # type: ignore[attr-defined]
-        else:
-            held.spoke = True
-            self._silent.discard(server_conn, held.address)
+        if held.spoke and held.request is not None:  # a keep-alive connection's next request
+            held.request.arrived_at = self.clock()  # type: ignore[attr-defined]
+        held.spoke = True
+        self._move(server_conn, UNKEYED)  # until its handler finds a valid key
 
-    def request_refused(self, server_conn: object) -> None:
+    def request_keyed(self, server_conn: object) -> None:
+        """The request on `server_conn` carries a valid key: not closed for room until it is
+        answered, and the connection no longer counts against its address."""
         held = self._held.get(server_conn)
-        if held is not None:
-            self._refused.add(server_conn, held.address)
+        if held is None:
+            return
+        self._move(server_conn, None)
+        if not held.keyed:
+            held.keyed = True
+            self._uncount(held)
 
     def on_close(self, server_conn: object) -> None:
         self._release(server_conn)
@@ -296,16 +342,19 @@ class FacadeHTTPServer(DrainingHTTPServer):
         super().on_close(server_conn)
 
     def _release(self, server_conn: object) -> None:
-        held = self._held.pop(server_conn, None)
-        if held is None:
+        if server_conn not in self._held:
             return
-        self._silent.discard(server_conn, held.address)
-        self._refused.discard(server_conn, held.address)
-        self._idle.discard(server_conn, held.address)
-        if held.address is not None:
-            left = self._per_address[held.address] - 1
-            if left:
-                self._per_address[held.address] = left
-            else:
-                del self._per_address[held.address]
+        self._move(server_conn, None)
+        held = self._held.pop(server_conn)
+        if not held.keyed:
+            self._uncount(held)
         metrics.OPEN_CONNECTIONS.labels(self.listener).dec()
+
+    def _uncount(self, held: _Held) -> None:
+        if held.address is None:
+            return
+        left = self._per_address[held.address] - 1
+        if left:
+            self._per_address[held.address] = left
+        else:
+            del self._per_address[held.address]

@@ -30,16 +30,22 @@ OPEN_CONNECTIONS = Gauge(
 )
 CONNECTIONS_REFUSED = Counter(
     "facade_connections_refused_total",
-    "Connections closed unanswered at a cap (connection_cap, address_cap): every held one "
-    "carried a request",
+    "Connections closed unanswered at the listener's cap (connection_cap): every held one "
+    "carried a request with a valid key",
     ["listener", "reason"],
 )
 CONNECTIONS_EVICTED = Counter(
     "facade_connections_evicted_total",
     "Connections closed at a cap to make room for a new one: silent (no request head yet), "
-    "refused (its request refused, its body still coming) or idle (keep-alive, between "
-    "requests)",
+    "unkeyed (a request without a valid key: refused, or to another path than the webhook's), "
+    "unsent (its answer not read by the client) or idle (keep-alive, between requests)",
     ["listener", "reason"],
+)
+CONNECTIONS_OVER_ADDRESS_CAP = Counter(
+    "facade_connections_over_address_cap_total",
+    "Connections held past the per-address cap: that address's others had all carried a valid "
+    "key or were too young to close (the listener's cap decided)",
+    ["listener"],
 )
 ACCEPT_PAUSES = Counter(
     "facade_accept_pauses_total",

@@ -1,5 +1,7 @@
 """Per-address token buckets for failed authentications: `rate` per second, bursts up to
-`burst`; each call of `retry_after` spends a token (the handler calls it only for a wrong key)."""
+`burst`; each call of `retry_after` spends a token (the handler calls it only for a wrong key).
+An IPv6 client counts as its /64, as for the connection caps: one host usually holds a whole
+/64, and a budget per address would give it a fresh burst from each."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+
+from facade.connection_limits import client_key
 
 
 class RateLimiter:
@@ -31,6 +35,7 @@ class RateLimiter:
         """0 when the request may go ahead (and spends a token); else whole seconds to wait."""
         if self.rate <= 0:
             return 0
+        client = client_key(client)
         now = self.clock()
         tokens, last = self._buckets.pop(client, (float(self.burst), now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)

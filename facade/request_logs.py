@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import tornado.web
 
@@ -67,12 +68,27 @@ def withhold_values_in_tornado_logs() -> None:
         general.addFilter(WithholdValues())
 
 
+def path_only(target: str) -> str:
+    """The path of a request's target, without its query (Tornado's `request.path` already
+    has none): an absolute-form target (`http://user:secret@host/path`, which a client may
+    send) is logged as its path alone, never with its credentials or host."""
+    if target.startswith("/"):
+        return target
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return "-"
+    if parts.scheme and parts.netloc:
+        return parts.path or "/"
+    return target if target == "*" else "-"  # OPTIONS *; anything else names no path
+
+
 class PathOnlyLogs(tornado.web.RequestHandler):
     """A handler whose own log lines (refusals Tornado raises, uncaught errors) say method,
     path and client, never the query string, the request's headers or a refusal's detail."""
 
     def _request_summary(self) -> str:
-        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+        return f"{self.request.method} {path_only(self.request.path)} ({self.request.remote_ip})"
 
     def log_exception(
         self,

@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from plumbing.tracing import current_trace_id, logged_trace_id
@@ -56,20 +57,35 @@ def mask_number(number: str, full: bool = False) -> str:
     return "*" * (len(number) - 4) + number[-4:]
 
 
-# What reads as an email address, or as a phone number: 7 digits or more, maybe with a leading +
-# and spaces, dots, dashes or brackets between them.
-_EMAIL = re.compile(r"[\w.+'-]+@((?:[\w-]+\.)+[\w-]+)")
-_PHONE = re.compile(r"\+?\(?\d(?:[\s().-]*\d){6,}")
+# What reads as an email address (the local part anything an address may hold, the domain with
+# or without dots; the @ maybe percent-encoded, as in a URL), or as a phone number: 7 digits or
+# more, maybe with a leading +, up to 3 punctuation marks or spaces between digit groups
+# (`+44 7400/654/321`, `(0)7400-654.321`; not a colon: `09:00-17:30` is a time).
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+(@|%40)([\w-]+(?:\.[\w-]+)*)", re.IGNORECASE)
+_PHONE = re.compile(r"\+?\(?\d(?:(?:[^\w@:]|_){0,3}\d){6,}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # an ISO date is not a phone number
+# A free-form attribute whose name says it holds a name (`customerName`): withheld whole, as no
+# pattern finds "Ada Lovelace" (numbers and emails are found by the patterns above).
+_PERSONAL_KEY = re.compile(r"name", re.IGNORECASE)
 WITHHELD = "(withheld)"
 
 
 def mask_personal(text: str) -> str:
     """Free text (a webhook's extra field) with what reads as a phone number masked as
     `mask_number` masks one, and what reads as an email address shown by its domain only."""
-    if "@" in text:
-        text = _EMAIL.sub(lambda m: f"***@{m[1]}", text)
+    if "@" in text or "%40" in text:
+        text = _EMAIL.sub(lambda m: f"***{m[1]}{m[2]}", text)
     return _PHONE.sub(lambda m: m[0] if _DATE.fullmatch(m[0]) else _mask_digits(m[0]), text)
+
+
+def mask_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
+    """Free-form attributes as a masked log shows them: names and values through
+    `mask_personal` (a name can be a number: `"+447400654321": "yes"`), and the value of one
+    whose name says it is personal (`customerName`, `email`) withheld."""
+    return {
+        mask_personal(key): WITHHELD if _PERSONAL_KEY.search(key) else mask_personal(value)
+        for key, value in attributes.items()
+    }
 
 
 def _mask_digits(number: str) -> str:

@@ -142,7 +142,7 @@ class InProcessFacade:
         """What SIGHUP does, without the signal."""
 
         async def reload() -> None:
-            self.server.reload_keys()
+            await self.server.reload_keys()
 
         self.services.run(reload())
 

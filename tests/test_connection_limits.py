@@ -162,20 +162,32 @@ def test_a_silent_connection_gives_way_to_a_new_one(small):
     assert after == evicted + 1
 
 
-def test_one_address_holds_at_most_its_share(small):
+def test_one_address_holds_at_most_its_share(scripted, facade_in_process):
+    """At its cap an address's new connection takes the place of its own oldest one silent for
+    a second; younger ones are held past it (the listener's cap decides), as they may be the
+    key holder's own whose heads the loop has not read yet."""
+    clock = TurnedClock()
+    facade = facade_in_process(
+        f"127.0.0.1:{scripted.port}", clock=clock, max_connections=4, max_connections_per_address=2
+    )
     evicted = counted("facade_connections_evicted_total", listener="webhook", reason="silent")
-    with silent_connections(small.port, 3, ("127.0.0.2",)) as silent:
-        assert closed_by_server(silent[0])  # the third took the first's place
-        wait_until(lambda: held(small) == 2, "two held")
+    over = counted("facade_connections_over_address_cap_total", listener="webhook")
+    with silent_connections(facade.port, 3, ("127.0.0.2",)) as silent:
+        wait_until(lambda: held(facade) == 3, "three held: the third is too young to tell")
+        assert counted("facade_connections_over_address_cap_total", listener="webhook") == over + 1
+        clock.now += 1.0
+        with silent_connections(facade.port, 1, ("127.0.0.2",)):
+            assert closed_by_server(silent[0])  # the fourth took the first's place
+            wait_until(lambda: held(facade) == 3, "three held")
     after = counted("facade_connections_evicted_total", listener="webhook", reason="silent")
     assert after == evicted + 1
 
 
 def test_what_gives_way_first(scripted, facade_in_process):
-    """A connection silent for a second or more, then one whose request was refused, then an
-    idle keep-alive one (a client must expect an idle connection closed), and a connection
-    silent for less only when nothing else can go: a real client's head may still be waiting
-    to be read."""
+    """A connection silent for a second or more, then one whose request has no valid key, then
+    an idle keep-alive one that never carried a valid key, then one silent for less (a real
+    client's head may still be waiting to be read), and a keep-alive one of the key holder's
+    only when nothing else can go (closing it races the holder's next request)."""
     scripted.servicer.patch = decision_pb2.CallbackPatch(queue_id=QUEUE)
     clock = TurnedClock()
     facade = facade_in_process(
@@ -184,15 +196,19 @@ def test_what_gives_way_first(scripted, facade_in_process):
     with keep_alive(facade.port) as kept, silent_connections(facade.port, 3) as silent:
         wait_until(lambda: held(facade) == 4, "four held")
         assert Webhook(facade.port).post(SEED).status == 200
-        assert closed_by_server(kept.sock)  # the silent ones are too young to tell
+        assert closed_by_server(silent[0])  # young, but the key holder's idle one goes last
         wait_until(lambda: held(facade) == 3, "three held")
-        with keep_alive(facade.port) as second_kept:
+        with keep_alive(facade.port, path="/healthz") as keyless:
             wait_until(lambda: held(facade) == 4, "four held again")
+            assert Webhook(facade.port).post(SEED).status == 200
+            assert closed_by_server(keyless.sock)  # idle without a key: before young silent
             clock.now += 1.0  # the silent ones have had their chance
             assert Webhook(facade.port).post(SEED).status == 200
-            assert closed_by_server(silent[0])
-            second_kept.request("POST", "/trueengage/callback", body=BODY, headers=VALID)
-            assert second_kept.getresponse().status == 200  # still open
+            wait_until(lambda: held(facade) == 3, "three held")
+            with silent_connections(facade.port, 1):
+                assert closed_by_server(silent[1])
+        kept.request("POST", "/trueengage/callback", body=BODY, headers=VALID)
+        assert kept.getresponse().status == 200  # still open
 
 
 class TurnedClock:
@@ -210,12 +226,19 @@ VALID = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
 
 
 @contextmanager
-def keep_alive(port: int) -> Iterator[http.client.HTTPConnection]:
-    """A connection that has been answered once and stays open, idle."""
+def keep_alive(
+    port: int, path: str = "/trueengage/callback"
+) -> Iterator[http.client.HTTPConnection]:
+    """A connection that has been answered once (a valid webhook, or a GET of `path`) and
+    stays open, idle."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request("POST", "/trueengage/callback", body=BODY, headers=VALID)
-        assert connection.getresponse().read() == b'{"queueId":"%s"}' % QUEUE.encode()
+        if path == "/trueengage/callback":
+            connection.request("POST", path, body=BODY, headers=VALID)
+            assert connection.getresponse().read() == b'{"queueId":"%s"}' % QUEUE.encode()
+        else:
+            connection.request("GET", path)
+            assert connection.getresponse().read()
         yield connection
     finally:
         connection.close()
@@ -225,7 +248,7 @@ def test_a_refused_request_still_sending_its_body_gives_way(small):
     """Heads without a key, then a body a byte at a time: refused at once, but their bodies
     are read to keep the connections usable, for up to the body timeout. At a cap they give
     way to a new connection (a sender without a key has only its 401 to lose)."""
-    evicted = counted("facade_connections_evicted_total", listener="webhook", reason="refused")
+    evicted = counted("facade_connections_evicted_total", listener="webhook", reason="unkeyed")
     refused = counted("facade_refusals_total", reason="unauthenticated")
     head = (
         b"POST /trueengage/callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -240,7 +263,7 @@ def test_a_refused_request_still_sending_its_body_gives_way(small):
         )
         assert Webhook(small.port).post(SEED).status == 200
         assert closed_by_server(trickling[0])
-    after = counted("facade_connections_evicted_total", listener="webhook", reason="refused")
+    after = counted("facade_connections_evicted_total", listener="webhook", reason="unkeyed")
     assert after == evicted + 1
 
 

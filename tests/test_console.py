@@ -105,6 +105,23 @@ def test_the_rules_view_shows_the_live_file_and_counts(stack, page):
     row = page.locator("#rules-counts tr", has_text="uk-mobile")
     expect(row.locator("td").nth(1)).not_to_have_text("0")
     expect(page.get_by_text("No reload has been refused.")).to_be_visible()
+    # The ids the rules use, with their names ([names.queues] of the example rules).
+    expect(page.locator("#rules-names")).to_contain_text(f"{UK_QUEUE}  support-uk")
+
+
+def test_the_rules_view_shows_names_beside_the_ids_of_the_file(tmp_path, page):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        f'version = 1\n[names.queues]\nsupport-uk = "{UK_QUEUE}"\n'
+        f'[[rules]]\nname = "uk"\nwhen = {{ region = ["GB"] }}\nthen = {{ queue = "{UK_QUEUE}" }}\n'
+    )
+    with console_stack(rules) as own:
+        sign_in(page, own.console_url)
+        page.get_by_role("button", name="Rules").click()
+        text = page.locator("#rules-text")
+        expect(text).to_contain_text(f'then = {{ queue = "{UK_QUEUE}" (support-uk) }}')
+        expect(text).to_contain_text(f'support-uk = "{UK_QUEUE}"\n')  # the alias says it
+        expect(page.get_by_role("heading", name="Ids the rules use")).to_be_visible()
 
 
 def test_the_console_is_usable_with_the_keyboard(stack, page):

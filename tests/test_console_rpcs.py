@@ -89,6 +89,9 @@ def test_get_rules_tells_the_live_file_and_counts_per_rule(services):
             r.name for r in servicer.rules.current.rules
         ]
         assert rules.decisions == 2
+        # The ids the file uses, with the names its [names.*] give them (the console shows
+        # them beside the ids).
+        assert rules.names["5a9d0c4e-1b2f-4c3d-8e5f-000000000001"] == "support-uk"
 
     with_service(services, scenario)
 

@@ -120,6 +120,7 @@ def test_sigterm_exits_promptly_with_a_stalled_log_sink(tmp_path):
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read
     err = tmp_path / "decision.err"
+    service = None
     try:
         with err.open("w") as stderr:
             service = start_decision(
@@ -130,6 +131,8 @@ def test_sigterm_exits_promptly_with_a_stalled_log_sink(tmp_path):
             decide(service.port, BIG, count=320)  # 10 MB: the pipe and the buffer fill up
             returncode = service.stop(timeout=60)
     finally:
+        if service is not None:  # a failed decide() left it running (stop twice is once)
+            service.stop(timeout=60)
         os.close(reader)
     assert returncode == 0  # exited by itself, not killed
     assert "decision log sink stalled" in err.read_text()

@@ -208,3 +208,24 @@ def test_psycopg_and_its_pool_log_no_password(caplog):
     assert caplog.text.count("user router, password ***") == 2
     assert caplog.text.count("as written: ***, missing separator") == 2
     assert "S3c" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://router@db/contacts?pass%77ord=S3cretPW",
+        "postgresql://router@db/contacts?%70assword=S3cretPW",
+        "postgresql://router@db/contacts?sslmode=require&sslpassword=S3cretPW",
+        "host=db sslpassword=S3cretPW",
+    ],
+)
+def test_a_password_under_another_spelling_is_seen_on_argv_and_redacted(url):
+    """libpq decodes a URL's query keywords (`pass%77ord` is `password`), and `sslpassword` is
+    the client key's: both were taken on argv."""
+    from decision.directory import carries_password
+    from decision.directory.postgres_url import read_url
+
+    assert carries_password(url)
+    if url.startswith("postgresql://"):
+        assert read_url(url).redact("failed for S3cretPW") == "failed for ***"
+    assert not carries_password("postgresql://router@db/contacts?sslmode=require")

@@ -243,3 +243,136 @@ def test_explain_and_replay_show_names_beside_ids(tmp_path):
     report = replay(log, rules)
     (example,) = report.changes[("uk", "uk")]
     assert f"queueId: {SALES} (Sales) -> {SUPPORT_UK} (Support UK)" in example["differences"]
+
+
+def test_the_rules_view_names_every_id_the_rules_use(tmp_path):
+    from decision.rules.rule_names import rules_names
+
+    path = rules_with(
+        tmp_path,
+        f'queue = "Support UK", preferred_agents = ["ana@example.com", "{BO}"]',
+        when=f'queue_id = "{SALES}"',
+    )
+    rules = read_rules(path)
+    # Ids the file writes, and ids it gives by name.
+    assert rules_names(rules, path.read_text()) == {
+        SALES: "Sales",
+        BO: "Bo Backup",
+        SUPPORT_UK: "Support UK",
+        ANA: "Ana Agent",
+    }
+
+
+def test_an_alias_may_hold_a_name_of_the_org_and_a_wrong_one_is_told_as_such(tmp_path):
+    path = rules_with(tmp_path, 'queue = "uk", agent_owned = "ana"')
+    path.write_text(
+        path.read_text().replace(
+            "[[rules]]",
+            '[names.agents]\nana = "Ana Agent"\n[names.queues]\nuk = "support uk"\n[[rules]]',
+        )
+    )
+    patch = answer(read_rules(path), widget_id="1")
+    assert patch["queueId"] == SUPPORT_UK
+    assert patch["routingData"]["scoredAgents"][0]["agent"]["id"] == ANA
+    # A value that is neither an id nor a name of the org: said where it is written, and a
+    # rule using the alias is told the alias is wrong (not that "Ann Agent" is an id).
+    path.write_text(path.read_text().replace('ana = "Ana Agent"', 'ana = "Ann Agent"'))
+    found = problems(path)
+    assert found == [
+        "names.agents.ana: expected a Genesys id or a name in the org snapshot: unknown user "
+        "'Ann Agent' (not in [names.agents] nor the org snapshot); did you mean 'Ana Agent'?",
+        "rule 'uk': then.agent_owned: the [names.agents] alias 'ana' cannot be used: its value "
+        "is not a Genesys id nor a name in the org snapshot (names.agents.ana)",
+    ]
+
+
+def test_a_snapshot_that_cannot_be_read_does_not_make_every_name_look_wrong(tmp_path):
+    path = rules_with(tmp_path, f'queue = "Support UK", preferred_agents = ["{ANA}"]')
+    (tmp_path / "org.json").write_text("{not json")
+    found = problems(path)
+    assert found[0].startswith("genesys.snapshot: ")
+    assert found[1:] == [
+        "rule 'uk': then.queue: queue 'Support UK' cannot be looked up: the org snapshot "
+        "could not be read (see genesys.snapshot)"
+    ]
+
+
+def two_rules(tmp_path: Path, first: str, second: str, defaults: str = "") -> Path:
+    write_snapshot(org(), tmp_path / "org.json")
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        f'version = 1\n[genesys]\nsnapshot = "org.json"\n[defaults]\n{defaults}\n'
+        f'[[rules]]\nname = "vip"\nwhen = {{ widget_id = "1" }}\n{first}\n'
+        f'[[rules]]\nname = "sales"\nwhen = {{ widget_id = "1" }}\n{second}\n'
+    )
+    return path
+
+
+def test_agents_of_a_continue_rule_are_checked_against_the_queue_a_later_rule_decides(tmp_path):
+    path = two_rules(
+        tmp_path,
+        'then = { preferred_agents = ["Bo Backup", "Ana Agent"] }\ncontinue = true',
+        'then = { queue = "Sales" }',
+    )
+    assert read_rules(path).warnings == (
+        f"rule 'vip': then.preferred_agents: agent 'Bo Backup' ({BO}) is not a member of queue "
+        f"'Sales' ({SALES}), which rule 'sales' may decide when this rule matches; Genesys "
+        "offers callbacks only to members",
+    )
+    # And the other way round: a continue rule's queue wins over a later rule's own.
+    path = two_rules(
+        tmp_path,
+        'then = { queue = "Sales" }\ncontinue = true',
+        'then = { queue = "Support UK", preferred_agents = ["Bo Backup"] }',
+    )
+    warnings = read_rules(path).warnings
+    assert (
+        f"rule 'sales': then.preferred_agents: agent 'Bo Backup' ({BO}) is not a member of queue "
+        f"'Sales' ({SALES}), which rule 'vip' may decide when this rule matches; Genesys offers "
+        "callbacks only to members"
+    ) in warnings
+    assert len(warnings) == 2  # and not joined to its own queue
+    # Without continue, a later rule's queue is not the rule's: the defaults' queue may be.
+    path = two_rules(
+        tmp_path,
+        'then = { preferred_agents = ["Bo Backup"] }',
+        'then = { queue = "Sales" }',
+        defaults='queue = "Sales"',
+    )
+    assert read_rules(path).warnings == (
+        f"rule 'vip': then.preferred_agents: agent 'Bo Backup' ({BO}) is not a member of queue "
+        f"'Sales' ({SALES}), which [defaults] may decide when this rule matches; Genesys "
+        "offers callbacks only to members",
+    )
+
+
+def test_an_agent_owned_callback_on_a_queue_that_does_not_enable_them_is_warned(tmp_path):
+    path = rules_with(tmp_path, 'queue = "Sales", agent_owned = "Ana Agent"')
+    assert read_rules(path).warnings == (
+        f"rule 'uk': then.agent_owned: queue 'Sales' ({SALES}), which the rule decides, does not "
+        "enable agent-owned callbacks in the org snapshot "
+        "(agentOwnedRouting.enableAgentOwnedCallbacks); Genesys creates them only on a queue "
+        "that does",
+    )
+    assert (
+        read_rules(rules_with(tmp_path, 'queue = "Support UK", agent_owned = "Ana Agent"')).warnings
+        == ()
+    )
+    # An owning agent from the contact: the queue is still checked.
+    path = two_rules(
+        tmp_path,
+        'then = { agent_owned = "@contact" }\ncontinue = true',
+        'then = { queue = "Sales" }',
+    )
+    (warning,) = read_rules(path).warnings
+    assert "which rule 'sales' may decide when this rule matches, does not enable" in warning
+
+
+def test_the_service_says_which_snapshot_went_live_and_when_it_was_pulled(tmp_path, caplog):
+    path = rules_with(tmp_path, 'queue = "Support UK"', org(pulled_at="2026-03-04T05:06:07Z"))
+    with caplog.at_level("INFO", logger="decision.rules"):
+        live = LiveRules(path, settle=0)
+    assert (
+        f"rules version {live.current.version} is live (1 rules; genesys snapshot org.json "
+        "pulled 2026-03-04 05:06 UTC)"
+    ) in caplog.messages

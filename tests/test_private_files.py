@@ -138,3 +138,47 @@ def test_a_symlink_swapped_in_later_is_not_opened(tmp_path):
             await directory.close()
 
     asyncio.run(scenario())
+
+
+def test_the_org_snapshot_is_created_for_its_owner_alone(tmp_path):
+    """It holds every user's name and email; it was forced 0644 whatever the umask."""
+    from decision.genesys.snapshot import write_snapshot
+    from tests.test_genesys_rules import org
+
+    path = tmp_path / "org.json"
+    write_snapshot(org(), path)
+    assert mode(path) == 0o600
+    path.chmod(0o640)  # shared with a group, once: a new pull keeps it
+    write_snapshot(org(client_id="client-2"), path)
+    assert mode(path) == 0o640
+    assert "client-2" in path.read_text()
+
+
+def test_a_symbolic_link_in_the_decision_log_s_place_is_refused_not_followed(tmp_path):
+    """The service appended every decision into whatever file the link pointed at."""
+    victim = tmp_path / "v.txt"
+    victim.write_text("someone else's file\n")
+    link = tmp_path / "decisions.jsonl"
+    link.symlink_to(victim)
+    with pytest.raises(OSError, match="a symbolic link") as refused:
+        DecisionLog(str(link))
+    assert refused.value.strerror == "a symbolic link; give the file's own path ('-' for stdout)"
+    assert victim.read_text() == "someone else's file\n"
+
+
+def test_the_system_s_names_of_a_descriptor_are_still_followed(tmp_path):
+    read_end, write_end = os.pipe()
+    try:
+        decision_log = DecisionLog(f"/dev/fd/{write_end}")  # a link to the pipe
+        decision_log.record(
+            decision_pb2.DecideRequest(phone_number="+447400123456"),
+            decision_pb2.DecideResponse(decision_id="d"),
+            datetime.now(UTC),
+            NO_FACTS,
+            0.1,
+        )
+        decision_log.close()
+        assert b'"decision_id":"d"' in os.read(read_end, 65536)
+    finally:
+        os.close(read_end)
+        os.close(write_end)

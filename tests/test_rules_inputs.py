@@ -50,6 +50,9 @@ class Org:
     def name_of(self, kind: str, entity_id: str) -> str | None:
         return next((n for n, i in self.queues.items() if i == entity_id), None)
 
+    def owned_callbacks(self, queue_id: str) -> bool | None:
+        return None
+
 
 def test_a_name_from_another_source_resolves_and_the_file_s_own_names_come_first():
     org = Org({"Support UK": QUEUE_ORG, "alias": QUEUE_ORG})

@@ -92,3 +92,23 @@ def test_a_header_value_quoted_in_a_body_refusal_is_not_logged(facade, captured_
     ) % (ADMIN_KEY.encode(), ADMIN_KEY.encode())
     assert exchange(facade.admin_port, raw).startswith(b"HTTP/1.1 400 ")
     assert ADMIN_KEY not in logged(facade, captured_logs)
+
+
+def test_an_absolute_form_target_is_logged_as_its_path_alone(facade, captured_logs):
+    """`POST http://user:<key>@x/trueengage/callback` was logged whole, credentials and all, on
+    both listeners (a client may send the absolute form; only its path is ours to log)."""
+    webhook = (
+        b"POST http://user:%s@x/trueengage/callback?key=%s HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+    ) % (API_KEY.encode(), API_KEY.encode(), len(BODY), BODY)
+    assert exchange(facade.port, webhook).startswith(b"HTTP/1.1 404 ")
+    console = (
+        b"GET http://admin:%s@x/api/session HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        % ADMIN_KEY.encode()
+    )
+    assert exchange(facade.admin_port, console).startswith(b"HTTP/1.1 404 ")
+    log = logged(facade, captured_logs)
+    assert API_KEY not in log
+    assert ADMIN_KEY not in log
+    assert '"path":"/trueengage/callback"' in log
+    assert '"path":"/api/session"' in log

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import errno
 import itertools
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -24,7 +26,7 @@ from datetime import datetime
 from prometheus_client import Counter, Gauge
 
 from contract.v1 import decision_pb2
-from decision.decision_log.entry import log_entry
+from decision.decision_log.entry import MAX_ENTRY_BYTES, log_entry
 from decision.engine import OutsideFacts
 
 log = logging.getLogger("decision.log")
@@ -42,6 +44,9 @@ ENTRY_OVERHEAD = 2048
 CHUNK_BYTES = 64 * 1024  # written in one write() call when that many are waiting
 
 Item = tuple[decision_pb2.DecideRequest, decision_pb2.DecideResponse, datetime, OutsideFacts, float]
+
+
+_DESCRIPTOR_NAME = re.compile(r"/dev/(?:stdout|stderr|fd/\d+)|/proc/self/fd/\d+")
 
 
 def held_bytes(request: decision_pb2.DecideRequest, response: decision_pb2.DecideResponse) -> int:
@@ -95,8 +100,21 @@ class DecisionLog:
         if self.target == "-":
             return sys.stdout.fileno()
         # Created for its owner alone: it holds callers' numbers (masked or whole) and their
-        # contacts' routing fields. A file that exists keeps its mode: chmod to share it.
-        return os.open(self.target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # contacts' routing fields. A file that exists keeps its mode: chmod to share it. A
+        # symbolic link in its place is refused, never followed (as the SQLite directory's):
+        # the service would append into whatever file it points at. The system's names of a
+        # descriptor (/dev/stdout, /dev/fd/3) are links too, made by no one else: followed.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        if not _DESCRIPTOR_NAME.fullmatch(self.target):
+            flags |= os.O_NOFOLLOW
+        try:
+            return os.open(self.target, flags, 0o600)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise OSError(
+                    errno.ELOOP, "a symbolic link; give the file's own path ('-' for stdout)"
+                ) from None
+            raise
 
     @property
     def waiting_bytes(self) -> int:
@@ -200,9 +218,14 @@ class DecisionLog:
         for item in batch:
             try:
                 entry = log_entry(*item, full_numbers=self.full_numbers)
-                lines.append(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
+                line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
             except Exception as error:  # a bug in turning a decision into JSON
                 self._write_error = f"entry not turned into JSON: {error!r}"
+                continue
+            if len(line) > MAX_ENTRY_BYTES:  # replay would refuse it
+                self._write_error = f"entry larger than {MAX_ENTRY_BYTES // 1024} KiB"
+                continue
+            lines.append(line)
         data = memoryview(b"".join(lines))
         written = 0
         try:

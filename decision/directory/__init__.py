@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import unquote
 
 from decision.directory.cached import CachedDirectory
 from decision.engine import Contact
@@ -22,7 +23,10 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _NOT_A_URL = re.compile(r"(^|\s)[A-Za-z_]+\s*=|^postgres(ql)?:(?!//)", re.IGNORECASE)
 # A password in a URL: `user:password@` (the `@` may be the password's own), or a `password=`
 # parameter. Read generously: taking a URL for one with a password only refuses it on argv.
-_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^@]*@|[?&]password=", re.IGNORECASE)
+# `sslpassword` (the client key's) is one too.
+_PASSWORD = re.compile(
+    r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^@]*@|[?&](?:ssl)?password=", re.IGNORECASE
+)
 
 
 class DirectoryError(RuntimeError):
@@ -77,9 +81,15 @@ def backend_name(spec: str) -> str:
 
 
 def carries_password(spec: str) -> bool:
-    """Whether `spec` holds a password: a URL's `user:password@` or `password=`, or a
-    connection string (libpq's `key=value` form) that mentions one."""
-    return bool(_PASSWORD.search(spec) or (_NOT_A_URL.search(spec) and "password" in spec.lower()))
+    """Whether `spec` holds a password: a URL's `user:password@` or `password=` (or
+    `sslpassword=`), or a connection string (libpq's `key=value` form) that mentions one.
+    libpq decodes a URL's query keywords, so `?pass%77ord=` is read as `?password=` too."""
+    decoded = unquote(spec)
+    return bool(
+        _PASSWORD.search(spec)
+        or _PASSWORD.search(decoded)
+        or (_NOT_A_URL.search(spec) and "password" in decoded.lower())
+    )
 
 
 async def open_directory(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -34,7 +33,8 @@ AMBIGUOUS = (
     "or password, or a second `@` (not shown: it holds a password); libpq would read part of "
     "the password as the host. Write `@` as %40 and `/` as %2F"
 )
-_QUERY_PASSWORD = re.compile(r"(?:^|&)password=([^&]*)", re.IGNORECASE)
+# Query keywords that hold a secret, as libpq reads them (percent-decoded: `pass%77ord`).
+_SECRET_KEYWORDS = ("password", "sslpassword")
 
 
 def _blotted(text: str, secrets: tuple[str, ...]) -> str:
@@ -114,10 +114,15 @@ def _written(url: str) -> tuple[str, str, str, str]:
 
 
 def _secrets(password: str, query: str, parsed: dict[str, str] | None) -> tuple[str, ...]:
-    written = [password, *_QUERY_PASSWORD.findall(query)]
+    in_query = [
+        value
+        for key, _, value in (item.partition("=") for item in query.split("&"))
+        if unquote(key).lower() in _SECRET_KEYWORDS
+    ]
+    written = [password, *in_query]
     found = {*written, *(unquote(w) for w in written), os.environ.get("PGPASSWORD", "")}
     if parsed is not None:
-        found.add(parsed.get("password", ""))
+        found.update(parsed.get(key, "") for key in _SECRET_KEYWORDS)
     return tuple(sorted((s for s in found if s), key=len, reverse=True))
 
 

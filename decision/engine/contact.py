@@ -66,6 +66,8 @@ def contact_as_mapping(contact: Contact) -> dict[str, Any]:
     }
 
 
+# Withheld from a masked decision log: the name and the free-form attributes (the directory's
+# extra columns: an email, another number), value by value.
 CONTACT: Fact[Contact] = Fact(
-    "contact", contact_from_mapping, contact_as_mapping, private=("name",)
+    "contact", contact_from_mapping, contact_as_mapping, private=("name", "attributes")
 )

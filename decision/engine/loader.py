@@ -118,7 +118,7 @@ def parse_rules(
         warnings=(
             *schedule_warnings(rules),
             *compiler.warnings,
-            *membership_warnings([rule for rule, _ in rules], compiler.names),
+            *membership_warnings([rule for rule, _ in rules], compiler.names, defaults),
         ),
         inputs=tuple(inputs),
         names=compiler.names,

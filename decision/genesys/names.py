@@ -45,6 +45,11 @@ class OrgNames:
                     names[name.casefold()].append(entity["id"])
             self._by_id[kind] = entities
             self._by_name[kind] = dict(names)
+        self._owned_callbacks = {
+            q["id"]: q["agent_owned_callbacks"]
+            for q in document.get("queues", [])
+            if isinstance(q.get("agent_owned_callbacks"), bool)
+        }
         self._members = {
             q["id"]: {m["id"]: bool(m.get("joined")) for m in q.get("members", [])}
             for q in document.get("queues", [])
@@ -109,6 +114,44 @@ class OrgNames:
     def name_of(self, kind: str, entity_id: str) -> str | None:
         entity = self._by_id.get(kind, {}).get(entity_id)
         return str(entity.get("name")) if entity else None
+
+    def owned_callbacks(self, queue_id: str) -> bool | None:
+        """The queue's agentOwnedRouting.enableAgentOwnedCallbacks as pulled (a queue the
+        listing gave none counts as not enabling them)."""
+        return self._owned_callbacks.get(queue_id)
+
+
+class UnreadOrg:
+    """The `NameSource` of a snapshot the rules name but that could not be read (its own
+    problem refuses the rules): every name used is told as not checkable, once per use, and no
+    id is doubted."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def resolve(self, kind: str, value: str) -> str | None:
+        return None
+
+    def unknown(self, kind: str, value: str) -> str:
+        return (
+            f"{_SINGULAR.get(kind, kind)} {value!r} cannot be looked up: the org snapshot "
+            "could not be read (see genesys.snapshot)"
+        )
+
+    def id_problem(self, kind: str, entity_id: str) -> str | None:
+        return None
+
+    def warnings(self, kind: str, entity_id: str) -> list[str]:
+        return []
+
+    def members(self, queue_id: str) -> dict[str, bool] | None:
+        return None
+
+    def name_of(self, kind: str, entity_id: str) -> str | None:
+        return None
+
+    def owned_callbacks(self, queue_id: str) -> bool | None:
+        return None
 
 
 def _names_of(kind: str, entity: dict[str, Any]) -> list[str]:

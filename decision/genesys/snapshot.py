@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -213,8 +214,14 @@ def render(document: dict[str, Any]) -> str:
 
 def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
     """Writes beside the target, flushed to disk, then renamed over it: a reader (the service
-    watching it) sees the old snapshot or the new one, never part of one."""
+    watching it) sees the old snapshot or the new one, never part of one. It holds every user's
+    name and email: a new file is for its owner alone (0600, as the umask lets through), a
+    replaced one keeps the mode it was given (an operator who shares it says so once)."""
     target = Path(os.path.realpath(path))
+    try:
+        kept: int | None = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        kept = None
     staging = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename)
         "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
     )
@@ -223,7 +230,8 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
             staging.write(render(document))
             staging.flush()
             os.fsync(staging.fileno())
-        os.chmod(staging.name, 0o644)  # names and ids of the org, no secret
+        if kept is not None:  # a new one stays as tempfile made it: 0600 less the umask
+            os.chmod(staging.name, kept)
         os.replace(staging.name, target)
     except BaseException:
         Path(staging.name).unlink(missing_ok=True)

@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from decision.engine import RulesError, RuleSet, RulesInput, parse_rules
-from decision.genesys.names import OrgNames
+from decision.genesys.names import OrgNames, UnreadOrg
 from decision.genesys.snapshot import (
     SnapshotError,
     parse_snapshot,
@@ -101,7 +101,10 @@ class RulesInputs:
             text = read_snapshot_text(path)
             document = parse_snapshot(text, str(path))
         except SnapshotError as error:
-            return [], [*problems, f"genesys.snapshot: {error}"]
+            # The rules are refused for this line; the names they give are then told as not
+            # checkable, not as missing from [names.*] (which reads as if the name were wrong).
+            unread = RulesInput(f"genesys snapshot {name}", "", UnreadOrg(str(path)))
+            return [unread], [*problems, f"genesys.snapshot: {error}"]
         found = RulesInput(
             f"genesys snapshot {name}",
             snapshot_digest(text),
@@ -256,7 +259,14 @@ class LiveRules:
         RULES_VERSION.labels(rules.version, rules.source).set(1)
         for warning in rules.warnings:
             log.warning("rules warning: %s", warning)
-        log.info("rules version %s is live (%d rules)", rules.version, len(rules.rules))
+        # And what they were compiled with: which snapshot, taken when (an old one is not
+        # otherwise seen by a service, only by `check`).
+        inputs = "".join(
+            f"; {i.name}"
+            + (f" pulled {i.taken_at:%Y-%m-%d %H:%M} UTC" if i.taken_at is not None else "")
+            for i in rules.inputs
+        )
+        log.info("rules version %s is live (%d rules%s)", rules.version, len(rules.rules), inputs)
 
     @staticmethod
     def _stamps(paths: list[Path]) -> tuple[Stamp | None, ...]:

@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections import Counter, deque
 from datetime import datetime
 
+from google.protobuf.json_format import MessageToDict, ParseDict
+
 from contract.v1 import decision_pb2
-from plumbing.logs import WITHHELD, mask_number, mask_personal
+from decision.decision_log.entry import masked_patch
+from plumbing.logs import mask_attributes, mask_number
 
 DEFAULT_WINDOW = 500
 PAGE_BYTES = 512 * 1024
@@ -97,13 +100,14 @@ class RecentDecisions:
         shown.response.CopyFrom(response)
         if not self.full_numbers:  # as the decision log masks them (decision_log/entry.py)
             shown.request.phone_number = mask_number(shown.request.phone_number, False)
-            attributes = shown.request.attributes
-            for key, value in list(attributes.items()):  # not while the map is read
-                attributes[key] = mask_personal(value)
+            masked = mask_attributes(dict(shown.request.attributes))
+            shown.request.attributes.clear()
+            shown.request.attributes.update(masked)
             facts = shown.response.facts
             facts.e164 = mask_number(facts.e164, False)
             patch = shown.response.patch
-            patch.callback_numbers[:] = [mask_number(n, False) for n in patch.callback_numbers]
-            if patch.HasField("callback_user_name"):
-                patch.callback_user_name = WITHHELD
+            if patch.ByteSize():
+                as_logged = masked_patch(MessageToDict(patch), facts.contact_known)
+                patch.Clear()
+                ParseDict(as_logged, patch)
         return shown

@@ -36,6 +36,7 @@ from decision.engine.numbers import NUMBER_TYPE_NAMES
 from decision.engine.subject import ZONE_DEFAULT_DISAGREE, ZONE_DEFAULT_UNKNOWN, ZONE_FROM_NUMBER
 from decision.engine.trace import NOT_MATCHED, NOT_TRIED, patch_names
 from decision.rules.live import LiveRules
+from decision.rules.rule_names import rules_names
 from decision.service import metrics
 from decision.service.outside_facts import FactProvider, describe_facts, gather_facts
 from decision.service.recent import RecentDecisions
@@ -331,6 +332,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                 ],
                 decisions=self.recent.total,
                 unmatched_decisions=self.recent.unmatched,
+                names=rules_names(current, text),
             )
         response.live_since.FromDatetime(live.live_since)
         if live.last_refused is not None:

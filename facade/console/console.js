@@ -140,6 +140,26 @@ async function tryCaller(event) {
 }
 
 // --- rules ---------------------------------------------------------------------------------
+const GENESYS_ID = /[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/g;
+
+// The file's text as nodes, each id the rules or the org name followed by its name, muted:
+// `queue_id = "5a9d...0001" (support-uk)`. Text nodes only: nothing in the file is markup.
+function withNames(text, names) {
+  const nodes = [];
+  let from = 0;
+  for (const found of text.matchAll(GENESYS_ID)) {
+    const name = names[found[0]];
+    const line = text.slice(text.lastIndexOf("\n", found.index) + 1, found.index);
+    if (!name || line.includes(name)) continue;  // an alias line names it already
+    const end = found.index + found[0].length;
+    const close = text[end] === '"' ? end + 1 : end;  // after the closing quote, if any
+    nodes.push(text.slice(from, close), element("span", { class: "muted id-name" }, ` (${name})`));
+    from = close;
+  }
+  nodes.push(text.slice(from));
+  return nodes;
+}
+
 async function loadRules() {
   let rules;
   try {
@@ -175,7 +195,12 @@ async function loadRules() {
     element("tr", {}, element("td", {}, "(no rule matched)"), element("td", {}, String(rules.unmatchedDecisions)), element("td", {}, share(rules.unmatchedDecisions))),
   );
   $("rules-counts").replaceChildren(...rows);
-  $("rules-text").textContent = rules.text;
+  $("rules-text").replaceChildren(...withNames(rules.text, rules.names || {}));
+  // Every id the rules use (also those the file gives by name), with its name.
+  // (A proto map has no order: sorted by name.)
+  const named = Object.entries(rules.names || {}).sort(([a, x], [b, y]) => x.localeCompare(y) || a.localeCompare(b));
+  $("rules-names").replaceChildren(...named.map(([id, name]) => element("li", {}, `${id}  ${name}`)));
+  $("rules-names-title").hidden = named.length === 0;
   const select = $("recent-rule");
   const chosen = select.value;
   select.replaceChildren(

@@ -1,0 +1,109 @@
+"""Files the rules tooling reads that someone else may have put in place: a `decision test`
+cases file and a `decision replay` log. A FIFO, /dev/zero or one endless line was read without
+bound (4-6 GB in 8 s) or forever; now each is one clear line, in bounded memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tracemalloc
+from datetime import UTC, datetime
+
+import pytest
+
+from contract.v1 import decision_pb2
+from decision.decision_log import writer
+from decision.decision_log.entry import MAX_ENTRY_BYTES
+from decision.engine import CONTACT, Contact, OutsideFacts
+from decision.rules import cases
+from decision.rules.cases import CasesError, read_cases
+from decision.rules.live import read_rules
+from decision.rules.replay import replay
+from tests.conftest import EXAMPLE_RULES
+
+CASES = EXAMPLE_RULES.parent / "cases.toml"
+
+
+def test_a_cases_file_that_is_a_fifo_or_a_device_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "cases.toml"
+    os.mkfifo(fifo)  # no writer: opening it to read would wait forever
+    for path in (fifo, "/dev/zero"):
+        with pytest.raises(CasesError, match=f"^{path}: cannot read: not a regular file$"):
+            read_cases(path)
+
+
+def test_a_cases_file_past_the_size_bound_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "cases.toml"
+    path.write_text(CASES.read_text())
+    assert read_cases(path)
+    monkeypatch.setattr(cases, "MAX_CASES_BYTES", path.stat().st_size - 1)
+    with pytest.raises(CasesError, match="larger than the supported size"):
+        read_cases(path)
+
+
+def entry_line() -> bytes:
+    return (
+        b'{"decision_id":"d1","at":"2026-01-01T10:00:00+00:00","request":{"phone_number":'
+        b'"+447400123456","country_code":"+44"},"facts":{},"matched_rules":["uk-mobile"],'
+        b'"patch":{}}\n'
+    )
+
+
+def test_replay_refuses_a_line_longer_than_any_entry_reading_no_more_of_it(tmp_path):
+    log = tmp_path / "decisions.jsonl"
+    with log.open("wb") as out:
+        out.write(b"\0" * (8 * MAX_ENTRY_BYTES))  # what a crash can leave: NULs, no newline
+        out.write(b"\n" + entry_line())
+    rules = read_rules(EXAMPLE_RULES)
+    tracemalloc.start()
+    try:
+        report = replay(log, rules)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (report.unreadable, report.total) == (1, 1)
+    assert report.unreadable_examples == [
+        f"{log}:1: longer than 1024 KiB, the largest entry the decision log holds"
+    ]
+    assert peak < 3 * MAX_ENTRY_BYTES, peak  # the line whole was 8 (and held twice)
+
+
+def test_replay_of_a_device_is_one_line_and_a_pipe_is_read():
+    done = subprocess.run(
+        [sys.executable, "-m", "decision", "replay", "/dev/zero", "--rules", str(EXAMPLE_RULES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == "/dev/zero: cannot read the decision log: not a file or a pipe\n"
+    read, write = os.pipe()
+    os.write(write, entry_line())
+    os.close(write)
+    try:
+        report = replay(f"/dev/fd/{read}", read_rules(EXAMPLE_RULES))
+    finally:
+        os.close(read)
+    assert (report.total, report.unreadable) == (1, 0)
+
+
+def test_the_log_writes_no_entry_longer_than_replay_reads(tmp_path):
+    """Such an entry is counted as lost, never written for replay to refuse."""
+    path = tmp_path / "decisions.jsonl"
+    decision_log = writer.DecisionLog(str(path), full_numbers=True)
+    big = Contact(name="Ada", attributes={"notes": "x" * MAX_ENTRY_BYTES})
+    before = writer.LOG_DROPPED._value.get()
+    for contact in (big, Contact(name="Bo")):
+        decision_log.record(
+            decision_pb2.DecideRequest(phone_number="+447400123456"),
+            decision_pb2.DecideResponse(decision_id=contact.name),
+            datetime.now(UTC),
+            OutsideFacts({CONTACT: contact}),
+            0.1,
+        )
+    decision_log.close()
+    lines = path.read_bytes().splitlines()
+    assert [b'"decision_id":"Bo"' in line for line in lines] == [True]
+    assert writer.LOG_DROPPED._value.get() == before + 1
