@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 STUBS  := contract/v1/.generated
 
-.PHONY: venv protos system-deps run test lint bench openapi screenshots clean
+.PHONY: venv protos tools system-deps run test lint bench openapi screenshots clean
 
 venv: $(INSTALLED)
 
@@ -22,6 +22,20 @@ $(STUBS): $(INSTALLED) $(PROTOS) protos/generate
 	protos/generate $(BIN)/python
 	touch $@
 
+# The manifests' security scanner, checkov, in a venv of its own: checkov 3.3.30 requires
+# packaging<24 and pytest 9.2 packaging>=24, so one venv cannot hold both with `pip check` clean.
+# Pinned whole (deploy/checks/checkov-requirements.txt, checkov's pin also in pyproject.toml's
+# `scan` extra) and installed without resolving or compiling (--no-deps --no-compile): 40 s of CPU.
+TOOLS := .venv-tools
+TOOLS_INSTALLED := $(TOOLS)/.installed
+tools: $(TOOLS_INSTALLED)
+
+$(TOOLS_INSTALLED): deploy/checks/checkov-requirements.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-compile -r $<
+	$(TOOLS)/bin/python -m pip check --disable-pip-version-check
+	touch $@
+
 run: venv protos
 	$(BIN)/python -m facade devstack
 
@@ -34,8 +48,9 @@ system-deps:
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	        $(SUDO) apt-get install -y -qq --no-install-recommends postgresql chromium >/dev/null; \
 	fi
+	@command -v kubectl >/dev/null || { echo "kubectl is needed (kubectl kustomize renders deploy/): install it from your distribution or Kubernetes' packages"; exit 1; }
 
-test: venv protos system-deps
+test: venv protos tools system-deps
 	$(BIN)/python -m pytest
 
 lint: venv protos
@@ -55,6 +70,6 @@ openapi: venv protos
 	$(BIN)/python -m facade openapi --output facade/openapi.json
 
 clean:
-	rm -rf $(VENV) .run .pytest_cache .ruff_cache .mypy_cache *.egg-info bench/results
+	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .ruff_cache .mypy_cache *.egg-info bench/results
 	rm -f contract/v1/*_pb2.py contract/v1/*_pb2.pyi contract/v1/*_pb2_grpc.py $(STUBS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

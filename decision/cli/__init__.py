@@ -9,13 +9,13 @@ import argparse
 import logging
 from typing import NoReturn
 
-from decision.cli import contacts, genesys, rules, serve
+from decision.cli import contacts, gate, genesys, rules, serve
 from decision.service.settings import DecisionSettings
 from plumbing.entry import quiet_when_the_reader_leaves
 from plumbing.logs import configure_logging
 from plumbing.settings import settings_epilog
 
-COMMAND_GROUPS = (serve, rules, contacts, genesys)
+COMMAND_GROUPS = (serve, rules, gate, contacts, genesys)
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -9,6 +9,14 @@ import os
 import sys
 import time
 
+from decision.cli.contacts_source import (
+    CA_FILE_VARIABLE,
+    TOKEN_FILE_VARIABLE,
+    TOKEN_VARIABLE,
+    ContactsSourceError,
+    open_contacts_source,
+    shown,
+)
 from decision.cli.directory_source import (
     FROM_THE_ENVIRONMENT,
     DirectorySourceError,
@@ -45,28 +53,34 @@ async def _read_directory(spec: str) -> list[ContactRecord]:
 
 def _contacts_import(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    source = shown(args.file)
     try:
         spec = _given_directory(args)
-        with open(args.file, newline="", encoding="utf-8-sig") as stream:  # Excel writes a BOM
-            records = read_contacts(stream, args.file, args.default_region or "")
+        # Read as it arrives (a file, stdin or an export over HTTPS), checked whole before
+        # anything is written.
+        with open_contacts_source(args.file, os.environ, args.ca_file or "") as stream:
+            records = read_contacts(stream, source, args.default_region or "")
         if args.replace and not records and not args.allow_empty:
             # A failed upstream export often leaves just a header: replacing with it would
             # forget every VIP on every replica at once.
             print(
-                f"{args.file}: no contacts; --replace would empty the directory "
+                f"{source}: no contacts; --replace would empty the directory "
                 "(add --allow-empty if that is what you mean)",
                 file=sys.stderr,
             )
             return 1
         where, count = asyncio.run(_write_directory(spec, records, args.replace))
-    except (ContactsCsvError, DirectorySourceError, DirectoryError, OSError) as error:
+    except (ContactsCsvError, ContactsSourceError, DirectorySourceError, DirectoryError) as error:
         print(error, file=sys.stderr)
         return 1
+    except OSError as error:  # a file that cannot be opened, a connection lost mid-export
+        print(f"{source}: {error.strerror or error}", file=sys.stderr)
+        return 1
     except UnicodeDecodeError:
-        print(f"{args.file}: not UTF-8 text", file=sys.stderr)
+        print(f"{source}: not UTF-8 text", file=sys.stderr)
         return 1
     except csv.Error as error:  # e.g. a field over the csv module's size limit
-        print(f"{args.file}: not a readable CSV file ({error})", file=sys.stderr)
+        print(f"{source}: not a readable CSV file ({error})", file=sys.stderr)
         return 1
     numbers = sum(len(r.numbers) for r in records)
     print(
@@ -96,7 +110,15 @@ def _contacts_export(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     contacts_cmd = commands.add_parser("contacts", help="import or export the contact directory")
     contacts_sub = contacts_cmd.add_subparsers(dest="contacts_command", required=True)
-    import_cmd = contacts_sub.add_parser("import", help="upsert contacts from a CSV file")
+    import_cmd = contacts_sub.add_parser(
+        "import",
+        help="upsert contacts from a CSV file, standard input (-) or an https:// URL",
+        description=(
+            "Reads the CSV from a file, '-' (standard input) or an https:// URL, as it "
+            f"arrives. The URL's bearer token: {TOKEN_VARIABLE} or {TOKEN_FILE_VARIABLE} "
+            "(never an argument)."
+        ),
+    )
     add_directory_arguments(import_cmd, "the directory to write")
     import_cmd.add_argument(
         "--replace",
@@ -111,7 +133,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     import_cmd.add_argument(
         "--default-region", help="region of national numbers without a country cell, e.g. GB"
     )
-    import_cmd.add_argument("file")
+    import_cmd.add_argument(
+        "--ca-file",
+        help=f"PEM CA that signed the URL's server certificate (or {CA_FILE_VARIABLE})",
+    )
+    import_cmd.add_argument("file", help="a CSV file, - (standard input) or an https:// URL")
     import_cmd.set_defaults(run=_contacts_import)
     export_cmd = contacts_sub.add_parser("export", help="write the directory as CSV to stdout")
     add_directory_arguments(export_cmd, "the directory to read")

@@ -285,6 +285,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self.access_log = access_log
         self._decided: dict[str, Any] = {}  # rule name -> its decisions counter
         self._contributed: dict[str, Any] = {}  # rule name -> its contributions counter
+        self._callbacks = metrics.CallbackCounts()
 
     async def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext
@@ -316,6 +317,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             if counter is None:
                 counter = self._contributed[name] = metrics.CONTRIBUTIONS.labels(name)
             counter.inc()
+        self._callbacks.count(decision.patch, request.queue_id, self.rules.current)
         if self.access_log is not None:
             phone = mask_number(decision.number.e164 or request.phone_number, self.full_numbers)
             self.access_log.write(
