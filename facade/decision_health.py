@@ -24,19 +24,25 @@ RETRY_SECONDS = 1.0
 
 class DecisionHealth:
     """`serving` is False until the service first says SERVING, and again from the moment the
-    stream breaks or the service says anything else (NOT_SERVING while it shuts down)."""
+    service says anything else (NOT_SERVING while it shuts down) or the stream breaks; when the
+    stream of a SERVING service breaks with UNAVAILABLE, a second later unless a new stream says
+    SERVING by then (the service closing an old connection is no outage)."""
 
     def __init__(self, client: DecisionClient, retry_seconds: float = RETRY_SECONDS) -> None:
         self.client = client
         self.retry_seconds = retry_seconds
         self.serving = False
         self._task: asyncio.Task[None] | None = None
+        self._lapse: asyncio.TimerHandle | None = None  # "not serving", unless heard again
 
     def start(self) -> None:
         """Starts watching, on the running event loop (the client's channel belongs to it)."""
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="decision-health")
 
     async def stop(self) -> None:
+        if self._lapse is not None:
+            self._lapse.cancel()
+            self._lapse = None
         if self._task is None:
             return
         self._task.cancel()
@@ -45,6 +51,9 @@ class DecisionHealth:
         self._task = None
 
     def _set(self, serving: bool, reason: str = "") -> None:
+        if self._lapse is not None:
+            self._lapse.cancel()
+            self._lapse = None
         if serving == self.serving:
             return
         self.serving = serving
@@ -57,9 +66,11 @@ class DecisionHealth:
     async def _watch(self) -> None:
         while True:
             reason = "health stream ended"
+            heard = False
             try:
                 async with contextlib.aclosing(self.client.watch_serving()) as statuses:
                     async for serving in statuses:
+                        heard = True
                         self._set(serving, "status not SERVING")
                         if not serving:
                             # Most often the service is shutting down, and an open stream would
@@ -71,5 +82,14 @@ class DecisionHealth:
                 reason = error.code().name.lower()
             except Exception:  # a wrong or broken peer: no health to speak of, try again later
                 reason = "bad health answer"
+            if heard and self.serving and reason == "unavailable":
+                # A SERVING service's stream broke: most often the service closed an old
+                # connection (its --max-connection-age, every 30 minutes), and a new stream
+                # on a new connection says SERVING at once. Ask again now, and say "not
+                # serving" only if nothing is heard within retry_seconds (a stopped service).
+                self._lapse = asyncio.get_running_loop().call_later(
+                    self.retry_seconds, self._set, False, reason
+                )
+                continue
             self._set(False, reason)
             await asyncio.sleep(self.retry_seconds)

@@ -9,13 +9,19 @@ import asyncio
 import json
 import logging
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+from contract.client import BlockingDecisionClient
+from contract.v1.decision_pb2 import DecideRequest
 from decision.genesys.api import Credentials, GenesysApi
 from decision.genesys.refresh import SNAPSHOT_AGE, SnapshotRefresher, watch_snapshot_age
 from decision.genesys.snapshot import pull, write_snapshot
 from decision.rules.live import LiveRules
 from tests import genesys_org as org
+from tests.conftest import start_decision
 from tests.engine_helpers import answer
 from tests.genesys_standin import GenesysStandin
 
@@ -137,3 +143,65 @@ def test_pulls_go_to_the_service_s_own_file_and_are_read_once_it_exists(tmp_path
             assert answer(live.current, widget_id="1")["queueId"].startswith("2c9e")
 
         asyncio.run(scenario())
+
+
+def _genesys_env(standin: GenesysStandin) -> dict[str, str]:
+    return {
+        "GENESYS_CLIENT_ID": standin.client_id,
+        "GENESYS_CLIENT_SECRET": standin.client_secret,
+        "GENESYS_API_URL": standin.api_url,
+        "GENESYS_LOGIN_URL": standin.login_url,
+    }
+
+
+def test_a_fresh_deployment_with_no_snapshot_yet_pulls_one_before_it_starts(tmp_path):
+    """The rules name org.json, which is not there (nothing committed yet), and the service's
+    own file does not exist either: it refused to start, so a new cluster could not start from
+    --genesys-refresh alone (new-user F19/F23). Now it pulls first."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    own = tmp_path / "pulls" / "org.json"
+    own.parent.mkdir()
+    with GenesysStandin() as standin:
+        service = start_decision(
+            rules,
+            "--genesys-refresh",
+            "15m",
+            "--genesys-snapshot",
+            str(own),
+            env=_genesys_env(standin),
+        )
+        try:
+            assert own.exists()
+            with BlockingDecisionClient(f"127.0.0.1:{service.port}") as client:
+                reply = client.decide(DecideRequest(phone_number="0612345678", widget_id="1"))
+            assert reply.patch.queue_id == org.QUEUE_FR
+        finally:
+            assert service.stop() == 0
+        standin.forbid("/api/v2/routing/queues", "routing:queue:view")
+        own.unlink()
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "decision",
+                "serve",
+                "--rules",
+                str(rules),
+                "--listen",
+                "127.0.0.1:0",
+                "--genesys-refresh",
+                "15m",
+                "--genesys-snapshot",
+                str(own),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **_genesys_env(standin)},
+        )
+    assert refused.returncode != 0
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("decision: no org snapshot yet, and the first pull failed: "), last
+    assert standin.client_secret not in refused.stderr
+    assert not own.exists()

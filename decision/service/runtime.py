@@ -3,6 +3,7 @@ checking and reflection, until SIGTERM; then in-flight calls finish and the comp
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -10,9 +11,12 @@ from pathlib import Path
 
 from decision.decision_log.writer import DecisionLog
 from decision.directory.provider import ContactProvider
+from decision.engine import RulesError
+from decision.genesys.api import GenesysError
 from decision.genesys.connect import genesys_api
 from decision.genesys.live_poller import LivePoller
 from decision.genesys.refresh import SnapshotRefresher, watch_snapshot_age
+from decision.genesys.snapshot import pull, write_snapshot
 from decision.rules.live import LiveRules
 from decision.service.components import Components
 from decision.service.grpc_server import (
@@ -69,6 +73,55 @@ def open_decision_log(settings: DecisionSettings) -> DecisionLog:
         ) from None
 
 
+async def open_rules(settings: DecisionSettings) -> LiveRules:
+    """The live rules. A service that keeps its own org snapshot (--genesys-refresh and
+    --genesys-snapshot) and has none yet, on a fresh deployment whose rules name a snapshot that
+    is not there either, pulls one first instead of refusing to start."""
+    own = Path(settings.genesys_snapshot) if settings.genesys_snapshot else None
+
+    async def opened() -> LiveRules:
+        return await LiveRules.open(
+            settings.rules, settings.rules_settle, settings.watch_interval, own
+        )
+
+    try:
+        return await opened()
+    except RulesError as error:
+        if not (
+            settings.genesys_refresh
+            and own is not None
+            and not own.exists()
+            and "genesys.snapshot:" in str(error)
+        ):
+            raise
+    log.warning("no org snapshot to start with: pulling one first", extra={"file": str(own)})
+    await pull_first_snapshot(own)
+    return await opened()
+
+
+async def pull_first_snapshot(target: Path) -> None:
+    try:
+        api, region = genesys_api(os.environ)
+    except ValueError as error:  # settings that make no client
+        raise SystemExit(
+            f"decision: no org snapshot yet, and none can be pulled: {error}"
+        ) from None
+    try:
+        document = await pull(api, region)
+    except GenesysError as error:
+        raise SystemExit(
+            f"decision: no org snapshot yet, and the first pull failed: {error}"
+        ) from None
+    finally:
+        await api.close()
+    try:
+        await asyncio.to_thread(write_snapshot, document, target)
+    except OSError as error:
+        raise SystemExit(
+            f"decision: cannot write the org snapshot {target}: {error.strerror}"
+        ) from None
+
+
 async def serve(settings: DecisionSettings) -> None:
     """Serves until SIGTERM/SIGINT, then lets in-flight calls finish within the grace period."""
     if settings.max_concurrent_calls < 1 or settings.call_backlog < 1:
@@ -84,12 +137,7 @@ async def serve(settings: DecisionSettings) -> None:
     except TracingSettingsError as error:
         raise SystemExit(f"decision: {error}") from None
     # Refuses to start on a bad file: there is no old one to keep.
-    rules = await LiveRules.open(
-        settings.rules,
-        settings.rules_settle,
-        settings.watch_interval,
-        Path(settings.genesys_snapshot) if settings.genesys_snapshot else None,
-    )
+    rules = await open_rules(settings)
     access_log = AccessLog("decision", trace_ids=tracing.enabled) if settings.access_log else None
     # Every background component, in the order they start (and stop in reverse). A new one (a
     # Genesys poller) is one line here; one that provides outside facts is a provider too.
