@@ -274,8 +274,14 @@ def test_one_poll_reads_only_what_the_rules_mention_in_bulk(live, tmp_path):
     # 3 requests every 10 s is 18 a minute: inside the default budget of 20; at 12 the poller
     # stretches its interval to 15 s.
     assert live.poller.next_delay() == 10
+    assert live.poller.stale_after == 30
     live.poller.budget = 12
     assert live.poller.next_delay() == 15
+    # Three periods of the stretched poller, not of the interval asked for: its own readings
+    # were "stale" between polls (new-user round 2: 7 of 12 answers).
+    assert live.poller.stale_after == 45
+    live.poller.stale_after_given = 20  # --genesys-stale-after wins when given
+    assert live.poller.stale_after == 20
 
 
 def _genesys_env(standin: GenesysStandin) -> dict[str, str]:

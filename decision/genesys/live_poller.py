@@ -73,7 +73,8 @@ class LivePoller:
     ) -> None:
         self.rules = rules
         self.interval = interval
-        self.stale_after = stale_after or 3 * interval
+        self.stale_after_given = stale_after  # 0: three poll periods, whatever they become
+        self.period = interval  # between polls: the interval, or longer to fit the budget
         self.budget = budget
         self.make_api = make_api
         self.state: LiveState = EMPTY  # swapped whole by each poll, read by every decision
@@ -91,6 +92,13 @@ class LivePoller:
         self._told_nothing = False
         for part in ("queues", "agents"):
             LIVE_AGE.labels(part).set_function(self._age_of(part))
+
+    @property
+    def stale_after(self) -> float:
+        """How old a reading may be and still count: --genesys-stale-after, else three poll
+        periods (the period the budget stretched the interval to, not the interval asked for:
+        otherwise a stretched poller would call its own readings stale between polls)."""
+        return self.stale_after_given or 3 * self.period
 
     def _age_of(self, part: str) -> Callable[[], float]:
         def age() -> float:
@@ -159,14 +167,21 @@ class LivePoller:
     def next_delay(self) -> float:
         """The interval, stretched to the budget; doubled per failure in a row, to 5 minutes."""
         fitted = max(self.interval, self.last_requests * 60.0 / self.budget)
+        self.period = fitted
         if fitted > self.interval and fitted != self._told_stretch:
             log.warning(
                 "live state: %d requests a poll would exceed --genesys-live-budget %g a minute "
-                "at --genesys-poll-interval %g s: polling every %.1f s",
+                "at --genesys-poll-interval %g s: polling every %.1f s%s",
                 self.last_requests,
                 self.budget,
                 self.interval,
                 fitted,
+                (
+                    f"; --genesys-stale-after {self.stale_after_given:g} s is shorter, so "
+                    "readings will count as unknown between polls"
+                    if self.stale_after_given and self.stale_after_given < fitted
+                    else ""
+                ),
             )
             self._told_stretch = fitted
         if self.failures:
