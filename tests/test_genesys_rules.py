@@ -376,3 +376,17 @@ def test_the_service_says_which_snapshot_went_live_and_when_it_was_pulled(tmp_pa
         f"rules version {live.current.version} is live (1 rules; genesys snapshot org.json "
         "pulled 2026-03-04 05:06 UTC)"
     ) in caplog.messages
+
+
+def test_an_inactive_entity_by_name_is_a_warning_as_by_id(tmp_path):
+    """The issue: "warning: a skill, language or user that is not active"; by name it was an
+    error ("skill 'Old' is inactive in the org snapshot", exit 1) while by id a warning."""
+    path = rules_with(
+        tmp_path, 'queue = "Support UK", skills = ["Old"], preferred_agents = ["cal@example.com"]'
+    )
+    rules = read_rules(path)
+    assert "rule 'uk': then.skills: skill 'Old' is inactive in the org" in rules.warnings
+    assert any("'Cal Gone' is inactive in the org" in w for w in rules.warnings), rules.warnings
+    patch = answer(rules, widget_id="1")
+    assert patch["routingData"]["skillIds"] == [OLD_SKILL]
+    assert patch["routingData"]["preferredAgentIds"] == [CAL]

@@ -1,7 +1,7 @@
 """The names an org snapshot gives the rules: `queue = "Support UK"`, `skills = ["English"]`,
 agents by email or by name, each resolved to its Genesys id, and every id the rules give checked
-against the org. Names resolve over active entities only (a deleted skill's name is free); an id
-of an inactive one resolves with a warning."""
+against the org. Names resolve over active entities, then over inactive ones (with a warning, as
+an id of one does); a deleted entity's name is free, and using it is an error."""
 
 from __future__ import annotations
 
@@ -35,14 +35,19 @@ class OrgNames:
         self.source = source
         self._by_id: dict[str, dict[str, dict[str, Any]]] = {}
         self._by_name: dict[str, dict[str, list[str]]] = {}
+        self._inactive_by_name: dict[str, dict[str, list[str]]] = {}
         for kind, key in KIND_LISTS.items():
             entities = {e["id"]: e for e in document.get(key, [])}
             names: dict[str, list[str]] = defaultdict(list)
+            inactive: dict[str, list[str]] = defaultdict(list)
             for entity in entities.values():
-                if entity.get("state", "active") != "active":
+                state = entity.get("state", "active")
+                into = names if state == "active" else inactive if state == "inactive" else None
+                if into is None:  # deleted: its name is free
                     continue
                 for name in _names_of(kind, entity):
-                    names[name.casefold()].append(entity["id"])
+                    into[name.casefold()].append(entity["id"])
+            self._inactive_by_name[kind] = dict(inactive)
             self._by_id[kind] = entities
             self._by_name[kind] = dict(names)
         self._owned_callbacks = {
@@ -57,6 +62,8 @@ class OrgNames:
 
     def resolve(self, kind: str, value: str) -> str | None:
         ids = self._by_name.get(kind, {}).get(value.casefold(), [])
+        if not ids:  # no active one: an inactive one, which `warnings` then says is inactive
+            ids = self._inactive_by_name.get(kind, {}).get(value.casefold(), [])
         return ids[0] if len(ids) == 1 else None
 
     def unknown(self, kind: str, value: str) -> str:
