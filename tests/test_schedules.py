@@ -681,3 +681,44 @@ def test_every_half_hour_of_a_far_season_agrees_with_dateutil_from_dtstart(year)
         checked.add(expected[0])
         moment += timedelta(minutes=30)
     assert {"open", "closed"} <= checked
+
+
+def test_a_rule_that_never_occurs_is_refused_and_a_rare_one_is_not():
+    """FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30 passed check, then made dateutil walk day by day to
+    the year 9999 on every decision asking about its group: 12-18 s each, the whole service
+    stalled (adversary, round 3, N8). Now it is refused when the schedule is read; a snapshot
+    group using it is unusable (closed, with the reason), never slow."""
+    never = {
+        "id": "s1",
+        "name": "never",
+        "state": "active",
+        "start": "2026-01-01T08:00:00",
+        "end": "2026-01-01T18:00:00",
+        "rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+    }
+    with pytest.raises(
+        ScheduleError, match="never occurs: no month it can fall in has that day of the month"
+    ):
+        parse_schedule(never)
+    document = {
+        "schedules": [never],
+        "schedule_groups": [
+            {
+                "id": "g1",
+                "name": "G",
+                "state": "active",
+                "time_zone": "Europe/London",
+                "open": ["s1"],
+            }
+        ],
+    }
+    group = groups_from_snapshot(document)["g1"]
+    assert "never occurs" in group.unusable
+    assert evaluate(group, datetime(2026, 12, 1, tzinfo=UTC)).state == "closed"
+    leap_day = {
+        **never,
+        "rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29",
+        "start": "2025-01-01T08:00:00",
+        "end": "2025-01-01T18:00:00",
+    }
+    assert parse_schedule(leap_day).rrule  # once in four years is rare, not never
