@@ -40,13 +40,18 @@ class CloseWhileDraining(tornado.web.OutputTransform):
 
 
 class _Watched(tornado.httputil.HTTPMessageDelegate):
-    """A request's delegate, telling the server when the request's head has arrived."""
+    """A request's delegate, telling the server when the request's head has arrived and when
+    its handler has looked at that head (run its `prepare`)."""
 
     def __init__(
-        self, delegate: tornado.httputil.HTTPMessageDelegate, arrived: Callable[[], None]
+        self,
+        delegate: tornado.httputil.HTTPMessageDelegate,
+        arrived: Callable[[], None],
+        prepared: Callable[[], None],
     ) -> None:
         self.delegate = delegate
         self.arrived = arrived
+        self.prepared = prepared
 
     def headers_received(
         self,
@@ -54,7 +59,15 @@ class _Watched(tornado.httputil.HTTPMessageDelegate):
         headers: tornado.httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
         self.arrived()
-        return self.delegate.headers_received(start_line, headers)
+        waiting = self.delegate.headers_received(start_line, headers)
+        # A handler that streams its body (every route's here) is started as a task, a loop
+        # turn or more later, and Tornado waits for this future, done once its `prepare` has
+        # run, before reading the body. Any other handler runs only after its body.
+        if isinstance(waiting, asyncio.Future):
+            waiting.add_done_callback(lambda _: self.prepared())
+        else:
+            self.prepared()
+        return waiting
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         return self.delegate.data_received(chunk)
@@ -85,12 +98,20 @@ class DrainingHTTPServer(tornado.httpserver.HTTPServer):
     ) -> tornado.httputil.HTTPMessageDelegate:
         self._done(server_conn)  # its previous request, if any, has been answered
         delegate = super().start_request(server_conn, request_conn)
-        return _Watched(delegate, lambda: self.request_arrived(server_conn))
+        return _Watched(
+            delegate,
+            lambda: self.request_arrived(server_conn),
+            lambda: self.request_prepared(server_conn),
+        )
 
     def request_arrived(self, server_conn: object) -> None:
         """A request's head has arrived on `server_conn`: it carries a request now."""
         self._busy.add(server_conn)
         self._quiet.clear()
+
+    def request_prepared(self, server_conn: object) -> None:
+        """The handler of the request on `server_conn` has looked at its head (the drain has
+        nothing to do with it; facade/http_server.py has)."""
 
     def on_close(self, server_conn: object) -> None:
         self._done(server_conn)

@@ -8,10 +8,13 @@ leaving a webhook unanswered:
   so only when every held connection carries such a request is the new one closed unanswered.
   A request without one (refused, or to any path but the webhook's) has only its answer to
   lose, whatever it is doing: sending its body, waiting for a page of /metrics, or leaving its
-  answers unread while it pipelines more;
+  answers unread while it pipelines more. A request whose head has been read but whose key
+  its handler has not looked at yet (the handler starts a loop turn or more later, and the
+  loop may accept connections in between) may be the key holder's: it goes last of all;
 - a cap on the connections one address holds, counting only those that have not yet carried a
   valid key: at it, a new connection takes the place of one of that address's own (the client
-  holding the key, usually from a few addresses, is never reset by it);
+  holding the key, usually from a few addresses, is never reset by it: none whose key is still
+  to be checked is closed for its address);
 - a short timeout (`head_timeout`) for a connection's first request head, the idle timeout
   for the heads that follow on a keep-alive connection;
 - accepting that pauses when the process runs out of descriptors (EMFILE and the like), with
@@ -46,12 +49,13 @@ SILENT_GRACE_SECONDS = 1.0
 
 
 # What a held connection is doing, in the order its kind is closed for room (after one silent
-# for SILENT_GRACE_SECONDS, before which a silent one comes last but one).
+# for SILENT_GRACE_SECONDS; a younger silent one comes between IDLE and IDLE_KEYED).
 SILENT = "silent"  # no request head yet
 UNKEYED = "unkeyed"  # a request without a valid key: refused, or to a path that needs none
 UNSENT = "unsent"  # its answer written, but not yet taken by the client
 IDLE = "idle"  # answered, waiting for its next head; never a valid key on it
 IDLE_KEYED = "idle_keyed"  # the same, on a connection that has carried a valid key
+UNCHECKED = "unchecked"  # a request head read, its key not yet looked for by its handler
 # A connection carrying a request with a valid key is in no pool: it is not closed for room.
 
 
@@ -123,7 +127,9 @@ class FacadeHTTPServer(DrainingHTTPServer):
             self.first_head_params.header_timeout = head_timeout
         self._held: dict[object, _Held] = {}
         self._per_address: dict[str, int] = {}  # connections not yet keyed, per address
-        self._pools = {name: _Waiting() for name in (SILENT, UNKEYED, UNSENT, IDLE, IDLE_KEYED)}
+        self._pools = {
+            name: _Waiting() for name in (SILENT, UNKEYED, UNCHECKED, UNSENT, IDLE, IDLE_KEYED)
+        }
         self._accept_paused = False
         self._out_of_descriptors = False  # an episode has been logged and has not ended
         self._retry: object | None = None
@@ -237,8 +243,11 @@ class FacadeHTTPServer(DrainingHTTPServer):
         silent for less (a real client's head may not have been read yet: the event loop
         reads it after the accepts that made this one wait), else, overall only, one idle
         that carried a valid key (closing a keep-alive connection races its client's next
-        request: the key holder's are the last to go). `address`: only that address's
-        connections not yet keyed, and never a young silent one."""
+        request), else one whose key its handler has
+        not checked yet (it may be the key holder's, known a loop turn later, and its
+        request has been sent: closing it could reset the holder, the adversary's F12).
+        `address`: only that address's connections not yet keyed, and never a young silent
+        one or one whose key is still to be checked."""
         pools = self._pools
         stale = pools[SILENT].oldest(address)
         if stale is not None and self.clock() - self._held[stale].accepted < SILENT_GRACE_SECONDS:
@@ -253,6 +262,7 @@ class FacadeHTTPServer(DrainingHTTPServer):
             candidates += [
                 (pools[SILENT].oldest(None), SILENT),
                 (pools[IDLE_KEYED].oldest(None), IDLE),
+                (pools[UNCHECKED].oldest(None), UNKEYED),  # no valid key shown yet
             ]
         for victim, reason in candidates:
             if victim is not None:
@@ -322,7 +332,13 @@ class FacadeHTTPServer(DrainingHTTPServer):
         if held.spoke and held.request is not None:  # a keep-alive connection's next request
             held.request.arrived_at = self.clock()  # type: ignore[attr-defined]
         held.spoke = True
-        self._move(server_conn, UNKEYED)  # until its handler finds a valid key
+        self._move(server_conn, UNCHECKED)  # until its handler has looked for a key
+
+    def request_prepared(self, server_conn: object) -> None:
+        super().request_prepared(server_conn)
+        held = self._held.get(server_conn)
+        if held is not None and held.pool == UNCHECKED:  # neither keyed nor answered
+            self._move(server_conn, UNKEYED)
 
     def request_keyed(self, server_conn: object) -> None:
         """The request on `server_conn` carries a valid key: not closed for room until it is
