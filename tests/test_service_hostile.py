@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -162,6 +163,14 @@ def test_reflection_streams_have_a_budget_of_their_own():
 # F2: a reply nobody reads keeps its console place until gRPC has finished the call.
 
 
+def _closed_loop_poller(record: logging.LogRecord) -> bool:
+    """grpc.aio's process-wide completion-queue poller calling into the event loop of an earlier
+    asyncio.run in this process, closed since (gRPC's, and not what these tests look at: it
+    made this test fail now and then in the full suite)."""
+    error = record.exc_info[1] if record.exc_info else None
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
 def test_a_console_reply_the_client_never_reads_holds_its_place(caplog):
     servicer = DecisionServicer(LiveRules(EXAMPLE_RULES))
     caplog.set_level("INFO")
@@ -187,7 +196,11 @@ def test_a_console_reply_the_client_never_reads_holds_its_place(caplog):
                 await client.close()
 
     run(scenario)
-    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= 40]
+    errors = [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= 40 and not _closed_loop_poller(r)
+    ]
     assert errors == []  # no ExecuteBatchError traceback for a client that went away
 
 
