@@ -266,3 +266,16 @@ def exchange(port: int, raw: bytes, host: str = "127.0.0.1", timeout: float = 10
         except ConnectionResetError:
             pass
     return received
+
+
+def refused_start(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m <module> serve` with only `env` (and a key): for settings that stop the start."""
+    args = ["serve", "--listen", "127.0.0.1:0"]
+    args += ["--decision", "127.0.0.1:1"] if module == "facade" else ["--rules", str(EXAMPLE_RULES)]
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "FACADE_API_KEYS": API_KEY, **env},
+    )

@@ -5,13 +5,19 @@ choice itself and that plain asyncio still serves, reloads and stops cleanly."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 
 import pytest
 
 from plumbing.event_loop import EventLoopChoiceError, chosen_loop, run, running_loop_name
-from tests.conftest import API_KEY, EXAMPLE_RULES, SEED, Webhook, start_decision, start_facade
+from tests.conftest import (
+    EXAMPLE_RULES,
+    SEED,
+    Webhook,
+    refused_start,
+    start_decision,
+    start_facade,
+)
 
 
 @pytest.mark.parametrize(
@@ -45,19 +51,7 @@ def test_a_loop_it_cannot_run_is_named(monkeypatch):
 
 @pytest.mark.parametrize("module", ["facade", "decision"])
 def test_a_bad_choice_stops_the_start_in_one_line(module):
-    args = ["serve", "--listen", "127.0.0.1:0"]
-    args += ["--decision", "127.0.0.1:1"] if module == "facade" else ["--rules", str(EXAMPLE_RULES)]
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "FACADE_API_KEYS": API_KEY,
-            "CALLBACK_ROUTER_EVENT_LOOP": "x",
-        },
-    )
+    result = refused_start(module, {"CALLBACK_ROUTER_EVENT_LOOP": "x"})
     assert result.returncode != 0
     assert result.stderr.strip() == (
         f"{module}: CALLBACK_ROUTER_EVENT_LOOP: 'x' is not one of auto, uvloop, asyncio"

@@ -8,8 +8,6 @@ import asyncio
 import http.server
 import io
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -26,12 +24,12 @@ from opentelemetry.trace import SpanKind
 from plumbing.logs import AccessLog
 from plumbing.tracing import Tracing, TracingSettingsError, exporters_from
 from tests.conftest import (
-    API_KEY,
     EXAMPLE_RULES,
     SEED,
     Webhook,
     contacts_cli,
     facade_settings,
+    refused_start,
     start_decision,
     start_facade,
 )
@@ -177,19 +175,7 @@ def test_a_value_it_cannot_use_is_named(environ, message):
 
 @pytest.mark.parametrize("module", ["facade", "decision"])
 def test_a_bad_variable_stops_the_start_in_one_line(module):
-    args = ["serve", "--listen", "127.0.0.1:0"]
-    args += ["--decision", "127.0.0.1:1"] if module == "facade" else ["--rules", str(EXAMPLE_RULES)]
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "FACADE_API_KEYS": API_KEY,
-            "OTEL_TRACES_EXPORTER": "zipkin",
-        },
-    )
+    result = refused_start(module, {"OTEL_TRACES_EXPORTER": "zipkin"})
     assert result.returncode != 0
     assert result.stderr.strip() == (
         f"{module}: OTEL_TRACES_EXPORTER: 'zipkin' is not one of otlp, console, none"
