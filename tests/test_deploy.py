@@ -207,9 +207,11 @@ def test_no_probe_depends_on_the_decision_service():
                 assert "decision" not in path, (found["name"], kind, path)
 
 
-def test_grpc_probes_use_the_listening_port():
+def test_grpc_probes_ask_the_facades_listener():
+    """What another client holds on the shared port (every connection) must not fail the probes
+    and take the pod out of the facades' DNS."""
     decision = container("decision")
-    port = int(env_of(decision)["DECISION_LISTEN"].rpartition(":")[2])
+    port = int(env_of(decision)["DECISION_FACADE_LISTEN"].rpartition(":")[2])
     for kind in ("readinessProbe", "livenessProbe"):
         assert decision[kind]["grpc"]["port"] == port
 
@@ -223,7 +225,8 @@ def test_services_select_their_pods_and_decision_is_headless():
     for name, labels in pods.items():
         assert services[name]["spec"]["selector"].items() <= labels.items()
     assert services["callback-decision"]["spec"]["clusterIP"] == "None"
-    assert env_of(container("facade"))["FACADE_DECISION"] == "dns:///callback-decision:50051"
+    assert env_of(container("facade"))["FACADE_DECISION"] == "dns:///callback-decision:50052"
+    assert env_of(container("decision"))["DECISION_FACADE_LISTEN"].endswith(":50052")
 
 
 def test_only_the_webhook_is_public_over_tls_and_the_console_never():
@@ -370,12 +373,13 @@ STRANGER = pod("crm", app="crm")
 PROMETHEUS = pod("monitoring", app="prometheus")
 
 
-def test_only_facades_and_named_apps_reach_the_decision_port():
-    assert reaches(FACADE_POD, "callback-decision", "grpc")
+def test_only_facades_reach_their_listener_and_only_named_apps_the_shared_port():
+    assert reaches(FACADE_POD, "callback-decision", "grpc-facades")
     assert reaches(NAMED_APP, "callback-decision", "grpc")
-    assert not reaches(STRANGER_HERE, "callback-decision", "grpc")
-    assert not reaches(STRANGER, "callback-decision", "grpc")
-    assert not reaches(PROMETHEUS, "callback-decision", "grpc")
+    assert not reaches(NAMED_APP, "callback-decision", "grpc-facades")
+    for stranger in (STRANGER_HERE, STRANGER, PROMETHEUS):
+        for port in ("grpc", "grpc-facades"):
+            assert not reaches(stranger, "callback-decision", port)
 
 
 def test_metrics_are_scraped_from_the_monitoring_namespace_only():
@@ -733,7 +737,11 @@ def test_the_dev_overlays_containers_start_and_answer_with_their_own_environment
     decision_env = relocated(
         decision_container,
         tmp_path,
-        {"DECISION_LISTEN": "127.0.0.1:0", "DECISION_METRICS_LISTEN": "127.0.0.1:0"},
+        {
+            "DECISION_LISTEN": "127.0.0.1:0",
+            "DECISION_FACADE_LISTEN": "127.0.0.1:0",
+            "DECISION_METRICS_LISTEN": "127.0.0.1:0",
+        },
     )
     rules_dir = Path(decision_env["DECISION_RULES"]).parent
     for name, text in rules["data"].items():
@@ -746,7 +754,7 @@ def test_the_dev_overlays_containers_start_and_answer_with_their_own_environment
             {
                 "FACADE_LISTEN": "127.0.0.1:0",
                 "FACADE_ADMIN_LISTEN": "127.0.0.1:0",
-                "FACADE_DECISION": f"127.0.0.1:{decision.port}",
+                "FACADE_DECISION": decision.ready_line.rpartition(" facades on ")[2],
             },
         )
         Path(facade_env["FACADE_API_KEYS_FILE"]).write_text(API_KEY + "\n")

@@ -192,6 +192,11 @@ def test_check_warns_of_an_old_snapshot_and_refuses_a_broken_one(tmp_path):
     assert "genesys.snapshot:" in done.stderr
     assert "not a snapshot" in done.stderr
     assert "Traceback" not in done.stderr
+    (tmp_path / "org.json").write_text("[" * 200_000 + "]" * 200_000)  # N9: a RecursionError
+    done = check()
+    assert done.returncode == 1
+    assert "not a snapshot (nested too deeply)" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_service_reloads_a_new_snapshot_and_keeps_the_old_one_live_for_a_bad_one(tmp_path):

@@ -33,7 +33,7 @@ class DirectoryError(RuntimeError):
     """A directory this code cannot open or use (a newer schema, not a database, unknown kind)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContactRecord:
     """A contact as stored: its key, numbers and fields."""
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
-from typing import Literal, TextIO, TypedDict
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal, TextIO, TypedDict
 
 import phonenumbers
 
@@ -31,6 +31,9 @@ from decision.engine.numbers import e164_of
 COLUMNS = ("number", "country", "name", "tier", "language", "preferred_agents", "skills")
 CONTACT_ID = "contact_id"
 MAX_PROBLEMS = 20
+# The longest line read: a contact's row is a few hundred characters; the csv module refuses a
+# field over 131,072 anyway.
+MAX_LINE = 1024 * 1024
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")  # a formula, or one behind apostrophes
 _E164 = re.compile(r"\+\d+")
 
@@ -69,7 +72,7 @@ def _country_code(country: str) -> str:
     return country
 
 
-_TEXT_CELLS: tuple[Literal["name", "tier", "language"], ...] = ("name", "tier", "language")
+_SHARED_TEXT_CELLS: tuple[Literal["tier", "language"], ...] = ("tier", "language")
 _LIST_CELLS: tuple[Literal["preferred_agents", "skills"], ...] = ("preferred_agents", "skills")
 
 
@@ -84,15 +87,31 @@ class _ContactCells(TypedDict, total=False):
     attributes: dict[str, str]
 
 
+def _bounded_lines(stream: TextIO, source: str) -> Iterator[str]:
+    """The stream's lines, none read past MAX_LINE characters: a file iterator reads a line
+    whole, so one 1.5 GB line once took 2.98 GB before the csv module refused its field."""
+    number = 0
+    while line := stream.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE:
+            raise ContactsCsvError(
+                source, [f"{number}: a line over {MAX_LINE:,} characters; is this a CSV file?"]
+            )
+        yield line
+
+
 def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list[ContactRecord]:
     """Parses and validates the whole file first; raises ContactsCsvError on any bad row."""
-    reader = csv.DictReader(stream)
+    reader = csv.DictReader(_bounded_lines(stream, source))
     if reader.fieldnames is not None:
         reader.fieldnames = [unguarded(name) for name in reader.fieldnames]
     if reader.fieldnames is None or "number" not in reader.fieldnames:
         raise ContactsCsvError(source, ["1: the header needs a `number` column"])
     extra = [c for c in reader.fieldnames if c not in COLUMNS and c != CONTACT_ID]
     problems: list[str] = []
+    # Tiers, languages and lists repeat from row to row: each distinct one is held once (a
+    # million contacts took 1.6 GB to import).
+    shared: dict[Any, Any] = {}
     grouped: dict[str, tuple[list[str], _ContactCells]] = {}
     owners: dict[str, tuple[str, int]] = {}  # number -> (contact key, line): one owner each
     for cells in reader:
@@ -128,12 +147,16 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
             continue
         numbers, fields = grouped.setdefault(key, ([], {}))
         numbers.append(e164)
-        for text in _TEXT_CELLS:
+        if not fields.get("name"):
+            fields["name"] = (row.get("name") or "").strip()
+        for text in _SHARED_TEXT_CELLS:
             if not fields.get(text):
-                fields[text] = (row.get(text) or "").strip()
+                value = (row.get(text) or "").strip()
+                fields[text] = shared.setdefault(value, value)
         for listed in _LIST_CELLS:
             if not fields.get(listed):
-                fields[listed] = _list(row.get(listed) or "")
+                items = _list(row.get(listed) or "")
+                fields[listed] = shared.setdefault(items, items)
         attributes = fields.setdefault("attributes", {})
         for column in extra:
             value = (row.get(column) or "").strip()
@@ -141,10 +164,12 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
                 attributes[column] = value
     if problems:
         raise ContactsCsvError(source, problems)
-    return [
-        ContactRecord(key, tuple(dict.fromkeys(numbers)), Contact(**fields))
-        for key, (numbers, fields) in grouped.items()
-    ]
+    del owners, shared
+    records = []
+    for key in list(grouped):  # each contact's cells let go of as its record is made
+        numbers, fields = grouped.pop(key)
+        records.append(ContactRecord(key, tuple(dict.fromkeys(numbers)), Contact(**fields)))
+    return records
 
 
 def write_contacts(records: Iterable[ContactRecord], stream: TextIO) -> int:

@@ -263,7 +263,7 @@ def digest(text: str) -> str:
     refresh of an unchanged org is the same version)."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if isinstance(document, dict):
         document = {k: v for k, v in document.items() if k != "pulled_at"}
@@ -277,6 +277,8 @@ def parse_snapshot(text: str, source: str) -> dict[str, Any]:
         document = json.loads(text)
     except ValueError as error:
         raise SnapshotError(f"{source}: not a snapshot (not JSON: {error})") from None
+    except RecursionError:  # e.g. 200,000 brackets deep: a traceback in `check` before
+        raise SnapshotError(f"{source}: not a snapshot (nested too deeply)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise SnapshotError(f"{source}: not a callback-router Genesys org snapshot")
     version = document.get("version")

@@ -8,12 +8,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol, TypeAlias
 
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health_pb2
 
 from plumbing.lifecycle import Component, Health
 
 log = logging.getLogger("decision.server")
+ServingStatus: TypeAlias = int  # a HealthCheckResponse.ServingStatus
+
+
+class HealthStatuses(Protocol):
+    """Where statuses are told: a health servicer, or every listener's (`Listeners`)."""
+
+    async def set(self, name: str, status: ServingStatus) -> None: ...
 
 
 class Components:
@@ -25,7 +33,7 @@ class Components:
     def add(self, component: Component) -> None:
         self._registered.append(component)
 
-    async def start(self, health_servicer: health.aio.HealthServicer | None = None) -> None:
+    async def start(self, health_servicer: HealthStatuses | None = None) -> None:
         """Starts each in turn; when one fails, those already started are stopped and the error
         goes on up. A component's health status is SERVING or NOT_SERVING under its own name,
         while the service's own stays SERVING: routing goes on without any of them."""
@@ -40,9 +48,7 @@ class Components:
                 await _tell(health_servicer, component.health, component.health.ok)
                 component.health.watch(self._teller(health_servicer, component.health))
 
-    def _teller(
-        self, health_servicer: health.aio.HealthServicer, of: Health
-    ) -> Callable[[bool], None]:
+    def _teller(self, health_servicer: HealthStatuses, of: Health) -> Callable[[bool], None]:
         def tell(ok: bool) -> None:  # heard on the request path: a task, never a wait
             task = asyncio.get_running_loop().create_task(_tell(health_servicer, of, ok))
             self._tasks.add(task)
@@ -65,6 +71,6 @@ class Components:
                 log.exception("%s did not stop cleanly", component.name)
 
 
-async def _tell(health_servicer: health.aio.HealthServicer, of: Health, ok: bool) -> None:
+async def _tell(health_servicer: HealthStatuses, of: Health, ok: bool) -> None:
     status = health_pb2.HealthCheckResponse
     await health_servicer.set(of.name, status.SERVING if ok else status.NOT_SERVING)

@@ -148,14 +148,15 @@ def server_credentials(settings: DecisionSettings) -> grpc.ServerCredentials | N
     )
 
 
-def connections_allowed(open_files: int | None = None) -> int:
+def connections_allowed(open_files: int | None = None, reserved: int = 0) -> int:
     """The default connection cap: what the open-files limit (`ulimit -n`, `nofile`) leaves
-    after DESCRIPTOR_HEADROOM, at most MAX_CONNECTIONS (896 under a limit of 1,024)."""
+    after DESCRIPTOR_HEADROOM and `reserved` (another listener's connections), at most
+    MAX_CONNECTIONS (896 under a limit of 1,024)."""
     if open_files is None:
         open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if open_files == resource.RLIM_INFINITY:
         return MAX_CONNECTIONS
-    return max(1, min(MAX_CONNECTIONS, open_files - DESCRIPTOR_HEADROOM))
+    return max(1, min(MAX_CONNECTIONS, open_files - DESCRIPTOR_HEADROOM - reserved))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +293,7 @@ def server_options(capacity: Capacity) -> list[tuple[str, Any]]:
 
 def build_server(
     servicer: DecisionServicer, capacity: Capacity | None = None
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+) -> tuple[grpc.aio.Server, BoundedHealthServicer]:
     """The gRPC server around `servicer`, with standard health checking and reflection; not yet
     bound to a port. `start_serving` starts it."""
     quiet_about_clients_gone()

@@ -19,13 +19,8 @@ from decision.genesys.refresh import SnapshotRefresher, watch_snapshot_age
 from decision.genesys.snapshot import pull, write_snapshot
 from decision.rules.live import LiveRules
 from decision.service.components import Components
-from decision.service.grpc_server import (
-    Capacity,
-    build_server,
-    connections_allowed,
-    server_credentials,
-    start_serving,
-)
+from decision.service.grpc_server import Capacity, connections_allowed, server_credentials
+from decision.service.listeners import FACADE_CONNECTIONS, Listeners
 from decision.service.metrics_http import MetricsEndpoint
 from decision.service.servicer import MAX_REQUEST_BYTES, DecisionServicer
 from decision.service.settings import DecisionSettings
@@ -182,16 +177,17 @@ async def serve(settings: DecisionSettings) -> None:
         decision_log=decision_log,
         tracing=tracing,
     )
+    reserved = FACADE_CONNECTIONS if settings.facade_listen else 0
     capacity = Capacity(
         calls=settings.max_concurrent_calls,
         backlog=settings.call_backlog,
-        connections=settings.max_connections or connections_allowed(),
+        connections=settings.max_connections or connections_allowed(reserved=reserved),
         max_age_ms=round(max_age * 1000),
     )
-    server, health_servicer = build_server(servicer, capacity)
+    listeners = Listeners(servicer, capacity, settings.listen, settings.facade_listen)
     log.info(
         "capacity: at most %d connections, %d streams each, %d calls (and %d health watches, "
-        "%d reflection streams, %d console calls), requests of %d bytes",
+        "%d reflection streams, %d console calls), requests of %d bytes%s",
         capacity.connections,
         capacity.streams_per_connection,
         capacity.calls,
@@ -199,30 +195,22 @@ async def serve(settings: DecisionSettings) -> None:
         capacity.reflection_streams,
         servicer.console.limit,
         MAX_REQUEST_BYTES,
+        f"; the same again for the facades' listener, with {FACADE_CONNECTIONS} connections"
+        if settings.facade_listen
+        else "",
     )
     credentials = server_credentials(settings)
-    try:
-        if credentials is None:
-            bound = server.add_insecure_port(settings.listen)
-        else:
-            bound = server.add_secure_port(settings.listen, credentials)
-    except RuntimeError:  # grpc's way of saying the address is taken or invalid
-        bound = 0
-    if not bound:
-        raise SystemExit(
-            f"decision: cannot listen on {settings.listen} (in use, or not an address)"
-        )
-    await components.start(health_servicer)
-    await start_serving(server, health_servicer)
+    listeners.bind(credentials)
+    await components.start(listeners)
+    await listeners.start()
     # Tests and `make run` read this line to learn the port when asked for port 0.
-    host = settings.listen.rpartition(":")[0]
     print(
-        f"decision: serving on {host}:{bound} rules {rules.current.version}"
-        f"{' tls' if credentials else ''} loop {running_loop_name()}",
+        f"decision: serving on {listeners.main.bound} rules {rules.current.version}"
+        f"{' tls' if credentials else ''} loop {running_loop_name()}"
+        + (f" facades on {listeners.facades.bound}" if listeners.facades else ""),
         flush=True,
     )
     await wait_for_exit_signal(on_reload=components.on_reload_signal)
     log.info("stopping: finishing in-flight calls", extra={"grace_seconds": settings.grace})
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(settings.grace)
+    await listeners.stop(settings.grace)
     await components.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
 import time
@@ -286,6 +287,15 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self._decided: dict[str, Any] = {}  # rule name -> its decisions counter
         self._contributed: dict[str, Any] = {}  # rule name -> its contributions counter
         self._callbacks = metrics.CallbackCounts()
+
+    def with_own_console_place(self) -> DecisionServicer:
+        """The same service (rules, logs, recent decisions, providers) with a console budget
+        of its own, for a listener whose callers must never wait behind another's."""
+        other = copy.copy(self)
+        other.console = WaitingBudget(
+            self.console.limit, self.console.waiting, self.console.wait_seconds
+        )
+        return other
 
     async def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.aio.ServicerContext

@@ -10,6 +10,12 @@ from plumbing.settings import setting
 @dataclass(frozen=True)
 class DecisionSettings:
     listen: str = setting("127.0.0.1:50051", "gRPC address, host:port (port 0: any free port)")
+    facade_listen: str = setting(
+        "",
+        "a second gRPC address for the facades alone, with capacity of its own (connections, "
+        "calls, health watches, the console's place): nothing a client of --listen holds keeps "
+        "a facade out; fence its port so only the facades reach it (empty: none)",
+    )
     rules: str = setting("examples/rules.toml", "rules file (TOML), watched for changes")
     contacts: str = setting(
         "", "contact directory: a SQLite file or a postgresql:// URL (empty: no directory)"
