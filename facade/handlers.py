@@ -214,7 +214,7 @@ class CallbackHandler(JsonHandler):
         self.write_json(self.outcome.body)
 
     def on_finish(self) -> None:
-        metrics.REQUESTS.labels(str(self.get_status())).inc()
+        metrics.requests_answered(self.get_status()).inc()
         metrics.ANSWER_SECONDS.observe(self.request.request_time())
 
 

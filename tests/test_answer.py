@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.protobuf.json_format import MessageToDict
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contract.v1.decision_pb2 import CallbackPatch, RoutingData
-from facade.answer import answer_body
+from facade.answer import answer_body, json_object
 from facade.answer_check import enforce
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -226,3 +229,54 @@ def test_answer_body_drops_data_left_empty_by_the_protected_keys():
 def test_the_contract_refuses_protected_keys_even_if_they_reach_the_check():
     body = {"data": {"visitorId": "x", "segment": "gold"}}
     assert [name for name, _ in enforce(body, NOW, HORIZON)] == ["data"]
+
+
+_TEXT = st.text(max_size=8)
+_INT32 = st.integers(-(2**31), 2**31 - 1)
+
+
+@st.composite
+def patches(draw: st.DrawFn) -> CallbackPatch:
+    """Any CallbackPatch: every field set or not, defaults and extremes included."""
+    patch = CallbackPatch()
+    for name in (
+        "script_id",
+        "queue_id",
+        "callback_user_name",
+        "country_code",
+        "caller_id",
+        "caller_id_name",
+        "customer_first_callback_delivery_mode",
+    ):
+        if draw(st.booleans()):
+            setattr(patch, name, draw(_TEXT))
+    if draw(st.booleans()):
+        patch.validate_callback_numbers = draw(st.booleans())
+    patch.callback_numbers.extend(draw(st.lists(_TEXT, max_size=3)))
+    patch.data.update(draw(st.dictionaries(_TEXT, _TEXT, max_size=3)))
+    if draw(st.booleans()):
+        patch.callback_scheduled_time.FromNanoseconds(
+            draw(st.integers(0, 253402300799)) * 10**9 + draw(st.integers(0, 10**9 - 1))
+        )
+    if draw(st.booleans()):
+        routing = patch.routing_data
+        for name in ("queue_id", "language_id", "label", "skill_expression"):
+            if draw(st.booleans()):
+                setattr(routing, name, draw(_TEXT))
+        if draw(st.booleans()):
+            routing.priority = draw(_INT32)
+        for name in ("skill_ids", "preferred_agent_ids", "routing_flags"):
+            getattr(routing, name).extend(draw(st.lists(_TEXT, max_size=3)))
+        for _ in range(draw(st.integers(0, 2))):
+            scored = routing.scored_agents.add()
+            if draw(st.booleans()):
+                scored.agent.id = draw(_TEXT)
+            if draw(st.booleans()):
+                scored.score = draw(_INT32)
+    return patch
+
+
+@settings(max_examples=300, deadline=None)
+@given(patches())
+def test_the_direct_json_form_is_exactly_message_to_dict(patch):
+    assert json_object(patch) == MessageToDict(patch)

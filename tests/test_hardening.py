@@ -4,7 +4,9 @@ process unless the test is about the process itself (signals, exit codes, a kill
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import json
 import signal
 import socket
 import ssl
@@ -352,3 +354,44 @@ def test_a_taken_port_is_a_clear_error(webhook):
     assert result.returncode == 1
     assert f"facade: cannot listen on 127.0.0.1:{webhook.port}:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class _StalledStream:
+    """A stderr nobody reads: every write waits until the test lets it through."""
+
+    def __init__(self) -> None:
+        self.let_through = threading.Event()
+        self.written: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.let_through.wait()
+        self.written.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_stderr_nobody_reads_never_blocks_a_request_and_the_lines_kept_are_written():
+    """The access log wrote its batches on the event loop: a stalled log collector (a full pipe
+    on stderr) blocked the loop, and every answer with it."""
+    stream = _StalledStream()
+    access_log = AccessLog("facade", stream, max_pending_bytes=300_000)
+
+    async def requests() -> None:  # on an event loop, as the services write
+        for n in range(5_000):  # ~150 bytes each: batches of 64 KiB handed over as they fill
+            access_log.write("facade.access", "request", {"request_id": f"r{n}", "status": 200})
+        access_log._hand_over()
+
+    logging_thread = threading.Thread(target=asyncio.run, args=(requests(),))
+    logging_thread.start()
+    logging_thread.join(10)  # only ever reached when the test fails
+    blocked = logging_thread.is_alive()
+    dropped = access_log.dropped
+    stream.let_through.set()
+    logging_thread.join()
+    assert not blocked  # before: blocked in the first write, until the stream took it
+    assert dropped > 0  # past the bound, batches were dropped and counted
+    assert access_log.flush()
+    lines = "".join(stream.written).splitlines()
+    assert len(lines) + access_log.dropped == 5_000
+    assert json.loads(lines[0])["request_id"] == "r0"  # in order, from the first

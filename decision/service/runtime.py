@@ -40,7 +40,7 @@ class AtExit:
 
     health = None
 
-    def __init__(self, name: str, action: Callable[[], None]) -> None:
+    def __init__(self, name: str, action: Callable[[], object]) -> None:
         self.name = name
         self.action = action
 
