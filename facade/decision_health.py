@@ -14,6 +14,7 @@ import grpc
 
 from contract.client import DecisionClient
 from facade import metrics
+from plumbing.lifecycle import BackgroundTask
 
 log = logging.getLogger("facade.decision_health")
 # Between one stream and the next. A stopped service costs nothing while it is down (the next
@@ -32,23 +33,18 @@ class DecisionHealth:
         self.client = client
         self.retry_seconds = retry_seconds
         self.serving = False
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
         self._lapse: asyncio.TimerHandle | None = None  # "not serving", unless heard again
 
     def start(self) -> None:
         """Starts watching, on the running event loop (the client's channel belongs to it)."""
-        self._task = asyncio.get_running_loop().create_task(self._watch(), name="decision-health")
+        self._task.start(self._watch(), name="decision-health")
 
     async def stop(self) -> None:
         if self._lapse is not None:
             self._lapse.cancel()
             self._lapse = None
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        await self._task.stop()
 
     def _set(self, serving: bool, reason: str = "") -> None:
         if self._lapse is not None:

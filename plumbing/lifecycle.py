@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 
 class Gauge(Protocol):
@@ -60,3 +62,20 @@ class Component(Protocol):
     def on_reload_signal(self) -> None:
         """SIGHUP. Must only raise a flag: a storm of signals costs nothing."""
         ...
+
+
+class BackgroundTask:
+    """A component's one loop, run as a task from `start` until `stop` cancels it."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, loop_body: Coroutine[Any, Any, None], name: str | None = None) -> None:
+        self._task = asyncio.get_running_loop().create_task(loop_body, name=name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

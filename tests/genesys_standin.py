@@ -241,6 +241,15 @@ class GenesysStandin:
         with self._lock:
             self.clock.advance(seconds)
 
+    def env(self) -> dict[str, str]:
+        """The variables a service or command needs to talk to this stand-in."""
+        return {
+            "GENESYS_CLIENT_ID": self.client_id,
+            "GENESYS_CLIENT_SECRET": self.client_secret,
+            "GENESYS_API_URL": self.api_url,
+            "GENESYS_LOGIN_URL": self.login_url,
+        }
+
     @property
     def tokens(self) -> list[str]:
         """Every token issued, oldest first."""

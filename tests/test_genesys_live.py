@@ -284,15 +284,6 @@ def test_one_poll_reads_only_what_the_rules_mention_in_bulk(live, tmp_path):
     assert live.poller.stale_after == 20
 
 
-def _genesys_env(standin: GenesysStandin) -> dict[str, str]:
-    return {
-        "GENESYS_CLIENT_ID": standin.client_id,
-        "GENESYS_CLIENT_SECRET": standin.client_secret,
-        "GENESYS_API_URL": standin.api_url,
-        "GENESYS_LOGIN_URL": standin.login_url,
-    }
-
-
 @pytest.mark.parametrize(
     ("flags", "problem"),
     [
@@ -334,7 +325,7 @@ def test_decision_serve_genesys_live_polls_in_the_background(tmp_path):
     with GenesysStandin() as standin:
         standin.set_observation(org.QUEUE_EN, "oWaiting", 9, media_type="callback")
         service = start_decision(
-            rules, "--genesys-live", "--genesys-poll-interval", "1", env=_genesys_env(standin)
+            rules, "--genesys-live", "--genesys-poll-interval", "1", env=standin.env()
         )
         target = f"127.0.0.1:{service.port}"
         try:

@@ -85,7 +85,7 @@ def test_a_pull_follows_every_page_of_every_listing(standin, tmp_path):
     assert groups[org.GROUP_SUPPORT_US]["holiday"] == [org.SCHEDULE_CHRISTMAS]
     assert snapshot["client_id"] == standin.client_id
     assert snapshot["pulled_at"].endswith("Z")
-    assert f"{len(snapshot['queues'])} queues" in done.stdout
+    assert f"queues: {len(snapshot['queues'])}," in done.stdout
     assert_no_secret(standin, output.read_text(), done.stdout, done.stderr)
     # One entity per line, sorted by name: a change of the org is a small diff.
     lines = output.read_text().splitlines()

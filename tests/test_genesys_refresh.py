@@ -145,15 +145,6 @@ def test_pulls_go_to_the_service_s_own_file_and_are_read_once_it_exists(tmp_path
         asyncio.run(scenario())
 
 
-def _genesys_env(standin: GenesysStandin) -> dict[str, str]:
-    return {
-        "GENESYS_CLIENT_ID": standin.client_id,
-        "GENESYS_CLIENT_SECRET": standin.client_secret,
-        "GENESYS_API_URL": standin.api_url,
-        "GENESYS_LOGIN_URL": standin.login_url,
-    }
-
-
 def test_a_fresh_deployment_with_no_snapshot_yet_pulls_one_before_it_starts(tmp_path):
     """The rules name org.json, which is not there (nothing committed yet), and the service's
     own file does not exist either: it refused to start, so a new cluster could not start from
@@ -169,7 +160,7 @@ def test_a_fresh_deployment_with_no_snapshot_yet_pulls_one_before_it_starts(tmp_
             "15m",
             "--genesys-snapshot",
             str(own),
-            env=_genesys_env(standin),
+            env=standin.env(),
         )
         try:
             assert own.exists()
@@ -198,7 +189,7 @@ def test_a_fresh_deployment_with_no_snapshot_yet_pulls_one_before_it_starts(tmp_
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, **_genesys_env(standin)},
+            env={**os.environ, **standin.env()},
         )
     assert refused.returncode != 0
     last = refused.stderr.strip().splitlines()[-1]

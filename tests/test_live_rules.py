@@ -324,3 +324,26 @@ def test_explain_pretends_a_live_state_and_says_what_the_rules_read(tmp_path):
 def test_a_malformed_live_table_reads_as_unknown_never_a_traceback(raw):
     assert decide(OVERFLOW, LIVE.read(raw)).matched_rules == ["uk"]
     assert decide(AGENTS, LIVE.read(raw), queue_id=UK_QUEUE).matched_rules == ["account-managers"]
+
+
+IDLE_AGENTS = rules_of(
+    """
+[[rules]]
+name = "nobody-idle"
+when = { queue_load = { queue = "support-uk", agents_idle = { below = 1 } } }
+then = { queue = "support-us" }
+[[rules]]
+name = "uk"
+when = { region = "GB" }
+then = { queue = "support-uk" }
+"""
+)
+
+
+def test_a_measure_a_hand_written_state_leaves_out_is_unknown_not_zero():
+    """A case giving only `waiting = 9` matched `agents_idle < 1`: the others read as 0."""
+    only_waiting = LIVE.read({"queues": {UK_QUEUE: {"waiting": 9}}})
+    assert decide(IDLE_AGENTS, only_waiting).matched_rules == ["uk"]
+    with_idle = LIVE.read({"queues": {UK_QUEUE: {"waiting": 9, "agents_idle": 0}}})
+    assert decide(IDLE_AGENTS, with_idle).matched_rules == ["nobody-idle"]
+    assert decide(OVERFLOW, only_waiting).matched_rules == ["overflow"]

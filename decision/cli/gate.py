@@ -58,7 +58,7 @@ def report(rules: str, steps: list[Step]) -> str:
     parts = [f"# Rules gate: {rules}: {verdict}", ""]
     for step in steps:
         parts += [
-            f"## {'PASS' if step.passed else 'FAIL'}: python -m decision {' '.join(step.argv)}",
+            f"## {'PASS' if step.passed else 'FAIL'}: callback-decision {' '.join(step.argv)}",
             "",
             "```",
             _shown(step.output),

@@ -70,7 +70,8 @@ def _genesys_pull(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"genesys pull: cannot write {args.output}: {error.strerror}", file=sys.stderr)
         return 1
-    counts = ", ".join(f"{len(document[key])} {key.replace('_', ' ')}" for key in LISTS)
+    # "emergency groups: 1", not "1 emergency groups"
+    counts = ", ".join(f"{key.replace('_', ' ')}: {len(document[key])}" for key in LISTS)
     print(
         f"{args.output}: {counts} from {region} (client {api.credentials.client_id}, "
         f"{api.requests} requests in {time.perf_counter() - started:.1f}s)"

@@ -5,7 +5,6 @@ writes and whenever the backend says another writer changed the data."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -14,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from decision.engine import Contact
+from plumbing.lifecycle import BackgroundTask
 
 if TYPE_CHECKING:  # the package imports this module: no import back at run time
     from decision.directory import ContactRecord, DirectoryBackend
@@ -43,7 +43,8 @@ class CachedDirectory:
         self._lookup_timeout = lookup_timeout
         self._cache: OrderedDict[str, tuple[float, Contact | None]] = OrderedDict()
         self._generation = 0  # bumped on every drop, so a lookup begun before one is not kept
-        self._watcher = asyncio.get_running_loop().create_task(self._drop_on_change())
+        self._watcher = BackgroundTask()
+        self._watcher.start(self._drop_on_change())
 
     async def lookup(self, e164: str) -> Contact | None:
         """A dictionary hit, or one backend query."""
@@ -72,9 +73,7 @@ class CachedDirectory:
         return await self.backend.records()
 
     async def close(self) -> None:
-        self._watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._watcher
+        await self._watcher.stop()
         await self.backend.close()
 
     async def __aenter__(self) -> CachedDirectory:

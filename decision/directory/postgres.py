@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from decision.directory import ContactRecord, DirectoryError
 from decision.directory.postgres_url import DirectoryUrl, read_url
 from decision.engine import Contact
+from plumbing.lifecycle import BackgroundTask
 
 log = logging.getLogger("decision.directory")
 
@@ -114,7 +115,7 @@ class PostgresDirectory:
             kwargs={"autocommit": True, "connect_timeout": 5},
             reconnect_timeout=0,  # never give up: the database comes back, so must we
         )
-        self._listener: asyncio.Task | None = None
+        self._listener = BackgroundTask()
         self._generation: int | None = None
 
     @classmethod
@@ -150,7 +151,7 @@ class PostgresDirectory:
                 f"{directory.where}: {_first_line(error, directory._url)}"
             ) from None
         await directory._pool.open(wait=False)
-        directory._listener = asyncio.create_task(directory._listen())
+        directory._listener.start(directory._listen())
         return directory
 
     async def _migrate(self, connection: psycopg.AsyncConnection) -> None:
@@ -309,10 +310,7 @@ class PostgresDirectory:
         self._changed.clear()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await self._listener.stop()
         await self._pool.close()
 
 

@@ -27,13 +27,14 @@ LEARN_LIMIT = 100  # ids a service may learn from requests and contacts (hostile
 
 @dataclass(frozen=True, slots=True)
 class QueueLoad:
-    """One queue's observation. `estimated_wait`: seconds, None when not asked or not known.
-    `read_at`: seconds on the poller's clock."""
+    """One queue's observation. `estimated_wait`: seconds, None when not asked or not known;
+    any other measure is None only in a hand-written state (a case, `explain --live`) that
+    leaves it out: unknown, never 0. `read_at`: seconds on the poller's clock."""
 
-    waiting: int
-    interacting: int
-    agents_on_queue: int
-    agents_idle: int
+    waiting: int | None
+    interacting: int | None
+    agents_on_queue: int | None
+    agents_idle: int | None
     estimated_wait: int | None
     read_at: float
 
@@ -175,6 +176,11 @@ def _number(value: Any, default: float = 0) -> float:
     return float(value)
 
 
+def _count(value: Any) -> int | None:
+    number = _number(value, math.nan)
+    return None if math.isnan(number) else int(number)
+
+
 def live_from_mapping(raw: Mapping[str, Any]) -> LiveView:
     """A view of exactly what a decision read (a log entry, a cases file's `live` table): logged
     values are known at their logged age, logged unknowns stay unknown for the same reason, and
@@ -190,13 +196,14 @@ def live_from_mapping(raw: Mapping[str, Any]) -> LiveView:
             why = entry.get("unknown") if isinstance(entry, Mapping) else None
             unknown[str(queue_id)] = str(why) if why else NOT_LOGGED
             continue
-        wait = entry.get("estimated_wait")
+        # A measure left out (or not a number) is unknown: a case giving only `waiting = 9`
+        # once matched `agents_idle < 1`, reading the others as 0.
         queues[str(queue_id)] = QueueLoad(
-            waiting=int(_number(entry.get("waiting"))),
-            interacting=int(_number(entry.get("interacting"))),
-            agents_on_queue=int(_number(entry.get("agents_on_queue"))),
-            agents_idle=int(_number(entry.get("agents_idle"))),
-            estimated_wait=None if wait is None else int(_number(wait)),
+            waiting=_count(entry.get("waiting")),
+            interacting=_count(entry.get("interacting")),
+            agents_on_queue=_count(entry.get("agents_on_queue")),
+            agents_idle=_count(entry.get("agents_idle")),
+            estimated_wait=_count(entry.get("estimated_wait")),
             read_at=-_number(entry.get("age_seconds")),
         )
     listed = raw.get("agents")

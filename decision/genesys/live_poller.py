@@ -9,7 +9,6 @@ health (`callback-router.genesys-live`), `decision_genesys_live_up` and the stat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -29,7 +28,7 @@ from decision.genesys.live_reads import (
     requests_per_poll,
 )
 from decision.rules.live import LiveRules
-from plumbing.lifecycle import Health
+from plumbing.lifecycle import BackgroundTask, Health
 
 log = logging.getLogger("decision.genesys")
 HEALTH_NAME = "callback-router.genesys-live"
@@ -87,7 +86,7 @@ class LivePoller:
         self.read_at: dict[str, float] = {}  # part -> when it was last read
         self._clock = clock
         self._api: GenesysApi | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
         self._told_stretch = 0.0
         self._told_nothing = False
         for part in ("queues", "agents"):
@@ -143,13 +142,10 @@ class LivePoller:
     # -- the component ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
         if self._api is not None:
             await self._api.close()
 

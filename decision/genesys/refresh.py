@@ -8,7 +8,6 @@ health (`callback-router.genesys`), `decision_genesys_refresh_up` and the snapsh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -21,7 +20,7 @@ from prometheus_client import Counter, Gauge
 from decision.genesys.api import GenesysApi, GenesysError
 from decision.genesys.snapshot import pull, write_snapshot
 from decision.rules.live import LiveRules
-from plumbing.lifecycle import Health
+from plumbing.lifecycle import BackgroundTask, Health
 
 log = logging.getLogger("decision.genesys")
 HEALTH_NAME = "callback-router.genesys"
@@ -87,17 +86,14 @@ class SnapshotRefresher:
         self.health: Health = Health(HEALTH_NAME, REFRESH_UP.labels(str(rules.path)))
         self.last_error = ""
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
         self._told_no_snapshot = False
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
 
     def on_reload_signal(self) -> None:
         """Nothing: the rules watcher rereads the snapshot with the rules."""

@@ -32,6 +32,7 @@ from decision.genesys.snapshot import (
 )
 from decision.genesys.snapshot import digest as snapshot_digest
 from plumbing.files import NotRegularFile, read_regular_file
+from plumbing.lifecycle import BackgroundTask
 
 log = logging.getLogger("decision.rules")
 RELOADS = Counter("decision_rules_reloads_total", "Rules file reloads, by result", ["result"])
@@ -255,7 +256,7 @@ class LiveRules:
         self.fresher_snapshot = fresher_snapshot
         self.settle = settle
         self.watch_interval = watch_interval
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher = BackgroundTask()
         self._stamp = file_stamp(self.path)
         self.current: RuleSet
         self.current, self.text, self._inputs = read_rules_and_inputs(self.path, fresher_snapshot)
@@ -279,13 +280,10 @@ class LiveRules:
         return cls(path, settle, watch_interval, fresher_snapshot)
 
     async def start(self) -> None:
-        self._watcher = asyncio.get_running_loop().create_task(self.run(self.watch_interval))
+        self._watcher.start(self.run(self.watch_interval))
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await self._watcher.stop()
 
     def on_reload_signal(self) -> None:
         self.request_reload()
