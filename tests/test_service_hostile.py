@@ -345,16 +345,38 @@ def test_the_metrics_endpoint_caps_connections_and_times_out_silent_ones():
         server.add_sockets(sockets)
         try:
             silent = [bare_connection(port) for _ in range(2)]
-            extra = bare_connection(port)
-            await asyncio.wait_for(closed_by_server(extra), GUARD)  # at the cap: closed
             for connection in silent:  # before: held for good, a thread each
                 await asyncio.wait_for(closed_by_server(connection), GUARD)
                 connection.close()
-            extra.close()
             scrape = await tornado.httpclient.AsyncHTTPClient().fetch(
                 f"http://127.0.0.1:{port}/metrics"
             )
             assert b"decision_replies_abandoned_total" in scrape.body
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    run(scenario)
+
+
+def test_a_scrape_takes_the_place_of_a_silent_connection_at_the_cap():
+    """N6: 16 connections that sent nothing kept Prometheus out for as long as they lasted."""
+
+    async def scenario() -> None:
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        port = sockets[0].getsockname()[1]
+        server = metrics_server(max_connections=2, head_seconds=60)
+        server.add_sockets(sockets)
+        try:
+            silent = [bare_connection(port) for _ in range(2)]
+            scrape = await tornado.httpclient.AsyncHTTPClient().fetch(
+                f"http://127.0.0.1:{port}/metrics"
+            )  # before: closed at once
+            assert b"decision_replies_abandoned_total" in scrape.body
+            await asyncio.wait_for(closed_by_server(silent[0]), GUARD)  # the oldest made room
+            assert server.evicted == 1
+            for connection in silent:
+                connection.close()
         finally:
             server.stop()
             await server.close_all_connections()

@@ -1,5 +1,6 @@
 """Prometheus metrics over HTTP on --metrics-listen, served by Tornado on the service's own event
-loop, bounded: at most METRICS_CONNECTIONS connections (one more is closed at once), HEAD_SECONDS
+loop, bounded: at most METRICS_CONNECTIONS connections (one more takes the place of one that
+carries no request, or is closed when all do), HEAD_SECONDS
 for a connection to send its whole request head (however slowly) and as long idle between
 requests, no request body. prometheus_client's own server ran a thread per connection with no
 timeout, so 1,000 connections that sent nothing held a thread and a descriptor each for good:
@@ -11,6 +12,7 @@ import logging
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.iostream
 import tornado.netutil
 import tornado.web
@@ -32,18 +34,61 @@ class MetricsHandler(tornado.web.RequestHandler):
         self.finish(encoder(REGISTRY))
 
 
+class _Heard(tornado.httputil.HTTPMessageDelegate):
+    """A request's delegate that tells the server when the request's head has arrived."""
+
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate, heard: Any) -> None:
+        self.delegate = delegate
+        self.heard = heard
+
+    def headers_received(self, start_line: Any, headers: Any) -> Any:
+        self.heard()
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Any:
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self.delegate.on_connection_close()
+
+
 class CappedHTTPServer(tornado.httpserver.HTTPServer):
-    """Closes a new connection at once while `max_connections` are open."""
+    """At most `max_connections` open: at the cap, a new connection takes the place of the
+    oldest one that carries no request (silent since it connected, or idle between requests);
+    when every one carries a request, the new one is closed at once. Refusing the new one
+    whatever the others did let 16 connections that sent nothing lock Prometheus out."""
 
     max_connections = METRICS_CONNECTIONS
     refused = 0
+    evicted = 0
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self._idle: dict[Any, None] = {}  # connections carrying no request, oldest first
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: Any) -> None:
         if len(self._connections) >= self.max_connections:
-            self.refused += 1
-            stream.close()
-            return
+            victim = next(iter(self._idle), None)
+            if victim is None:
+                self.refused += 1
+                stream.close()
+                return
+            del self._idle[victim]
+            self.evicted += 1
+            victim.stream.close()
         super().handle_stream(stream, address)
+
+    def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+        self._idle[server_conn] = None  # waiting for its (next) head
+        delegate = super().start_request(server_conn, request_conn)
+        return _Heard(delegate, lambda: self._idle.pop(server_conn, None))
+
+    def on_close(self, server_conn: Any) -> None:
+        self._idle.pop(server_conn, None)
+        super().on_close(server_conn)
 
 
 def metrics_server(
