@@ -95,6 +95,7 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         # One load generator is one client: the per-client limit would answer 429s.
         facade_args = ("serve", "--listen", "127.0.0.1:0")
         noop = start("bench.baselines", "grpc")
+        noop_uvloop = start("bench.baselines", "grpc", "--loop", "uvloop")
         decision = start("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES))
         # 10,000 rules, reloaded (SIGHUP: read and compiled again) all through a load run.
         large_rules = stack.enter_context(tempfile.TemporaryDirectory()) + "/rules.toml"
@@ -104,6 +105,14 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         )
         bare = start("bench.baselines", "tornado")
         proxy = start("bench.baselines", "proxy", "--decision", f"127.0.0.1:{noop.port}")
+        proxy_uvloop = start(
+            "bench.baselines",
+            "proxy",
+            "--decision",
+            f"127.0.0.1:{noop_uvloop.port}",
+            "--loop",
+            "uvloop",
+        )
         facade_noop = start(
             "facade", *facade_args, "--decision", f"127.0.0.1:{noop.port}", env=facade_env
         )
@@ -162,15 +171,18 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
 
         plan = {
             "b": grpc(noop),
+            "b_uvloop": grpc(noop_uvloop),
             "decision": grpc(decision),
             "decision_large": grpc(decision_large),
             "decision_reloading": reloading(decision_large, grpc(decision_large)),
             "a": http(bare),
             "c": http(proxy),
+            "c_uvloop": http(proxy_uvloop),
             "facade_noop": http(facade_noop),
             "facade": http(facade),
             "facade_traced": http(facade_traced),
             "facade_500": http(facade, connections=20, rate=500),
+            "facade_1000": http(facade, connections=20, rate=1000),
         }
         results: dict[str, list[LoadResult]] = {name: [] for name in plan}
         for round_number in range(1, rounds + 1):
@@ -187,6 +199,12 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
             results["b"],
             ">= 0.75 x (b)",
         ),
+        summarize("baseline (b) on uvloop", results["b_uvloop"], None),
+        summarize(
+            "decision service alone (example rules) vs (b) on uvloop",
+            results["decision"],
+            results["b_uvloop"],
+        ),
         summarize("decision service alone, 10,000 rules", results["decision_large"], results["b"]),
         summarize(
             "the same while they reload all along (SIGHUP every 0.25 s)",
@@ -196,6 +214,7 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         ),
         summarize("baseline (a): bare Tornado, fixed JSON", results["a"], None),
         summarize("baseline (c): bare Tornado -> no-op gRPC -> JSON", results["c"], None),
+        summarize("baseline (c) on uvloop", results["c_uvloop"], None),
         summarize(
             "facade -> no-op gRPC (the facade's own cost)", results["facade_noop"], results["c"]
         ),
@@ -207,7 +226,13 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
             results["facade_traced"],
             results["facade"],
         ),
-        summarize("facade end to end at ~500 req/s", results["facade_500"], None, "p99 < 10 ms"),
+        summarize(
+            "facade end to end (example rules) vs (c) on uvloop",
+            results["facade"],
+            results["c_uvloop"],
+        ),
+        summarize("facade end to end at ~500 req/s", results["facade_500"], None),
+        summarize("facade end to end at ~1,000 req/s", results["facade_1000"], None, "p99 < 10 ms"),
     ]
     return rows, memory
 

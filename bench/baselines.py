@@ -23,6 +23,7 @@ from google.protobuf.json_format import MessageToDict
 
 from contract.client import CHANNEL_OPTIONS
 from contract.v1 import decision_pb2, decision_pb2_grpc
+from plumbing.event_loop import loop_factory
 from plumbing.graceful import wait_for_exit_signal
 
 
@@ -99,4 +100,9 @@ if __name__ == "__main__":
     parser.add_argument("name", choices=["tornado", "grpc", "proxy", "collector"])
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--decision", default="")
-    asyncio.run(_main(parser.parse_args()))
+    # Plain asyncio unless asked: the anchors of the targets are on asyncio, and the same
+    # anchors on uvloop say how close the services are to the limit of the stack.
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    arguments = parser.parse_args()
+    with asyncio.Runner(loop_factory=loop_factory(arguments.loop)) as runner:
+        runner.run(_main(arguments))
