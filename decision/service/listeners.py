@@ -6,9 +6,9 @@ reflection streams and the console's place.
 Why two servers and not two ports of one: gRPC counts connections per port but everything else
 (calls in progress, the servicer's budgets) per server, and in Python a port takes no options of
 its own. With one server, whoever reaches the gRPC port could hold every connection (1,000 bare
-TCP connections reopened as gRPC closes them), every Decide slot (stalled replies) or the
-console's place, and then a facade that connects afresh (restarted, or at its connection's age)
-found no room: every webhook `{}`. On its own listener, fenced so only the facades reach it (the
+TCP connections reopened as gRPC closes them) or the console's place (a reply never read), and
+then a facade that connects afresh (restarted, or at its connection's age) found no room: every
+webhook `{}`. On its own listener, fenced so only the facades reach it (the
 production NetworkPolicy does), nothing another client holds can keep a facade out."""
 
 from __future__ import annotations
