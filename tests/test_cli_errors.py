@@ -96,6 +96,8 @@ def test_decision_commands_fail_in_one_line(tmp_path, args, expected):
         (("--tls-cert", "{missing}", "--tls-key", "{missing}"), "cannot read {missing}"),
         (("--metrics-listen", "nowhere"), "--metrics-listen: 'nowhere' is not host:port"),
         (("--metrics-listen", "127.0.0.1:99999"), "--metrics-listen: '127.0.0.1:99999' is not"),
+        (("--facade-listen", "127.0.0.1:99999"), "--facade-listen: '127.0.0.1:99999' is not"),
+        (("--facade-max-connections", "0"), "--facade-max-connections must be at least 1"),
         (("--max-concurrent-calls", "0"), "--max-concurrent-calls and --call-backlog must be"),
         (("--watch-interval", "0"), "--watch-interval must be at least 0.01"),
         (("--contacts-timeout-ms", "0"), "--contacts-timeout-ms must be at least 1"),

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import pytest
 
 from decision.directory import ContactRecord, DirectoryError, open_directory
-from decision.directory.cached import CachedDirectory
+from decision.directory.cached import CachedDirectory, weight
 from decision.engine import Contact
 
 ADA = "+447400654321"
@@ -21,6 +21,7 @@ class ScriptedBackend:
 
     def __init__(self) -> None:
         self.where = "scripted"
+        self.reachable = True
         self.contacts: dict[str, Contact] = {}
         self.lookups: list[str] = []
         self.hold: asyncio.Event | None = None  # when set, lookups wait for it
@@ -74,6 +75,30 @@ def test_cached_answers_never_reach_the_backend_until_it_says_the_data_changed()
         assert backend.lookups == [ADA, "+447400000000", ADA]
         await directory.close()
         assert backend.closed
+
+    asyncio.run(scenario())
+
+
+def test_the_cache_is_bounded_in_bytes_not_only_in_entries():
+    """Adversary round 4, F3: 100 contacts of 100,000 attributes each took the service past
+    1.5 GB, all of them cached (the bound was 50,000 entries)."""
+
+    async def scenario() -> None:
+        backend = ScriptedBackend()
+        wide = Contact(name="Wide", attributes={f"a{n}": "x" * 100 for n in range(1_000)})
+        numbers = [f"+4474000{n:05d}" for n in range(200)]
+        for number in numbers:
+            backend.contacts[number] = wide
+        directory = CachedDirectory(backend, max_bytes=4 * 1024 * 1024)
+        for number in numbers:
+            assert await directory.lookup(number) is wide
+        held = len(directory._cache)
+        assert 0 < held < len(numbers)  # before: all 200 (about 100 MB of text)
+        assert directory._bytes <= 4 * 1024 * 1024
+        assert sum(weight(c) for _, c, _ in directory._cache.values()) == directory._bytes
+        await directory.lookup(numbers[-1])  # the newest are kept
+        assert backend.lookups.count(numbers[-1]) == 1
+        await directory.close()
 
     asyncio.run(scenario())
 

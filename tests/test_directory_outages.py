@@ -198,13 +198,15 @@ def test_the_service_starts_and_routes_while_the_database_is_down(postgres, post
         service = start_decision(EXAMPLE_RULES, stderr=log, env=env)
         try:
             with BlockingDecisionClient(f"127.0.0.1:{service.port}", timeout=5) as client:
-                ada = decision_pb2.DecideRequest(phone_number="07400111111", country_code="+44")
-                answer = client.decide(ada)
-                assert "contact directory error: caller treated as unknown" in answer.notes
+                # Degraded from the start, before any lookup has failed (it said SERVING, and
+                # decision_directory_up 1, until the first caller; new-user round 3).
                 with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
                     health = health_pb2_grpc.HealthStub(channel)
                     status = health.Check(health_pb2.HealthCheckRequest(service=CONTACTS_HEALTH))
                     assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+                ada = decision_pb2.DecideRequest(phone_number="07400111111", country_code="+44")
+                answer = client.decide(ada)
+                assert "contact directory error: caller treated as unknown" in answer.notes
                 postgres.start()
                 csv = tmp_path / "c.csv"
                 csv.write_text(CSV_HEADER + "+447400111111,,Ada Known,vip,a\n")

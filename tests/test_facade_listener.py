@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import grpc
@@ -17,7 +19,7 @@ from contract.client import DecisionClient
 from contract.v1 import decision_pb2
 from decision.rules.live import LiveRules
 from decision.service.grpc_server import Capacity, connections_allowed
-from decision.service.listeners import FACADE_CONNECTIONS, Listeners
+from decision.service.listeners import Listeners
 from decision.service.servicer import DecisionServicer
 from plumbing.service_process import ServiceProcess
 from tests.conftest import EXAMPLE_RULES, refused_start
@@ -101,7 +103,7 @@ def test_a_components_health_reaches_every_listener():
 
 
 def test_the_facades_connections_come_out_of_the_open_files_limit():
-    assert connections_allowed(1024, reserved=FACADE_CONNECTIONS) == 896 - FACADE_CONNECTIONS
+    assert connections_allowed(1024, reserved=256) == 896 - 256
 
 
 def test_a_service_with_a_facade_listener_serves_both_and_stops_cleanly():
@@ -138,3 +140,17 @@ def test_a_facade_listener_on_a_taken_address_is_one_line():
         "an address)"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_the_same_address_for_both_listeners_is_refused_by_name():
+    same = "127.0.0.1:50999"
+    result = subprocess.run(
+        [sys.executable, "-m", "decision", "serve", "--listen", same, "--facade-listen", same],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"decision: --facade-listen and --listen are the same address ({same}): give each its own"
+    ]

@@ -130,6 +130,42 @@ def test_health_watch_streams_cannot_take_the_slots_decide_needs():
     run(scenario)
 
 
+def test_a_watch_that_is_never_read_holds_back_no_status_and_no_shutdown():
+    """Adversary round 4, F1: grpc_health wrote each watcher's update under a lock that setting
+    a status needs, so one Watch whose client granted no window held every later status, and
+    SIGTERM hung in enter_graceful_shutdown until the pod was killed."""
+
+    async def scenario() -> None:
+        servicer = DecisionServicer(LiveRules(EXAMPLE_RULES))
+        server, health = build_server(servicer)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await start_serving(server, health)
+        try:
+            stalled = await RawConnection.open("127.0.0.1", port, window=0)
+            stream = stalled.call(WATCH, health_request(), end=True)
+            await asyncio.wait_for(stalled.response_headers[stream].wait(), GUARD)
+            serving, not_serving = (
+                health_pb2.HealthCheckResponse.SERVING,
+                health_pb2.HealthCheckResponse.NOT_SERVING,
+            )
+            for status in (not_serving, serving, not_serving, serving):  # before: the 2nd waited
+                await asyncio.wait_for(health.set("", status), GUARD)
+            client = DecisionClient(f"127.0.0.1:{port}", timeout=10)
+            try:
+                statuses = client.watch_serving()
+                assert await asyncio.wait_for(anext(statuses), GUARD) is True
+                await asyncio.wait_for(health.enter_graceful_shutdown(), GUARD)
+                assert await asyncio.wait_for(anext(statuses), GUARD) is False
+                await statuses.aclose()
+            finally:
+                await client.close()
+            await stalled.close()
+        finally:
+            await server.stop(None)
+
+    run(scenario)
+
+
 def test_the_facades_watch_still_sees_serving():
     async def scenario() -> None:
         async with serving() as port:

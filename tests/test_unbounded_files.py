@@ -143,3 +143,22 @@ def test_contacts_import_holds_each_repeated_value_once():
     assert len(records) == 20_000
     assert records[1].contact.skills is records[2].contact.skills
     assert held / len(records) < 700, held / len(records)  # before: 970 bytes a contact
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "number," + ",".join(f"c{n}" for n in range(129)) + "\n07400 111111\n",
+            "1: 129 attribute columns; at most 128 are read",
+        ),
+        ("number," + "c" * 65 + "\n07400 111111,x\n", "1: column 'cccccccccccccccccccc'..."),
+        ("number,name\n07400 111111," + "x" * 1025 + "\n", "2: name: longer than 1,024"),
+    ],
+)
+def test_a_contact_is_bounded_in_columns_and_cell_lengths(text, problem):
+    """Adversary round 4, F3: 100 contacts of 100,000 columns each took the import past 1 GB
+    and then every replica that looked them up."""
+    with pytest.raises(ContactsCsvError) as refused:
+        read_contacts(io.StringIO(text), "contacts.csv", "GB")
+    assert refused.value.problems[0].startswith(problem)

@@ -35,7 +35,15 @@ _SERVE_RANGES = (
     ("contacts_timeout_ms", 1, None),
     ("decision_log_buffer", 1, None),
     ("decision_log_buffer_bytes", 1, None),
+    ("facade_max_connections", 1, None),
 )
+
+
+def _same_listener(settings: DecisionSettings) -> str | None:
+    facades = settings.facade_listen
+    if facades and facades == settings.listen and not facades.endswith(":0"):
+        return f"--facade-listen and --listen are the same address ({facades}): give each its own"
+    return None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -53,6 +61,8 @@ def _serve(args: argparse.Namespace) -> int:
         or _refresh_problem(settings.genesys_refresh)
         or _live_problem(settings)
         or listen_problem("--listen", settings.listen)
+        or listen_problem("--facade-listen", settings.facade_listen)
+        or _same_listener(settings)
         or listen_problem("--metrics-listen", settings.metrics_listen)
         or out_of_range(settings, _SERVE_RANGES)
     )

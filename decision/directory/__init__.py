@@ -65,6 +65,11 @@ class DirectoryBackend(ContactDirectory, Protocol):
 
     where: str  # the directory's name for messages and logs: never a password
 
+    @property
+    def reachable(self) -> bool:
+        """False while a database unreachable at start has not answered yet (lookups fail)."""
+        ...
+
     async def wait_for_change(self) -> None:
         """Returns once another writer (another process, another replica) may have changed the
         data since the last return, so the cache must be dropped."""

@@ -20,6 +20,23 @@ if TYPE_CHECKING:  # the package imports this module: no import back at run time
 
 log = logging.getLogger("decision.directory")
 WATCH_RETRY_SECONDS = 1.0
+# What the cached contacts may weigh together (their text, counted generously): entries alone
+# bounded nothing when contacts are wide (100 contacts of 100,000 attributes took the service
+# past 1.5 GB).
+MAX_CACHED_BYTES = 32 * 1024 * 1024
+ENTRY_OVERHEAD = 400  # an entry's dict slot, tuple, Contact and empty containers
+
+
+def weight(contact: Contact | None) -> int:
+    """Bytes a cached answer is counted for: its text at up to 4 bytes a character, plus the
+    entry's own."""
+    if contact is None:
+        return ENTRY_OVERHEAD
+    text = len(contact.name) + len(contact.tier) + len(contact.language)
+    text += sum(map(len, contact.preferred_agents)) + sum(map(len, contact.skills))
+    text += sum(len(k) + len(v) for k, v in contact.attributes.items())
+    items = len(contact.preferred_agents) + len(contact.skills) + 2 * len(contact.attributes)
+    return ENTRY_OVERHEAD + 4 * text + 64 * items
 
 
 class CachedDirectory:
@@ -33,6 +50,7 @@ class CachedDirectory:
         size: int = 50_000,
         ttl: float = 30.0,
         lookup_timeout: float = 0.1,
+        max_bytes: int = MAX_CACHED_BYTES,
     ) -> None:
         """`lookup_timeout`: the deadline of one backend lookup (a miss), inside the decision's
         own budget; past it the lookup raises TimeoutError, which callers treat as unknown."""
@@ -41,7 +59,10 @@ class CachedDirectory:
         self._size = size
         self._ttl = ttl
         self._lookup_timeout = lookup_timeout
-        self._cache: OrderedDict[str, tuple[float, Contact | None]] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        # number -> (expiry, answer, its weight)
+        self._cache: OrderedDict[str, tuple[float, Contact | None, int]] = OrderedDict()
         self._generation = 0  # bumped on every drop, so a lookup begun before one is not kept
         self._watcher = BackgroundTask()
         self._watcher.start(self._drop_on_change())
@@ -58,11 +79,20 @@ class CachedDirectory:
         async with asyncio.timeout(self._lookup_timeout):
             contact = await self.backend.lookup(e164)
         if generation == self._generation:
-            self._cache[e164] = (now + self._ttl, contact)
-            self._cache.move_to_end(e164)
-            if len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+            self._keep(e164, now + self._ttl, contact)
         return contact
+
+    def _keep(self, e164: str, expiry: float, contact: Contact | None) -> None:
+        old = self._cache.pop(e164, None)
+        if old is not None:
+            self._bytes -= old[2]
+        cost = weight(contact)
+        if cost > self._max_bytes:
+            return  # never worth the room
+        self._cache[e164] = (expiry, contact, cost)
+        self._bytes += cost
+        while len(self._cache) > self._size or self._bytes > self._max_bytes:
+            self._bytes -= self._cache.popitem(last=False)[1][2]
 
     async def write(self, records: Iterable[ContactRecord], replace: bool = False) -> int:
         count = await self.backend.write(records, replace)
@@ -89,6 +119,7 @@ class CachedDirectory:
 
     def _drop(self) -> None:
         self._cache.clear()
+        self._bytes = 0
         self._generation += 1
 
     async def _drop_on_change(self) -> None:

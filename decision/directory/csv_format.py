@@ -34,6 +34,12 @@ MAX_PROBLEMS = 20
 # The longest line read: a contact's row is a few hundred characters; the csv module refuses a
 # field over 131,072 anyway.
 MAX_LINE = 1024 * 1024
+# What one contact may carry: attribute columns (a CRM export's extra fields), the characters of
+# a column's name and of any cell. 100 contacts of 100,000 columns each took the import past
+# 1 GB and the service past 1.5 GB.
+MAX_ATTRIBUTE_COLUMNS = 128
+MAX_COLUMN_NAME = 64
+MAX_CELL = 1024
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")  # a formula, or one behind apostrophes
 _E164 = re.compile(r"\+\d+")
 
@@ -108,6 +114,17 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
     if reader.fieldnames is None or "number" not in reader.fieldnames:
         raise ContactsCsvError(source, ["1: the header needs a `number` column"])
     extra = [c for c in reader.fieldnames if c not in COLUMNS and c != CONTACT_ID]
+    if len(extra) > MAX_ATTRIBUTE_COLUMNS:
+        raise ContactsCsvError(
+            source,
+            [f"1: {len(extra):,} attribute columns; at most {MAX_ATTRIBUTE_COLUMNS} are read"],
+        )
+    named_long = [c for c in extra if len(c) > MAX_COLUMN_NAME]
+    if named_long:
+        shown = f"{named_long[0][:20]!r}..."
+        raise ContactsCsvError(
+            source, [f"1: column {shown}: longer than {MAX_COLUMN_NAME} characters"]
+        )
     problems: list[str] = []
     # Tiers, languages and lists repeat from row to row: each distinct one is held once (a
     # million contacts took 1.6 GB to import).
@@ -122,6 +139,12 @@ def read_contacts(stream: TextIO, source: str, default_region: str = "") -> list
         row = {k: unguarded(v) if isinstance(v, str) else v for k, v in cells.items()}
         if any("\0" in (cell or "") for cell in row.values() if isinstance(cell, str)):
             problems.append(f"{line}: a NUL character; it cannot be stored")
+            continue
+        too_long = next(
+            (k for k, v in row.items() if isinstance(v, str) and len(v) > MAX_CELL), None
+        )
+        if too_long is not None:
+            problems.append(f"{line}: {too_long}: longer than {MAX_CELL:,} characters")
             continue
         number = (row.get("number") or "").strip()
         country = (row.get("country") or "").strip()

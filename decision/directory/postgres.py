@@ -154,6 +154,10 @@ class PostgresDirectory:
         directory._listener.start(directory._listen())
         return directory
 
+    @property
+    def reachable(self) -> bool:
+        return self._migrated
+
     async def _migrate(self, connection: psycopg.AsyncConnection) -> None:
         if not self._migrated:
             await migrate(connection, self.where, self._create)

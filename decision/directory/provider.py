@@ -73,6 +73,11 @@ class ContactProvider:
             self.directory = await open_directory(
                 self.spec, self.lookup_timeout, start_unreachable=True
             )
+            # Degraded from the start, not from the first lookup that fails: health and
+            # decision_directory_up said "up" through an outage that began before the start.
+            # A lookup that succeeds says "up" again.
+            if not self.directory.backend.reachable:
+                self.health.set(False)
 
     async def stop(self) -> None:
         if self.directory is not None:

@@ -174,6 +174,7 @@ class SqliteDirectory:
         """Runs on `worker`, the thread that will own the connection."""
         self.path = path
         self.where = str(path)
+        self.reachable = True  # a file: there or refused at open
         self._create = create
         self._db = _connect(path, create)
         self._file = _identity(path)

@@ -238,7 +238,12 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
         raise
 
 
-MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024  # an org of 100,000 users is about 15 MB
+# An org of 100,000 users is about 15 MB, and reading a snapshot takes about ten times its size
+# for a moment: 24 MiB fits the decision pod's 512 MiB beside the rules and caches (64 MiB took
+# a reload to 738 MB). Objects and arrays are bounded too: 64 MiB of `{}` (a document that
+# size of nothing but empty objects) took 3.4 GB to read.
+MAX_SNAPSHOT_BYTES = 24 * 1024 * 1024
+MAX_SNAPSHOT_CONTAINERS = 1_000_000  # a snapshot has a few per entity
 
 
 def read_snapshot_text(path: str | Path) -> str:
@@ -273,6 +278,14 @@ def digest(text: str) -> str:
 
 def parse_snapshot(text: str, source: str) -> dict[str, Any]:
     """A snapshot's document, checked for its format and version; SnapshotError otherwise."""
+    # Counted before parsing (a brace inside a string counts too: a little stricter, never
+    # looser), so that a document of nothing but tiny objects is never built.
+    containers = text.count("{") + text.count("[")
+    if containers > MAX_SNAPSHOT_CONTAINERS:
+        raise SnapshotError(
+            f"{source}: not a snapshot ({containers:,} objects and arrays; a snapshot has a few "
+            f"per queue, user or schedule, at most {MAX_SNAPSHOT_CONTAINERS:,})"
+        )
     try:
         document = json.loads(text)
     except ValueError as error:

@@ -11,6 +11,7 @@ dropped with its connection at the latest `max_connection_age` plus its grace)."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import resource
@@ -188,13 +189,29 @@ class Capacity:
         return self.calls + self.watch_streams + self.reflection_streams + self.console_calls
 
 
-class BoundedHealthServicer(health.aio.HealthServicer):
-    """The standard health service, with at most `limit` Watch streams open at once; one more
-    is RESOURCE_EXHAUSTED (Check, what probes use, is a short call and unbounded)."""
+class BoundedHealthServicer(health_pb2_grpc.HealthServicer):
+    """The standard health service (grpc.health.v1), with at most `limit` Watch streams open at
+    once (one more is RESOURCE_EXHAUSTED; Check, what probes use, is a short call and
+    unbounded), and statuses that are set without waiting for any watcher.
+
+    grpc_health's own servicer writes each watcher's update while holding a lock that `set`
+    needs: one Watch whose client grants no flow-control window held it for good, so a status
+    could never be set again, and SIGTERM hung in `enter_graceful_shutdown` (the pod then
+    killed after its grace, every other watcher told nothing). Here each watcher is woken by an
+    event of its own and writes on its own; a stalled one stalls only itself, until the call
+    ends with its connection or the server's stop."""
 
     def __init__(self, limit: int = WATCH_STREAMS) -> None:
-        super().__init__()
         self.watches = StreamBudget(limit)
+        self._status: dict[str, int] = {"": health_pb2.HealthCheckResponse.SERVING}
+        self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._shutting_down = False
+
+    async def Check(self, request: Any, context: Any) -> health_pb2.HealthCheckResponse:
+        status = self._status.get(request.service)
+        if status is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no service {request.service!r}")
+        return health_pb2.HealthCheckResponse(status=status)
 
     async def Watch(self, request: Any, context: Any) -> None:
         if not self.watches.take():
@@ -202,10 +219,41 @@ class BoundedHealthServicer(health.aio.HealthServicer):
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"{self.watches.limit} health watches are open; use Check, or try again later",
             )
+        changed = asyncio.Event()
+        watchers = self._watchers.setdefault(request.service, set())
+        watchers.add(changed)
+        last = None
         try:
-            await super().Watch(request, context)
+            while True:
+                changed.clear()  # before reading: a change while writing wakes the next turn
+                status = self._status.get(
+                    request.service, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+                )
+                if status != last:  # only the latest status matters to a watcher
+                    await context.write(health_pb2.HealthCheckResponse(status=status))
+                    last = status
+                await changed.wait()
         finally:
+            watchers.discard(changed)
+            if not watchers:
+                self._watchers.pop(request.service, None)
             self.watches.release()
+
+    async def set(self, service: str, status: int) -> None:
+        """Sets `service`'s status (ignored once shutting down); never waits."""
+        if not self._shutting_down:
+            self._tell(service, status)
+
+    async def enter_graceful_shutdown(self) -> None:
+        """Every service NOT_SERVING, for good."""
+        self._shutting_down = True
+        for service in list(self._status):
+            self._tell(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def _tell(self, service: str, status: int) -> None:
+        self._status[service] = status
+        for changed in self._watchers.get(service, ()):
+            changed.set()
 
 
 class BoundedReflectionServicer(ReflectionServicer):
@@ -315,9 +363,7 @@ def build_server(
     return server, health_servicer
 
 
-async def start_serving(
-    server: grpc.aio.Server, health_servicer: health.aio.HealthServicer
-) -> None:
+async def start_serving(server: grpc.aio.Server, health_servicer: BoundedHealthServicer) -> None:
     """Starts the server and tells health checks it is SERVING."""
     await server.start()
     for name in ("", SERVICE_NAME):

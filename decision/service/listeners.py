@@ -27,10 +27,7 @@ from decision.service.grpc_server import (
     start_serving,
 )
 from decision.service.servicer import DecisionServicer
-
-# Connections the facades' listener takes: each facade process keeps one channel to each decision
-# replica (and a second for a moment when its connection ages out), probes take one briefly.
-FACADE_CONNECTIONS = 64
+from decision.service.settings import DecisionSettings
 
 
 @dataclasses.dataclass
@@ -70,14 +67,18 @@ class Listeners:
         capacity: Capacity,
         listen: str,
         facade_listen: str = "",
+        facade_connections: int = DecisionSettings.facade_max_connections,
     ) -> None:
+        """`facade_connections`: the facades' listener's cap (each facade process keeps one
+        connection to each decision replica, a second for a moment when one ages out; the
+        kubelet's probes take one briefly)."""
         server, health = build_server(servicer, capacity)
         self.main = Listener("--listen", listen, server, health)
         self.facades: Listener | None = None
         if facade_listen:
             server, health = build_server(
                 servicer.with_own_console_place(),
-                dataclasses.replace(capacity, connections=FACADE_CONNECTIONS),
+                dataclasses.replace(capacity, connections=facade_connections),
             )
             self.facades = Listener("--facade-listen", facade_listen, server, health)
 

@@ -20,7 +20,7 @@ from decision.genesys.snapshot import pull, write_snapshot
 from decision.rules.live import LiveRules
 from decision.service.components import Components
 from decision.service.grpc_server import Capacity, connections_allowed, server_credentials
-from decision.service.listeners import FACADE_CONNECTIONS, Listeners
+from decision.service.listeners import Listeners
 from decision.service.metrics_http import MetricsEndpoint
 from decision.service.servicer import MAX_REQUEST_BYTES, DecisionServicer
 from decision.service.settings import DecisionSettings
@@ -177,14 +177,20 @@ async def serve(settings: DecisionSettings) -> None:
         decision_log=decision_log,
         tracing=tracing,
     )
-    reserved = FACADE_CONNECTIONS if settings.facade_listen else 0
+    reserved = settings.facade_max_connections if settings.facade_listen else 0
     capacity = Capacity(
         calls=settings.max_concurrent_calls,
         backlog=settings.call_backlog,
         connections=settings.max_connections or connections_allowed(reserved=reserved),
         max_age_ms=round(max_age * 1000),
     )
-    listeners = Listeners(servicer, capacity, settings.listen, settings.facade_listen)
+    listeners = Listeners(
+        servicer,
+        capacity,
+        settings.listen,
+        settings.facade_listen,
+        settings.facade_max_connections,
+    )
     log.info(
         "capacity: at most %d connections, %d streams each, %d calls (and %d health watches, "
         "%d reflection streams, %d console calls), requests of %d bytes%s",
@@ -195,7 +201,8 @@ async def serve(settings: DecisionSettings) -> None:
         capacity.reflection_streams,
         servicer.console.limit,
         MAX_REQUEST_BYTES,
-        f"; the same again for the facades' listener, with {FACADE_CONNECTIONS} connections"
+        f"; the same again for the facades' listener, with {settings.facade_max_connections} "
+        "connections"
         if settings.facade_listen
         else "",
     )

@@ -16,6 +16,11 @@ class DecisionSettings:
         "calls, health watches, the console's place): nothing a client of --listen holds keeps "
         "a facade out; fence its port so only the facades reach it (empty: none)",
     )
+    facade_max_connections: int = setting(
+        256,
+        "connections the facades' listener holds (each facade process keeps one per decision "
+        "replica; probes take one briefly); past it a new one is closed",
+    )
     rules: str = setting("examples/rules.toml", "rules file (TOML), watched for changes")
     contacts: str = setting(
         "", "contact directory: a SQLite file or a postgresql:// URL (empty: no directory)"
