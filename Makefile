@@ -51,7 +51,7 @@ system-deps:
 	@command -v kubectl >/dev/null || { echo "kubectl is needed (kubectl kustomize renders deploy/): install it from your distribution or Kubernetes' packages"; exit 1; }
 
 test: venv protos tools system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: venv protos
 	$(BIN)/ruff check .
