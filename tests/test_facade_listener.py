@@ -154,3 +154,26 @@ def test_the_same_address_for_both_listeners_is_refused_by_name():
     assert result.stderr.strip().splitlines() == [
         f"decision: --facade-listen and --listen are the same address ({same}): give each its own"
     ]
+
+
+def test_decisions_on_the_shared_port_stay_out_of_the_facades_console():
+    """Adversary round 4, F6: 1,000 Decide calls on the shared port left the facades' console
+    (500 recent decisions) with none of theirs."""
+
+    async def scenario() -> None:
+        async with listening(Capacity()) as listeners:
+            assert listeners.facades is not None
+            facade_answer = await decide(listeners.facades.port)
+            for _ in range(3):
+                await decide(listeners.main.port)
+            facades = DecisionClient(f"127.0.0.1:{listeners.facades.port}", timeout=10)
+            shared = DecisionClient(f"127.0.0.1:{listeners.main.port}", timeout=10)
+            try:
+                seen = [d.response.decision_id for d in (await facades.list_decisions()).decisions]
+                assert seen == [facade_answer.decision_id]
+                assert len((await shared.list_decisions()).decisions) == 3
+            finally:
+                await facades.close()
+                await shared.close()
+
+    run(scenario)

@@ -77,7 +77,7 @@ class Listeners:
         self.facades: Listener | None = None
         if facade_listen:
             server, health = build_server(
-                servicer.with_own_console_place(),
+                servicer.for_another_listener(),
                 dataclasses.replace(capacity, connections=facade_connections),
             )
             self.facades = Listener("--facade-listen", facade_listen, server, health)

@@ -288,13 +288,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self._contributed: dict[str, Any] = {}  # rule name -> its contributions counter
         self._callbacks = metrics.CallbackCounts()
 
-    def with_own_console_place(self) -> DecisionServicer:
-        """The same service (rules, logs, recent decisions, providers) with a console budget
-        of its own, for a listener whose callers must never wait behind another's."""
+    def for_another_listener(self) -> DecisionServicer:
+        """The same service (rules, logs, providers, metrics) with a console place and a window
+        of recent decisions of its own, for a listener whose callers must never wait behind
+        another's, nor see their decisions pushed out of the console by another's (1,000 calls
+        on the shared port emptied the facades' console of theirs)."""
         other = copy.copy(self)
         other.console = WaitingBudget(
             self.console.limit, self.console.waiting, self.console.wait_seconds
         )
+        other.recent = RecentDecisions(full_numbers=self.full_numbers)
         return other
 
     async def Decide(
