@@ -139,6 +139,7 @@ def _devstack(args: argparse.Namespace) -> int:
         contacts=args.contacts,
         metrics_port=args.metrics_port,
         keys_file=args.keys_file,
+        decision_log=args.decision_log,
     )
 
 
@@ -187,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keys-file",
         default=".run/dev-keys.json",
         help="the dev API and admin keys, made on the first run and reused",
+    )
+    dev_cmd.add_argument(
+        "--decision-log",
+        default=".run/decisions.jsonl",
+        help="where the decision service logs every decision (what replay and gate read)",
     )
     dev_cmd.set_defaults(run=_devstack)
 

@@ -94,6 +94,7 @@ def run_devstack(
     admin_port: int = 8081,
     metrics_port: int = 9464,
     keys_file: str = ".run/dev-keys.json",
+    decision_log: str = ".run/decisions.jsonl",
 ) -> int:
     # Explicit handlers (a shell that starts us in the background would leave SIGINT ignored)
     # that only raise a flag: a Ctrl-C at any moment ends the loop below, never the program
@@ -114,6 +115,7 @@ def run_devstack(
         kept_key, kept_admin, keys_said = dev_keys(Path(keys_file))
         key, admin_key = given_key or kept_key, given_admin or kept_admin
     seeded = seed_directory(contacts_csv, contacts)
+    Path(decision_log).parent.mkdir(parents=True, exist_ok=True)
     metrics = f"127.0.0.1:{free_port(metrics_port)}"
     decision_args = [
         "serve",
@@ -125,6 +127,12 @@ def run_devstack(
         contacts,
         "--metrics-listen",
         metrics,
+        # As in production: the facade on a listener of its own, every decision logged (what
+        # `decision replay` and `decision gate` read).
+        "--facade-listen",
+        "127.0.0.1:0",
+        "--decision-log",
+        decision_log,
     ]
     try:
         decision = ServiceProcess("decision", decision_args, own_group=True)
@@ -141,7 +149,7 @@ def run_devstack(
         "--listen",
         f"127.0.0.1:{facade_port}",
         "--decision",
-        f"127.0.0.1:{decision.port}",
+        decision.ready_line.rpartition(" facades on ")[2],
         "--admin-listen",
         f"127.0.0.1:{admin_port}",
         "--drain-seconds",
@@ -177,6 +185,7 @@ callback-router is up.
   console:   {console}  (admin key: {admin_key})
   keys:      {keys_said}
   decision:  127.0.0.1:{decision.port} (gRPC), rules {Path(rules).resolve()}
+  decisions: {decision_log} (replay: {DECISION_COMMAND} replay {decision_log} --rules {rules})
   metrics:   http://{metrics}/metrics (the decision service's)
   contacts:  {seeded} (from {contacts_csv})
 

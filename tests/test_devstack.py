@@ -37,6 +37,8 @@ def test_ctrl_c_stops_both_services_and_exits_0(tmp_path):
             "0",
             "--keys-file",
             str(tmp_path / "dev-keys.json"),
+            "--decision-log",
+            str(tmp_path / "decisions.jsonl"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -62,6 +64,9 @@ def test_ctrl_c_stops_both_services_and_exits_0(tmp_path):
         with urllib.request.urlopen(metrics[1], timeout=10) as reply:
             assert b"decision_decide_seconds" in reply.read()
         assert ".venv/bin/callback-decision explain " in banner
+        # Every decision logged, for replay, and the facade on the facades' own listener.
+        assert f"decisions: {tmp_path / 'decisions.jsonl'} (replay: " in banner
+        assert (tmp_path / "decisions.jsonl").exists()
         os.killpg(devstack.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         rest = devstack.stdout.read()
         assert devstack.wait(timeout=30) == 0, rest
