@@ -181,7 +181,8 @@ def replay(log_path: str | Path, rules: RuleSet) -> ReplayReport:
         except (ValueError, KeyError, TypeError) as error:  # not JSON, or not an entry
             report.unreadable += 1
             if len(report.unreadable_examples) < UNREADABLE_EXAMPLES:
-                report.unreadable_examples.append(f"{log_path}:{line_number}: {error}")
+                why = f"no {error.args[0]!r} field" if isinstance(error, KeyError) else error
+                report.unreadable_examples.append(f"{log_path}:{line_number}: {why}")
             continue
         report.total += 1
         request = message
