@@ -37,7 +37,7 @@ from decision.service.grpc_server import (
     connections_allowed,
     start_serving,
 )
-from decision.service.metrics_http import metrics_server
+from decision.service.metrics_http import CappedHTTPServer, metrics_server
 from decision.service.servicer import (
     MAX_REQUEST_BYTES,
     DecisionServicer,
@@ -373,13 +373,22 @@ def test_a_connection_that_says_nothing_is_closed_after_the_handshake_timeout():
     run(scenario)
 
 
+@contextlib.asynccontextmanager
+async def metrics_endpoint(head_seconds: float) -> AsyncIterator[tuple[int, CappedHTTPServer]]:
+    """The metrics endpoint with a cap of 2 connections on a free port."""
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server = metrics_server(max_connections=2, head_seconds=head_seconds)
+    server.add_sockets(sockets)
+    try:
+        yield sockets[0].getsockname()[1], server
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
 def test_the_metrics_endpoint_caps_connections_and_times_out_silent_ones():
     async def scenario() -> None:
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        port = sockets[0].getsockname()[1]
-        server = metrics_server(max_connections=2, head_seconds=0.2)
-        server.add_sockets(sockets)
-        try:
+        async with metrics_endpoint(head_seconds=0.2) as (port, _):
             silent = [bare_connection(port) for _ in range(2)]
             for connection in silent:  # before: held for good, a thread each
                 await asyncio.wait_for(closed_by_server(connection), GUARD)
@@ -388,9 +397,6 @@ def test_the_metrics_endpoint_caps_connections_and_times_out_silent_ones():
                 f"http://127.0.0.1:{port}/metrics"
             )
             assert b"decision_replies_abandoned_total" in scrape.body
-        finally:
-            server.stop()
-            await server.close_all_connections()
 
     run(scenario)
 
@@ -399,11 +405,7 @@ def test_a_scrape_takes_the_place_of_a_silent_connection_at_the_cap():
     """N6: 16 connections that sent nothing kept Prometheus out for as long as they lasted."""
 
     async def scenario() -> None:
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        port = sockets[0].getsockname()[1]
-        server = metrics_server(max_connections=2, head_seconds=60)
-        server.add_sockets(sockets)
-        try:
+        async with metrics_endpoint(head_seconds=60) as (port, server):
             silent = [bare_connection(port) for _ in range(2)]
             scrape = await tornado.httpclient.AsyncHTTPClient().fetch(
                 f"http://127.0.0.1:{port}/metrics"
@@ -413,9 +415,6 @@ def test_a_scrape_takes_the_place_of_a_silent_connection_at_the_cap():
             assert server.evicted == 1
             for connection in silent:
                 connection.close()
-        finally:
-            server.stop()
-            await server.close_all_connections()
 
     run(scenario)
 
