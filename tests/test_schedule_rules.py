@@ -244,7 +244,9 @@ def test_declared_groups_are_refused_with_file_group_and_field():
 def test_unknown_holiday_codes_are_refused_with_what_is_near():
     found = problems('version = 1\n[defaults]\nholidays = "GX"\n')
     assert found[0].startswith("defaults.holidays: holidays 'GX': unknown country 'GX'; nearby: ")
-    assert "GB" in found[0].partition("nearby: ")[2]
+    nearby = found[0].partition("nearby: ")[2].partition(" (")[0].split(", ")
+    assert "GB" in nearby
+    assert all(len(code) == 2 for code in nearby)  # the library's alpha-3 codes (GBR) were shown
     window = problems(
         'version = 1\n[[rules]]\nname = "r"\nwhen = { local_time = { in = "mon-fri '
         '09:00-17:00", holidays = "XX-YY" } }\nthen = {}\n'

@@ -244,8 +244,10 @@ def public_holidays(code: str) -> PublicHolidays:
     supported: dict[str, list[str]] = holidays.list_supported_countries()
     country, _, subdivision = code.strip().upper().partition("-")
     if country not in supported:
-        near = difflib.get_close_matches(country, supported, n=8, cutoff=0.5)
-        near += sorted(c for c in supported if c[:1] == country[:1] and c not in near)
+        # The library also takes alpha-3 codes (GBR); suggest the two-letter ones rules use.
+        two_letter = [c for c in supported if len(c) == 2]
+        near = difflib.get_close_matches(country, two_letter, n=8, cutoff=0.5)
+        near += sorted(c for c in two_letter if c[:1] == country[:1] and c not in near)
         raise ScheduleError(
             f"holidays {code!r}: unknown country {country!r}; nearby: {', '.join(near[:12])} "
             "(ISO 3166 code, optionally -SUBDIVISION, like GB-ENG)"
