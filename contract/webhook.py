@@ -54,7 +54,8 @@ def _known_field(key: str, value: Any) -> str:
     if number and field.may_be_number:
         value = str(value)
     if not isinstance(value, str):
-        raise PayloadError(f"{key} must be a string", key)
+        kind = "a string or a whole number" if field.may_be_number else "a string"
+        raise PayloadError(f"{key} must be {kind}", key)
     if len(value) > field.max_length:
         raise PayloadError(f"{key} is longer than {field.max_length} characters", key)
     if _CONTROL.search(value):

@@ -51,7 +51,7 @@ from facade.request_logs import path_only, withhold_values_in_tornado_logs
 from plumbing import event_loop
 from plumbing.files import read_regular_file
 from plumbing.graceful import hold_exit_signals, wait_for_exit_signal
-from plumbing.logs import AccessLog, mask_number
+from plumbing.logs import AccessLog, logs_written_in_background, mask_number
 from plumbing.tracing import Tracing, TracingSettingsError
 
 log = logging.getLogger("facade")
@@ -384,8 +384,9 @@ async def serve(
     facade.http.add_sockets(sockets)
     if facade.admin is not None:
         facade.admin.add_sockets(admin_sockets)
-    await wait_for_exit_signal(on_reload=facade.reload_keys)
-    await facade.stop()
+    with logs_written_in_background():  # a stderr nobody reads never holds an answer
+        await wait_for_exit_signal(on_reload=facade.reload_keys)
+        await facade.stop()
 
 
 def facade_tracing() -> Tracing:

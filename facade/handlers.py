@@ -70,7 +70,7 @@ def error_body(status_code: int) -> bytes:
         reason = HTTPStatus(status_code).phrase.lower()
     except ValueError:
         reason = "error"
-    return json.dumps({"error": reason}).encode()
+    return json.dumps({"error": reason}, separators=(",", ":")).encode()
 
 
 @tornado.web.stream_request_body

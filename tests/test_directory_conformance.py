@@ -460,7 +460,7 @@ def test_the_contacts_commands_import_replace_and_export_the_same_file(backend, 
     late.write_text("number,country,name,tier\n07400 999999,GB,Late Arrival,vip\n")
     replaced = contacts_cli("import", "--replace", str(late), env=backend.env)
     assert replaced.returncode == 0, replaced.stderr
-    assert replaced.stdout.startswith(f"{backend.where}: replaced with 1 contacts (1 numbers)")
+    assert replaced.stdout.startswith(f"{backend.where}: replaced with 1 contact (1 number)")
     after = contacts_cli("export", env=backend.env)
     assert after.stdout.splitlines()[1:] == [f"{LATE},GB,Late Arrival,vip,,,,{LATE}"]
     if backend.secret:

@@ -36,7 +36,7 @@ def test_a_successful_import_does_not_print_the_password(postgres_url, tmp_path)
     url = with_password(postgres_url, "S3c%40ret") + "?sslmode=disable"
     imported = contacts_cli("import", str(csv), env={"DECISION_CONTACTS": url})
     assert imported.returncode == 0, imported.stderr
-    assert "upserted 1 contacts" in imported.stdout
+    assert "upserted 1 contact " in imported.stdout
     for piece in ("S3c", "40ret", "ret"):
         assert piece not in imported.stdout + imported.stderr
     with psycopg.connect(postgres_url) as connection:

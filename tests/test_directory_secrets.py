@@ -55,7 +55,7 @@ def test_every_command_takes_the_url_from_the_environment(postgres_url, ada_csv)
     env = {"DECISION_CONTACTS": with_password(postgres_url)}
     imported = decision_cli("contacts", "import", str(ada_csv), env=env)
     assert imported.returncode == 0, imported.stderr
-    assert "upserted 1 contacts" in imported.stdout
+    assert "upserted 1 contact " in imported.stdout
     exported = decision_cli("contacts", "export", env=env)
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.splitlines()[1].startswith("+447400111111,GB,Ada,vip,")

@@ -196,6 +196,10 @@ def test_check_warns_of_an_old_snapshot_and_refuses_a_broken_one(tmp_path):
     done = check()
     assert done.returncode == 1
     assert "not a snapshot (1,000,004 objects and arrays" in done.stderr
+    (tmp_path / "org.json").write_text('{"x": [' + "1," * 3_000_000 + "1]}")  # 700 MB before
+    done = check()
+    assert done.returncode == 1
+    assert "not a snapshot (3,000,001 values" in done.stderr
     (tmp_path / "org.json").write_text("[" * 200_000 + "]" * 200_000)  # N9: a RecursionError
     done = check()
     assert done.returncode == 1

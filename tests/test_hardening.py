@@ -395,3 +395,21 @@ def test_a_stderr_nobody_reads_never_blocks_a_request_and_the_lines_kept_are_wri
     lines = "".join(stream.written).splitlines()
     assert len(lines) + access_log.dropped == 5_000
     assert json.loads(lines[0])["request_id"] == "r0"  # in order, from the first
+
+
+def test_a_facade_whose_stderr_nobody_reads_answers_every_webhook_and_stops():
+    """Adversary round 5, N1: with stderr a pipe nobody read, the first warnings (fail-opens:
+    the decision service away) filled it and froze the facade: webhooks got no answer at all
+    and SIGTERM never finished. Its logs are now written by a thread while it serves."""
+    facade = start_facade("127.0.0.1:1", stderr=subprocess.PIPE)  # never read
+    try:
+        webhook = Webhook(facade.port)
+        # Each answer logs a warning and an access line: several times the pipe's 64 KiB.
+        for _ in range(400):
+            reply = webhook.post(SEED, API_KEY)
+            assert (reply.status, reply.body) == (200, {})
+    finally:
+        code = facade.stop(timeout=40)  # exit waits up to 5 s for each stalled log
+        assert facade.process.stderr is not None
+        facade.process.stderr.close()
+    assert code == 0

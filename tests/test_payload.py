@@ -77,7 +77,8 @@ def test_numbers_may_come_as_json_numbers_where_a_sender_would_type_them():
     ],
 )
 def test_other_types_are_refused_naming_the_field(field, value):
-    assert refusal({field: value}) == (f"{field} must be a string", field)
+    kind = "a string or a whole number" if WEBHOOK[field].may_be_number else "a string"
+    assert refusal({field: value}) == (f"{field} must be {kind}", field)
 
 
 @pytest.mark.parametrize(

@@ -95,9 +95,13 @@ def test_wrong_bearer_scheme_is_401(webhook):
         ("", "malformed JSON: Expecting value at line 1 column 1", None),
         ("[1, 2]", "expected a JSON object", None),
         ('"text"', "expected a JSON object", None),
-        ('{"phoneNumber": ["07400123456"]}', "phoneNumber must be a string", "phoneNumber"),
+        (
+            '{"phoneNumber": ["07400123456"]}',
+            "phoneNumber must be a string or a whole number",
+            "phoneNumber",
+        ),
         ('{"queueId": 42}', "queueId must be a string", "queueId"),
-        ('{"widgetId": true}', "widgetId must be a string", "widgetId"),
+        ('{"widgetId": true}', "widgetId must be a string or a whole number", "widgetId"),
         ('{"scriptId": {"a": 1}}', "scriptId must be a string", "scriptId"),
         (
             '{"phoneNumber": "' + "1" * 33 + '"}',

@@ -84,8 +84,9 @@ def _contacts_import(args: argparse.Namespace) -> int:
         return 1
     numbers = sum(len(r.numbers) for r in records)
     print(
-        f"{where}: {'replaced with' if args.replace else 'upserted'} {count} contacts "
-        f"({numbers} numbers) in {time.perf_counter() - started:.1f}s"
+        f"{where}: {'replaced with' if args.replace else 'upserted'} {count} "
+        f"contact{'s' * (count != 1)} ({numbers} number{'s' * (numbers != 1)}) in "
+        f"{time.perf_counter() - started:.1f}s"
     )
     return 0
 

@@ -244,6 +244,10 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
 # size of nothing but empty objects) took 3.4 GB to read.
 MAX_SNAPSHOT_BYTES = 24 * 1024 * 1024
 MAX_SNAPSHOT_CONTAINERS = 1_000_000  # a snapshot has a few per entity
+# Values, counted by their separators (`,` and `:`): a real snapshot has about one per 15 bytes
+# (1.7 million in 24 MiB); 24 MiB of small numbers or distinct keys under 1,000,000 containers
+# took `check` to 700 MB and a reload past the pod's 512 MiB.
+MAX_SNAPSHOT_VALUES = 3_000_000
 
 
 def read_snapshot_text(path: str | Path) -> str:
@@ -263,13 +267,15 @@ def read_snapshot_text(path: str | Path) -> str:
         raise SnapshotError(f"{path}: not UTF-8 text") from None
 
 
-def digest(text: str) -> str:
+def digest(text: str, document: Any = None) -> str:
     """What the rules version covers of a snapshot: the org, not the moment it was pulled (a
-    refresh of an unchanged org is the same version)."""
-    try:
-        document = json.loads(text)
-    except (ValueError, RecursionError):
-        document = None
+    refresh of an unchanged org is the same version). `document`: the text already parsed (a
+    second parse doubled a reload's peak)."""
+    if document is None:
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            document = None
     if isinstance(document, dict):
         document = {k: v for k, v in document.items() if k != "pulled_at"}
         text = json.dumps(document, sort_keys=True)
@@ -285,6 +291,12 @@ def parse_snapshot(text: str, source: str) -> dict[str, Any]:
         raise SnapshotError(
             f"{source}: not a snapshot ({containers:,} objects and arrays; a snapshot has a few "
             f"per queue, user or schedule, at most {MAX_SNAPSHOT_CONTAINERS:,})"
+        )
+    values = text.count(",") + text.count(":")
+    if values > MAX_SNAPSHOT_VALUES:
+        raise SnapshotError(
+            f"{source}: not a snapshot ({values:,} values; a snapshot has a few per queue, "
+            f"user or schedule, at most {MAX_SNAPSHOT_VALUES:,})"
         )
     try:
         document = json.loads(text)

@@ -112,7 +112,7 @@ class RulesInputs:
         pairs = emergency_pairs(document, table.get("emergency_groups", {}), problems)
         found = RulesInput(
             f"genesys snapshot {name}",
-            snapshot_digest(text),
+            snapshot_digest(text, document),
             OrgNames(document, str(path)),
             path=str(path),
             taken_at=pulled_at(document),

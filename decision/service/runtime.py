@@ -26,7 +26,7 @@ from decision.service.servicer import MAX_REQUEST_BYTES, DecisionServicer
 from decision.service.settings import DecisionSettings
 from plumbing.event_loop import running_loop_name
 from plumbing.graceful import wait_for_exit_signal
-from plumbing.logs import AccessLog
+from plumbing.logs import AccessLog, logs_written_in_background
 from plumbing.settings import parse_duration
 from plumbing.tracing import Tracing, TracingSettingsError
 
@@ -193,7 +193,7 @@ async def serve(settings: DecisionSettings) -> None:
     )
     log.info(
         "capacity: at most %d connections, %d streams each, %d calls (and %d health watches, "
-        "%d reflection streams, %d console calls), requests of %d bytes%s",
+        "%d reflection streams, %d console call(s) at a time), requests of %d bytes%s",
         capacity.connections,
         capacity.streams_per_connection,
         capacity.calls,
@@ -217,7 +217,8 @@ async def serve(settings: DecisionSettings) -> None:
         + (f" facades on {listeners.facades.bound}" if listeners.facades else ""),
         flush=True,
     )
-    await wait_for_exit_signal(on_reload=components.on_reload_signal)
-    log.info("stopping: finishing in-flight calls", extra={"grace_seconds": settings.grace})
-    await listeners.stop(settings.grace)
-    await components.stop()
+    with logs_written_in_background():  # a stderr nobody reads never holds a call
+        await wait_for_exit_signal(on_reload=components.on_reload_signal)
+        log.info("stopping: finishing in-flight calls", extra={"grace_seconds": settings.grace})
+        await listeners.stop(settings.grace)
+        await components.stop()
