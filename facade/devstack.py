@@ -144,12 +144,13 @@ def run_devstack(
             file=sys.stderr,
         )
         return 1
+    facades_at = decision.ready_line.rpartition(" facades on ")[2]
     facade_args = [
         "serve",
         "--listen",
         f"127.0.0.1:{facade_port}",
         "--decision",
-        decision.ready_line.rpartition(" facades on ")[2],
+        facades_at,
         "--admin-listen",
         f"127.0.0.1:{admin_port}",
         "--drain-seconds",
@@ -184,7 +185,8 @@ callback-router is up.
   API key:   {key}
   console:   {console}  (admin key: {admin_key})
   keys:      {keys_said}
-  decision:  127.0.0.1:{decision.port} (gRPC), rules {Path(rules).resolve()}
+  decision:  127.0.0.1:{decision.port} (gRPC; the facade on its own listener, {facades_at}),
+             rules {Path(rules).resolve()}
   decisions: {decision_log} (replay: {DECISION_COMMAND} replay {decision_log} --rules {rules})
   metrics:   http://{metrics}/metrics (the decision service's)
   contacts:  {seeded} (from {contacts_csv})
