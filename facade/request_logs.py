@@ -6,6 +6,8 @@ into a form whose script had not run yet travels there)."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -50,14 +52,35 @@ def problem_only(message: str) -> str:
     return next((problem for problem in _PROBLEMS if message.startswith(problem)), MALFORMED)
 
 
+_TLS_ERROR_MESSAGE = "SSL Error on %s %s: %s"
+TLS_ERRORS_EVERY_SECONDS = 60.0
+
+
 class WithholdValues(logging.Filter):
     """On Tornado's `tornado.general` logger: its line for a malformed request keeps the peer
-    and the kind of problem, and drops the rest (the header value, the request line)."""
+    and the kind of problem, and drops the rest (the header value, the request line). Failed
+    TLS handshakes (a line each: anyone who reaches the port could flood the log, 300
+    handshakes, 300 lines) are logged once a minute at most, saying how many were not."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.clock = clock
+        self._next_tls_line = 0.0
+        self._tls_unlogged = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == _MALFORMED_MESSAGE and isinstance(record.args, tuple):
             peer, error = (*record.args, "")[:2]
             record.args = (peer, problem_only(str(error)))
+        elif record.msg == _TLS_ERROR_MESSAGE:
+            now = self.clock()
+            if now < self._next_tls_line:
+                self._tls_unlogged += 1
+                return False
+            self._next_tls_line = now + TLS_ERRORS_EVERY_SECONDS
+            if self._tls_unlogged:
+                record.msg += f" ({self._tls_unlogged} more since the last such line)"
+                self._tls_unlogged = 0
         return True
 
 

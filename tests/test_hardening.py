@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import signal
 import socket
 import ssl
@@ -15,7 +16,9 @@ import sys
 import threading
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import grpc
 import pytest
 import trustme
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -413,3 +416,39 @@ def test_a_facade_whose_stderr_nobody_reads_answers_every_webhook_and_stops():
         assert facade.process.stderr is not None
         facade.process.stderr.close()
     assert code == 0
+
+
+def test_grpc_core_writes_no_line_per_failed_tls_handshake(pki, tmp_path):
+    """Adversary round 6, N5: at gRPC's default verbosity its C core wrote a line per failed
+    TLS handshake straight to stderr from its own threads (3,400 a second from one key-less
+    client), outside the service's log writer: with a stderr nobody read, every decision
+    failed open and SIGTERM never finished. The services now default GRPC_VERBOSITY to ERROR."""
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}  # as a pod starts
+    args = ["--tls-cert", pki["server_cert"], "--tls-key", pki["server_key"]]
+    with (tmp_path / "stderr").open("w") as stderr:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "decision", "serve", "--listen", "127.0.0.1:0", *args],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+        )  # fmt: skip
+        try:
+            assert service.stdout is not None
+            port = int(service.stdout.readline().split("serving on ")[1].split()[0].split(":")[1])
+            for _ in range(20):  # not TLS: each handshake fails
+                with socket.create_connection(("127.0.0.1", port)) as bare:
+                    bare.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    bare.recv(1024)
+            # A well-formed call after them: the handshakes have all been dealt with.
+            context = grpc.ssl_channel_credentials(Path(pki["ca"]).read_bytes())
+            with grpc.secure_channel(
+                f"127.0.0.1:{port}",
+                context,
+                options=[("grpc.ssl_target_name_override", "localhost")],
+            ) as channel:
+                grpc.channel_ready_future(channel).result(timeout=10)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            assert service.wait(timeout=30) == 0
+            assert service.stdout is not None
+            service.stdout.close()
+    logged = (tmp_path / "stderr").read_text()
+    assert "Handshake failed" not in logged, logged[:500]

@@ -4,8 +4,11 @@ query string of either listener, a header value quoted in a refusal."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from facade.request_logs import WithholdValues
 from plumbing.logs import AccessLog
 from tests.conftest import API_KEY, exchange
 
@@ -112,3 +115,29 @@ def test_an_absolute_form_target_is_logged_as_its_path_alone(facade, captured_lo
     assert ADMIN_KEY not in log
     assert '"path":"/trueengage/callback"' in log
     assert '"path":"/api/session"' in log
+
+
+def test_failed_tls_handshakes_are_logged_once_a_minute_with_a_count():
+    """Adversary round 6, N7: a line per failed handshake (300 handshakes, 300 lines) let anyone
+    who reaches the port flood the log."""
+    now = [0.0]
+    summarized = WithholdValues(clock=lambda: now[0])
+
+    def handshake_failed() -> logging.LogRecord:
+        record = logging.LogRecord(
+            "tornado.general",
+            logging.WARNING,
+            "",
+            0,
+            "SSL Error on %s %s: %s",
+            (7, "peer", "x"),
+            None,
+        )
+        return record if summarized.filter(record) else None  # type: ignore[return-value]
+
+    assert handshake_failed() is not None
+    assert [handshake_failed() for _ in range(299)] == [None] * 299
+    now[0] = 61.0
+    line = handshake_failed()
+    assert line is not None
+    assert line.getMessage().endswith("(299 more since the last such line)")

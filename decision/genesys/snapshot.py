@@ -243,7 +243,9 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
 # a reload to 738 MB). Objects and arrays are bounded too: 64 MiB of `{}` (a document that
 # size of nothing but empty objects) took 3.4 GB to read.
 MAX_SNAPSHOT_BYTES = 24 * 1024 * 1024
-MAX_SNAPSHOT_CONTAINERS = 1_000_000  # a snapshot has a few per entity
+# A snapshot has a few per entity: about 175,000 in a realistic 24 MiB one; 990,000 one-key
+# objects with short 4-byte-character strings still took a reload past 512 MiB.
+MAX_SNAPSHOT_CONTAINERS = 400_000
 # Values, counted by their separators (`,` and `:`): a real snapshot has about one per 15 bytes
 # (1.7 million in 24 MiB); 24 MiB of small numbers or distinct keys under 1,000,000 containers
 # took `check` to 700 MB and a reload past the pod's 512 MiB.
