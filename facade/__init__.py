@@ -1,9 +1,3 @@
 """The public facade: answers TrueEngage's custom callback webhook over HTTP."""
 
-import os
-
-# gRPC's C core writes its own lines to stderr from its own threads, outside `logging` (at its
-# default verbosity, one per failed TLS handshake: 3,400 a second from one key-less client), so
-# a stderr nobody reads blocked those threads and with them every decision. Errors only, unless
-# the operator sets GRPC_VERBOSITY; before anything imports grpc.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+import plumbing.grpc_verbosity  # noqa: F401  (before anything imports grpc)
