@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from tornado import http1connection, httputil, iostream
 from tornado.ioloop import IOLoop
@@ -103,26 +103,62 @@ def _then(future: asyncio.Future, convert: Callable[[bytes], bytes]) -> asyncio.
     return converted
 
 
+class RequestWatcher(Protocol):
+    """What a FacadeServerConnection tells its server of each request it serves, naming
+    itself (`server_conn`): called by the connection itself, at the moments Tornado passes
+    through, so that no delegate has to be wrapped around each request's to see them."""
+
+    def request_arrived(self, server_conn: object) -> None:
+        """Its head has been read and parsed; the application is about to get it."""
+
+    def request_prepared(self, server_conn: object) -> None:
+        """Its handler has looked at the head (run `prepare`); the body is read next."""
+
+    def request_keyed(self, server_conn: object) -> None:
+        """Its handler has found a valid key on it."""
+
+    def request_answered(self, server_conn: object) -> None:
+        """Its answer has been written (perhaps not yet sent)."""
+
+
 class FacadeHTTP1Connection(http1connection.HTTP1Connection):
     """One request's connection: Tornado's, reading chunk extensions (see the module), knowing
     when its request arrived (`arrived_at`, set by facade/http_server.py), telling the server
-    when its request has shown a valid key (`keyed`) and when its answer has been handed over
-    (`finish`), and closing the stream when that answer is not read in time."""
+    (`watcher`) when its request has arrived, has been looked at by its handler, has shown a
+    valid key (`keyed`) and has been answered (`finish`), and closing the stream when that
+    answer is not read in time."""
 
     arrived_at: float | None = None
-    # Set by the server. `on_keyed`: the handler has found a valid key on the request, which
-    # makes the connection one the server does not close for room while it is answered.
-    # `on_answered`: the answer is written (perhaps not yet sent).
-    on_keyed: Callable[[], None] | None = None
-    on_answered: Callable[[], None] | None = None
+    # Set by FacadeServerConnection for each request it serves.
+    watcher: RequestWatcher | None = None
+    server_conn: object = None
     write_timeout: float | None = None
 
     _keyed = False
 
     def keyed(self) -> None:
         self._keyed = True
-        if self.on_keyed is not None:
-            self.on_keyed()
+        if self.watcher is not None:
+            self.watcher.request_keyed(self.server_conn)
+
+    def _can_keep_alive(
+        self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
+    ) -> bool:
+        # Tornado (6.6) asks this of a server's request once, as soon as its head has been
+        # read and parsed and just before the application gets it: the moment it arrives.
+        if self.watcher is not None:
+            self.watcher.request_arrived(self.server_conn)
+        return super()._can_keep_alive(start_line, headers)
+
+    def _read_body(
+        self, code: int, headers: httputil.HTTPHeaders, delegate: httputil.HTTPMessageDelegate
+    ) -> Awaitable[None] | None:
+        # Called once the application has taken the head: for a handler that streams its body
+        # (every route's here) once its `prepare` has run, since Tornado waits for that before
+        # reading the body; at once for any other. Called with or without a body.
+        if self.watcher is not None:
+            self.watcher.request_prepared(self.server_conn)
+        return super()._read_body(code, headers, delegate)
 
     def write_headers(
         self,
@@ -140,8 +176,8 @@ class FacadeHTTP1Connection(http1connection.HTTP1Connection):
 
     def finish(self) -> None:
         super().finish()
-        if self.on_answered is not None:
-            self.on_answered()
+        if self.watcher is not None:
+            self.watcher.request_answered(self.server_conn)
         unsent = self._pending_write
         if unsent is not None and not unsent.done() and self.write_timeout:
             # A client that does not read its answer would hold the connection for good.
@@ -161,7 +197,8 @@ class FacadeHTTP1Connection(http1connection.HTTP1Connection):
 class FacadeServerConnection(http1connection.HTTP1ServerConnection):
     """Serves one client connection's requests in turn, each on a FacadeHTTP1Connection; the
     first under `first_params` (a shorter wait for its head), the others under `params`; none
-    once the stream has closed. `on_closed` (the server's) is called as soon as it closes."""
+    once the stream has closed. `watcher` (the server) hears of each request's progress;
+    `on_closed` (the server's) is called as soon as the stream closes."""
 
     def __init__(
         self,
@@ -169,10 +206,12 @@ class FacadeServerConnection(http1connection.HTTP1ServerConnection):
         params: http1connection.HTTP1ConnectionParameters,
         context: object,
         first_params: http1connection.HTTP1ConnectionParameters,
+        watcher: RequestWatcher | None = None,
         on_closed: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(stream, params, context)
         self.first_params = first_params
+        self.watcher = watcher
         self.on_closed = on_closed
         _tell_when_closed(stream, self._stream_closed)
 
@@ -187,6 +226,8 @@ class FacadeServerConnection(http1connection.HTTP1ServerConnection):
             while not self.stream.closed():  # what a closed stream had sent is dropped
                 conn = FacadeHTTP1Connection(self.stream, False, params, self.context)
                 conn.write_timeout = params.body_timeout
+                conn.watcher = self.watcher
+                conn.server_conn = self
                 params = self.params
                 request_delegate = delegate.start_request(self, conn)
                 try:

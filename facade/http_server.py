@@ -278,7 +278,7 @@ class FacadeHTTPServer(DrainingHTTPServer):
         # Tornado's (6.6), with the facade's connection class and the first head's timeout.
         context = _HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         connection = FacadeServerConnection(
-            stream, self.conn_params, context, self.first_head_params
+            stream, self.conn_params, context, self.first_head_params, watcher=self
         )
         connection.on_closed = lambda: self._release(connection)  # at once, not when served
         host = address[0] if isinstance(address, tuple) else ""
@@ -313,8 +313,6 @@ class FacadeHTTPServer(DrainingHTTPServer):
         held = self._held.get(server_conn)
         if held is not None:
             held.request = request_conn
-            request_conn.on_keyed = lambda: self.request_keyed(server_conn)  # type: ignore[attr-defined]
-            request_conn.on_answered = lambda: self._move(server_conn, UNSENT)  # type: ignore[attr-defined]
             if held.spoke:  # answered: idle until its next head
                 self._move(server_conn, IDLE_KEYED if held.keyed else IDLE)
             else:
@@ -350,6 +348,11 @@ class FacadeHTTPServer(DrainingHTTPServer):
         if not held.keyed:
             held.keyed = True
             self._uncount(held)
+
+    def request_answered(self, server_conn: object) -> None:
+        """The answer to the request on `server_conn` is written: until the client has taken
+        it, the connection may be closed for room like any without a valid key."""
+        self._move(server_conn, UNSENT)
 
     def on_close(self, server_conn: object) -> None:
         self._release(server_conn)

@@ -287,6 +287,38 @@ def test_a_refused_request_still_sending_its_body_gives_way(small):
     assert after == evicted + 1
 
 
+def test_a_refused_request_gives_way_before_a_young_silent_connection(scripted, facade_in_process):
+    """Once its handler has looked at a key-less head (run `prepare`, refused it), a request
+    still sending its body has only its refusal to lose: it gives way before a connection
+    that has sent nothing yet, which may be a real client's whose head the loop has not read.
+    (Until its handler has looked, a head goes last of all: it may carry the key.)"""
+    scripted.servicer.patch = decision_pb2.CallbackPatch(queue_id=QUEUE)
+    facade = facade_in_process(
+        f"127.0.0.1:{scripted.port}",
+        clock=TurnedClock(),  # the silent connection stays young
+        max_connections=2,
+        max_connections_per_address=4,
+    )
+    refused = counted("facade_refusals_total", reason="unauthenticated")
+    head = (
+        b"POST /trueengage/callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 60000\r\n\r\nx"
+    )
+    with silent_connections(facade.port, 1) as (trickling,):
+        trickling.sendall(head)
+        wait_until(
+            lambda: counted("facade_refusals_total", reason="unauthenticated") == refused + 1,
+            "refused, its body still coming",
+        )
+        with silent_connections(facade.port, 1) as (young,):
+            wait_until(lambda: held(facade) == 2, "both held")
+            assert Webhook(facade.port).post(SEED).status == 200
+            assert closed_by_server(trickling)
+            # One connection gives way per new one, at its accept: the young one's fate is
+            # settled by the time the webhook is answered.
+            assert select.select([young], [], [], 0)[0] == []
+
+
 def test_a_connection_carrying_a_request_is_never_closed_for_room(scripted, facade_in_process):
     """At the cap with every connection waiting for its decision, a new connection is closed
     unanswered (counted); the held requests are answered."""
