@@ -28,6 +28,7 @@ from bench.engine import engine_scenarios, generated_rules, number_cache_scenari
 from bench.load import INSTALL_HINT, LoadResult, h2load, missing_tools, wrk
 from bench.postgres_directory import postgres_directory_scenarios
 from bench.scale import scale_scenarios
+from bench.servicer import decide_scenarios
 from contract.v1.decision_pb2 import DecideRequest
 from plumbing.service_process import ServiceProcess
 
@@ -96,6 +97,9 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         facade_args = ("serve", "--listen", "127.0.0.1:0")
         noop = start("bench.baselines", "grpc")
         noop_uvloop = start("bench.baselines", "grpc", "--loop", "uvloop")
+        # (b)'s Decide behind the decision service's own server: options, call limit, health,
+        # reflection, the request reader.
+        noop_service_server = start("bench.baselines", "grpc-in-service-server")
         decision = start("decision", "serve", "--listen", "127.0.0.1:0", "--rules", str(RULES))
         # 10,000 rules, reloaded (SIGHUP: read and compiled again) all through a load run.
         large_rules = stack.enter_context(tempfile.TemporaryDirectory()) + "/rules.toml"
@@ -105,6 +109,10 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         )
         bare = start("bench.baselines", "tornado")
         proxy = start("bench.baselines", "proxy", "--decision", f"127.0.0.1:{noop.port}")
+        # (c) but for its HTTP server: the same loop, the same no-op service as (c).
+        proxy_facade_server = start(
+            "bench.baselines", "proxy-in-facade-server", "--decision", f"127.0.0.1:{noop.port}"
+        )
         proxy_uvloop = start(
             "bench.baselines",
             "proxy",
@@ -172,12 +180,14 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         plan = {
             "b": grpc(noop),
             "b_uvloop": grpc(noop_uvloop),
+            "b_service_server": grpc(noop_service_server),
             "decision": grpc(decision),
             "decision_large": grpc(decision_large),
             "decision_reloading": reloading(decision_large, grpc(decision_large)),
             "a": http(bare),
             "c": http(proxy),
             "c_uvloop": http(proxy_uvloop),
+            "c_facade_server": http(proxy_facade_server),
             "facade_noop": http(facade_noop),
             "facade": http(facade),
             "facade_traced": http(facade_traced),
@@ -199,6 +209,11 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
             results["b"],
             ">= 0.75 x (b)",
         ),
+        summarize(
+            "  (b)'s Decide behind the decision service's own gRPC server vs (b)",
+            results["b_service_server"],
+            results["b"],
+        ),
         summarize("baseline (b) on uvloop", results["b_uvloop"], None),
         summarize(
             "decision service alone (example rules) vs (b) on uvloop",
@@ -217,6 +232,16 @@ def load_scenarios(seconds: float, rounds: int) -> tuple[list[dict], dict]:
         summarize("baseline (c) on uvloop", results["c_uvloop"], None),
         summarize(
             "facade -> no-op gRPC (the facade's own cost)", results["facade_noop"], results["c"]
+        ),
+        summarize(
+            "  where it goes: (c)'s handler in the facade's HTTP server vs (c)",
+            results["c_facade_server"],
+            results["c"],
+        ),
+        summarize(
+            "  and the facade's webhook handler: the facade vs that",
+            results["facade_noop"],
+            results["c_facade_server"],
         ),
         summarize(
             "facade end to end (example rules)", results["facade"], results["c"], ">= 0.85 x (c)"
@@ -258,6 +283,8 @@ def main() -> int:
                 "target": "median < 50 us" if "1,000" in name else "",
             }
         )
+    for name, result in decide_scenarios(MESSAGE).items():
+        rows.append({"scenario": name, **result, "target": ""})
     cache = number_cache_scenario()
     first = cache["number facts, first parse"]["median_us"]
     for name, result in cache.items():
