@@ -293,3 +293,40 @@ def test_on_a_terminal_each_resource_has_a_progress_line(standin, tmp_path):
     assert f"queues: {queues} ({(queues + 1) // 2} pages)" in lines
     assert any(line.startswith("skills: ") for line in lines)
     assert any(line.startswith("queue members: ") for line in lines)
+
+
+def test_an_org_too_large_for_the_service_is_not_written_and_the_last_snapshot_stays(
+    standin, tmp_path, monkeypatch, capsys
+):
+    """`genesys pull` refuses, in one line, to write a snapshot the service could not read
+    back (here with the service's bound lowered to 1 KiB, under the stand-in's org), and the
+    snapshot already there is left as it was."""
+    from decision.cli import main
+    from decision.genesys import snapshot
+
+    output = tmp_path / "org.json"
+    output.write_text("the last snapshot")
+    monkeypatch.setattr(snapshot, "MAX_SNAPSHOT_BYTES", 1024)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", standin.client_id)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", standin.client_secret)
+    argv = ["genesys", "pull", "--output", str(output), "--rate", "0"]
+    argv += ["--api-url", standin.api_url, "--login-url", standin.login_url]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"genesys pull: {output}: not written: the org's snapshot would be ")
+    assert err.endswith("MiB, and the service reads at most 0 MiB\n")
+    assert err.count("\n") == 1
+    assert output.read_text() == "the last snapshot"
+    assert [p.name for p in tmp_path.iterdir()] == ["org.json"]  # no staging file left
+    assert_no_secret(standin, err)
+
+
+def test_a_snapshot_of_more_objects_than_the_service_reads_is_not_written(tmp_path, monkeypatch):
+    from decision.genesys import snapshot
+
+    monkeypatch.setattr(snapshot, "MAX_SNAPSHOT_CONTAINERS", 3)
+    document = {"format": snapshot.FORMAT, "version": snapshot.VERSION, "queues": []}
+    document["queues"] = [{"id": f"q{n}", "name": f"Queue {n}"} for n in range(5)]
+    with pytest.raises(snapshot.SnapshotError, match="not written: .* objects and arrays"):
+        snapshot.write_snapshot(document, tmp_path / "org.json")
+    assert list(tmp_path.iterdir()) == []

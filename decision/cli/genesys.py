@@ -15,7 +15,7 @@ from typing import TextIO
 
 from decision.genesys.api import GenesysApi, GenesysError
 from decision.genesys.connect import ConfigError, genesys_api
-from decision.genesys.snapshot import LISTS, Progress, pull, write_snapshot
+from decision.genesys.snapshot import LISTS, Progress, SnapshotError, pull, write_snapshot
 
 
 def terminal_progress(stream: TextIO) -> Progress:
@@ -69,6 +69,9 @@ def _genesys_pull(args: argparse.Namespace) -> int:
         write_snapshot(document, args.output)
     except OSError as error:
         print(f"genesys pull: cannot write {args.output}: {error.strerror}", file=sys.stderr)
+        return 1
+    except SnapshotError as error:
+        print(f"genesys pull: {error}", file=sys.stderr)
         return 1
     # "emergency groups: 1", not "1 emergency groups"
     counts = ", ".join(f"{key.replace('_', ' ')}: {len(document[key])}" for key in LISTS)

@@ -18,7 +18,7 @@ from pathlib import Path
 from prometheus_client import Counter, Gauge
 
 from decision.genesys.api import GenesysApi, GenesysError
-from decision.genesys.snapshot import pull, write_snapshot
+from decision.genesys.snapshot import SnapshotError, pull, write_snapshot
 from decision.rules.live import LiveRules
 from plumbing.lifecycle import BackgroundTask, Health
 
@@ -137,6 +137,9 @@ class SnapshotRefresher:
             await asyncio.to_thread(write_snapshot, document, target)
         except OSError as error:
             self._failed(f"cannot write {target}: {error.strerror}")
+            return False
+        except SnapshotError as error:  # an org the service could not read back
+            self._failed(str(error))
             return False
         PULLS.labels("ok").inc()
         if not self.health.ok:

@@ -216,7 +216,20 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
     """Writes beside the target, flushed to disk, then renamed over it: a reader (the service
     watching it) sees the old snapshot or the new one, never part of one. It holds every user's
     name and email: a new file is for its owner alone (0600, as the umask lets through), a
-    replaced one keeps the mode it was given (an operator who shares it says so once)."""
+    replaced one keeps the mode it was given (an operator who shares it says so once).
+    SnapshotError, and nothing written, when the service could not read it back (an org
+    beyond the bounds of `read_snapshot_text` and `check_bounds`): the last snapshot stays."""
+    text = render(document)
+    size = len(text.encode("utf-8"))
+    if size > MAX_SNAPSHOT_BYTES:
+        raise SnapshotError(
+            f"{path}: not written: the org's snapshot would be {size / 2**20:.1f} MiB, and the "
+            f"service reads at most {MAX_SNAPSHOT_BYTES // 2**20} MiB"
+        )
+    try:
+        check_bounds(text, str(path))
+    except SnapshotError as error:
+        raise SnapshotError(f"not written: {error}") from None
     target = Path(os.path.realpath(path))
     try:
         kept: int | None = stat.S_IMODE(os.stat(target).st_mode)
@@ -227,7 +240,7 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
     )
     try:
         with staging:
-            staging.write(render(document))
+            staging.write(text)
             staging.flush()
             os.fsync(staging.fileno())
         if kept is not None:  # a new one stays as tempfile made it: 0600 less the umask
@@ -284,10 +297,11 @@ def digest(text: str, document: Any = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def parse_snapshot(text: str, source: str) -> dict[str, Any]:
-    """A snapshot's document, checked for its format and version; SnapshotError otherwise."""
-    # Counted before parsing (a brace inside a string counts too: a little stricter, never
-    # looser), so that a document of nothing but tiny objects is never built.
+def check_bounds(text: str, source: str) -> None:
+    """SnapshotError when `text` has more objects and arrays, or more values, than a snapshot
+    the service reads may have. Counted on the text (a brace inside a string counts too: a
+    little stricter, never looser), so that a document of nothing but tiny objects is never
+    built."""
     containers = text.count("{") + text.count("[")
     if containers > MAX_SNAPSHOT_CONTAINERS:
         raise SnapshotError(
@@ -300,6 +314,12 @@ def parse_snapshot(text: str, source: str) -> dict[str, Any]:
             f"{source}: not a snapshot ({values:,} values; a snapshot has a few per queue, "
             f"user or schedule, at most {MAX_SNAPSHOT_VALUES:,})"
         )
+
+
+def parse_snapshot(text: str, source: str) -> dict[str, Any]:
+    """A snapshot's document, checked for its bounds, format and version; SnapshotError
+    otherwise."""
+    check_bounds(text, source)
     try:
         document = json.loads(text)
     except ValueError as error:

@@ -16,7 +16,7 @@ from decision.genesys.api import GenesysError
 from decision.genesys.connect import genesys_api
 from decision.genesys.live_poller import LivePoller
 from decision.genesys.refresh import SnapshotRefresher, watch_snapshot_age
-from decision.genesys.snapshot import pull, write_snapshot
+from decision.genesys.snapshot import SnapshotError, pull, write_snapshot
 from decision.rules.live import LiveRules
 from decision.service.components import Components
 from decision.service.grpc_server import Capacity, connections_allowed, server_credentials
@@ -115,6 +115,8 @@ async def pull_first_snapshot(target: Path) -> None:
         raise SystemExit(
             f"decision: cannot write the org snapshot {target}: {error.strerror}"
         ) from None
+    except SnapshotError as error:
+        raise SystemExit(f"decision: {error}") from None
 
 
 async def serve(settings: DecisionSettings) -> None:
