@@ -4,7 +4,6 @@ hand-written one it replaced, on the example rules' answer and on one with field
 from __future__ import annotations
 
 import copy
-import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 from bench import hand_check
+from bench.engine import summary
 from decision.engine import CallbackRequest, parse_rules
 from facade import answer_check
 
@@ -63,18 +63,11 @@ def contract_scenarios(rounds: int = 20_000) -> dict[str, dict[str, float]]:
             compiled += _time_check(answer_check.enforce, body, rounds // 2)
         hand.sort()
         compiled.sort()
-        before = _summary(hand)
-        after = _summary(compiled)
+        before = summary(hand)
+        after = summary(compiled)
         results[f"answer check, hand-written (before), {label}"] = before
         results[f"answer check, from the contract, {label}"] = {
             **after,
             "ratio": round(after["median_us"] / before["median_us"], 2),
         }
     return results
-
-
-def _summary(samples: list[float]) -> dict[str, float]:
-    return {
-        "median_us": round(statistics.median(samples), 2),
-        "p99_us": round(samples[int(len(samples) * 0.99)], 2),
-    }

@@ -83,7 +83,7 @@ def generated_rules(count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _time_decisions(
+def time_decisions(
     ruleset: RuleSet, request: CallbackRequest, rounds: int, traced: bool = False
 ) -> list[float]:
     # Traced, decide tries every rule in file order: the cost of a linear scan.
@@ -99,7 +99,8 @@ def _time_decisions(
     return sorted(samples)
 
 
-def _summary(samples: list[float]) -> dict[str, float]:
+def summary(samples: list[float]) -> dict[str, float]:
+    """Median and p99 of `samples`, sorted."""
     return {
         "median_us": round(statistics.median(samples), 2),
         "p99_us": round(samples[int(len(samples) * 0.99)], 2),
@@ -115,10 +116,10 @@ def engine_scenarios(rounds: int = 20_000) -> dict[str, dict[str, float]]:
             phone_number="07400123456", country_code="+44", widget_id=f"w{(count // 2) // 10 * 10}"
         )
         assert ruleset.decide(request, NOW).matched_rules, "bench request must match a rule"
-        results[f"engine, {count:,} rules"] = _summary(_time_decisions(ruleset, request, rounds))
+        results[f"engine, {count:,} rules"] = summary(time_decisions(ruleset, request, rounds))
         if count == 10_000:
-            scan = _time_decisions(ruleset, request, max(rounds // 100, 50), traced=True)
-            results["engine, 10,000 rules, linear scan (explain)"] = _summary(scan)
+            scan = time_decisions(ruleset, request, max(rounds // 100, 50), traced=True)
+            results["engine, 10,000 rules, linear scan (explain)"] = summary(scan)
     results.update(schedule_group_scenario(rounds))
     results.update(live_state_scenario(rounds))
     return results
@@ -224,8 +225,8 @@ def schedule_group_scenario(rounds: int = 20_000) -> dict[str, dict[str, float]]
         plain_samples.append((middle - started) / 1000)
         asked_samples.append((clock() - middle) / 1000)
     return {
-        "engine, 10 rules, no schedule group": _summary(sorted(plain_samples)),
-        "engine, 10 rules asking a schedule group of 20 schedules": _summary(sorted(asked_samples)),
+        "engine, 10 rules, no schedule group": summary(sorted(plain_samples)),
+        "engine, 10 rules asking a schedule group of 20 schedules": summary(sorted(asked_samples)),
     }
 
 
@@ -303,8 +304,8 @@ def live_state_scenario(rounds: int = 20_000) -> dict[str, dict[str, float]]:
             run()
             samples.append((clock() - started) / 1000)
     return {
-        "engine, 12 rules, no live state": _summary(sorted(plain)),
-        "engine, 12 rules, reading live state (2 queues, 2 agents)": _summary(sorted(live)),
+        "engine, 12 rules, no live state": summary(sorted(plain)),
+        "engine, 12 rules, reading live state (2 queues, 2 agents)": summary(sorted(live)),
     }
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.engine import summary, time_decisions
 from contract.v1.decision_pb2 import DecideRequest
 from decision.engine import CallbackRequest, parse_rules
 from decision.rules.live import LiveRules
@@ -29,14 +28,6 @@ class _Context:
 
     async def abort(self, code: Any, details: str) -> None:
         raise RuntimeError(f"{code}: {details}")
-
-
-def _summary(samples: list[float]) -> dict[str, float]:
-    samples.sort()
-    return {
-        "median_us": round(statistics.median(samples), 2),
-        "p99_us": round(samples[int(len(samples) * 0.99)], 2),
-    }
 
 
 async def _time_decide(message: DecideRequest, rounds: int, access_log: AccessLog) -> list[float]:
@@ -62,21 +53,13 @@ def decide_scenarios(message: DecideRequest, rounds: int = 20_000) -> dict[str, 
         widget_id=message.widget_id,
         queue_id=message.queue_id,
     )
-    now = datetime.now(UTC)
-    for _ in range(200):  # warm caches and the allocator
-        ruleset.decide(request, now)
-    engine: list[float] = []
-    clock = time.perf_counter_ns
-    for _ in range(rounds):
-        started = clock()
-        ruleset.decide(request, now)
-        engine.append((clock() - started) / 1000)
+    engine = time_decisions(ruleset, request, rounds)
     with open(os.devnull, "w") as null:  # the access lines are written, to nowhere
         access_log = AccessLog("decision", stream=null)
         decide = asyncio.run(_time_decide(message, rounds, access_log))
         access_log.flush()
-    alone = _summary(engine)
-    whole = _summary(decide)
+    alone = summary(engine)
+    whole = summary(sorted(decide))
     return {
         "engine alone, example rules": alone,
         "Decide in process (no gRPC), example rules": {

@@ -325,8 +325,8 @@ def test_a_snapshot_of_more_objects_than_the_service_reads_is_not_written(tmp_pa
     from decision.genesys import snapshot
 
     monkeypatch.setattr(snapshot, "MAX_SNAPSHOT_CONTAINERS", 3)
-    document = {"format": snapshot.FORMAT, "version": snapshot.VERSION, "queues": []}
-    document["queues"] = [{"id": f"q{n}", "name": f"Queue {n}"} for n in range(5)]
-    with pytest.raises(snapshot.SnapshotError, match="not written: .* objects and arrays"):
+    queues = [{"id": f"q{n}", "name": f"Queue {n}"} for n in range(5)]
+    document = {"format": snapshot.FORMAT, "version": snapshot.VERSION, "queues": queues}
+    with pytest.raises(snapshot.SnapshotError, match=r"not written: .* objects and arrays"):
         snapshot.write_snapshot(document, tmp_path / "org.json")
     assert list(tmp_path.iterdir()) == []

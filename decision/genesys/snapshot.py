@@ -218,7 +218,7 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
     name and email: a new file is for its owner alone (0600, as the umask lets through), a
     replaced one keeps the mode it was given (an operator who shares it says so once).
     SnapshotError, and nothing written, when the service could not read it back (an org
-    beyond the bounds of `read_snapshot_text` and `check_bounds`): the last snapshot stays."""
+    beyond the bounds of `read_snapshot_text` and `over_bounds`): the last snapshot stays."""
     text = render(document)
     size = len(text.encode("utf-8"))
     if size > MAX_SNAPSHOT_BYTES:
@@ -226,10 +226,13 @@ def write_snapshot(document: dict[str, Any], path: str | Path) -> None:
             f"{path}: not written: the org's snapshot would be {size / 2**20:.1f} MiB, and the "
             f"service reads at most {MAX_SNAPSHOT_BYTES // 2**20} MiB"
         )
-    try:
-        check_bounds(text, str(path))
-    except SnapshotError as error:
-        raise SnapshotError(f"not written: {error}") from None
+    over = over_bounds(text)
+    if over is not None:
+        count, what, most = over
+        raise SnapshotError(
+            f"{path}: not written: the org's snapshot would hold {count:,} {what}, and the "
+            f"service reads at most {most:,}"
+        )
     target = Path(os.path.realpath(path))
     try:
         kept: int | None = stat.S_IMODE(os.stat(target).st_mode)
@@ -297,29 +300,30 @@ def digest(text: str, document: Any = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def check_bounds(text: str, source: str) -> None:
-    """SnapshotError when `text` has more objects and arrays, or more values, than a snapshot
-    the service reads may have. Counted on the text (a brace inside a string counts too: a
-    little stricter, never looser), so that a document of nothing but tiny objects is never
-    built."""
+def over_bounds(text: str) -> tuple[int, str, int] | None:
+    """(count, what, most) when `text` has more objects and arrays, or more values, than a
+    snapshot the service reads may have; None when it is within both. Counted on the text (a
+    brace inside a string counts too: a little stricter, never looser), so that a document of
+    nothing but tiny objects is never built."""
     containers = text.count("{") + text.count("[")
     if containers > MAX_SNAPSHOT_CONTAINERS:
-        raise SnapshotError(
-            f"{source}: not a snapshot ({containers:,} objects and arrays; a snapshot has a few "
-            f"per queue, user or schedule, at most {MAX_SNAPSHOT_CONTAINERS:,})"
-        )
+        return containers, "objects and arrays", MAX_SNAPSHOT_CONTAINERS
     values = text.count(",") + text.count(":")
     if values > MAX_SNAPSHOT_VALUES:
-        raise SnapshotError(
-            f"{source}: not a snapshot ({values:,} values; a snapshot has a few per queue, "
-            f"user or schedule, at most {MAX_SNAPSHOT_VALUES:,})"
-        )
+        return values, "values", MAX_SNAPSHOT_VALUES
+    return None
 
 
 def parse_snapshot(text: str, source: str) -> dict[str, Any]:
     """A snapshot's document, checked for its bounds, format and version; SnapshotError
     otherwise."""
-    check_bounds(text, source)
+    over = over_bounds(text)
+    if over is not None:
+        count, what, most = over
+        raise SnapshotError(
+            f"{source}: not a snapshot ({count:,} {what}; a snapshot has a few per queue, user "
+            f"or schedule, at most {most:,})"
+        )
     try:
         document = json.loads(text)
     except ValueError as error:
